@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+// The compact, bounded binary cereal archives behind every stored body.
+#pragma once
+
+// ┌──────────────────────────────────────────────────────────────────────────┐
+// │ Why not cereal's BinaryInputArchive: it sizes a container from a 64-bit │
+// │ length read off the wire *before* reading the elements, so 16 hostile   │
+// │ bytes can ask for terabytes. WireInputArchive checks every length tag   │
+// │ against the bytes that remain, rejects a bool byte other than 0 or 1,   │
+// │ and reads from a string_view (no stream, no copy).                      │
+// │                                                                         │
+// │ Wire format: arithmetic values as their native little-endian bytes,     │
+// │ length tags as unsigned LEB128 varints (a short string costs one byte   │
+// │ of length, which keeps serialized proxies small), raw binary data as    │
+// │ is. Everything else is cereal's usual structure.                        │
+// └──────────────────────────────────────────────────────────────────────────┘
+
+#include <proxystore/errors.hpp>
+
+#include <fmt/format.h>
+#include <cereal/cereal.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace proxystore::detail {
+
+/// Appends the wire encoding of values to a string.
+class WireOutputArchive
+    : public cereal::OutputArchive<WireOutputArchive, cereal::AllowEmptyClassElision> {
+ public:
+  explicit WireOutputArchive(std::string& out) : OutputArchive(this), out_(out) {}
+
+  void save_bytes(const void* data, std::size_t size) {
+    out_.append(static_cast<const char*>(data), size);
+  }
+
+  void save_varint(std::uint64_t value) {
+    char buffer[10];
+    std::size_t n = 0;
+    do {
+      auto byte = static_cast<std::uint8_t>(value & 0x7fU);
+      value >>= 7U;
+      buffer[n++] = static_cast<char>(value != 0 ? (byte | 0x80U) : byte);
+    } while (value != 0);
+    out_.append(buffer, n);
+  }
+
+ private:
+  std::string& out_;
+};
+
+/// Reads the wire encoding back, refusing anything the input cannot back.
+class WireInputArchive
+    : public cereal::InputArchive<WireInputArchive, cereal::AllowEmptyClassElision> {
+ public:
+  explicit WireInputArchive(std::string_view in) : InputArchive(this), in_(in) {}
+
+  std::size_t remaining() const noexcept { return in_.size() - position_; }
+
+  void load_bytes(void* data, std::size_t size) {
+    if (size > remaining()) {
+      throw SerializationError(fmt::format(
+          "truncated input: needs {} bytes at offset {}, {} remain", size, position_, remaining()));
+    }
+    if (size != 0)
+      std::memcpy(data, in_.data() + position_, size);
+    position_ += size;
+  }
+
+  std::uint64_t load_varint() {
+    std::uint64_t value = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+      std::uint8_t byte = 0;
+      load_bytes(&byte, 1);
+      value |= static_cast<std::uint64_t>(byte & 0x7fU) << shift;
+      if ((byte & 0x80U) == 0)
+        return value;
+    }
+    throw SerializationError(fmt::format("malformed length at offset {}", position_));
+  }
+
+  /// A length tag: a count of elements, each of which takes at least one
+  /// byte of input, so a count above the remaining input is corrupt.
+  std::uint64_t load_length() {
+    const std::size_t at = position_;
+    const std::uint64_t length = load_varint();
+    if (length > remaining()) {
+      throw SerializationError(fmt::format(
+          "length {} at offset {} exceeds the {} bytes that remain", length, at, remaining()));
+    }
+    return length;
+  }
+
+  /// Throws unless every byte was consumed: trailing bytes mean corruption.
+  void expect_end() const {
+    if (remaining() != 0) {
+      throw SerializationError(fmt::format("{} unexpected trailing bytes", remaining()));
+    }
+  }
+
+ private:
+  std::string_view in_;
+  std::size_t position_ = 0;
+};
+
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar,
+                                                                    const T& value) {
+  ar.save_bytes(std::addressof(value), sizeof(value));
+}
+
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(WireInputArchive& ar,
+                                                                    T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    std::uint8_t byte = 0;
+    ar.load_bytes(&byte, 1);
+    if (byte > 1)
+      throw SerializationError(fmt::format("invalid bool byte {}", byte));
+    value = byte == 1;
+  } else {
+    ar.load_bytes(std::addressof(value), sizeof(value));
+  }
+}
+
+template <class Archive, class T>
+CEREAL_ARCHIVE_RESTRICT(WireInputArchive, WireOutputArchive)
+CEREAL_SERIALIZE_FUNCTION_NAME(Archive& ar, cereal::NameValuePair<T>& pair) {
+  ar(pair.value);
+}
+
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar, const cereal::SizeTag<T>& tag) {
+  ar.save_varint(static_cast<std::uint64_t>(tag.size));
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(WireInputArchive& ar, cereal::SizeTag<T>& tag) {
+  tag.size = static_cast<std::remove_reference_t<T>>(ar.load_length());
+}
+
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar, const cereal::BinaryData<T>& data) {
+  ar.save_bytes(data.data, static_cast<std::size_t>(data.size));
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(WireInputArchive& ar, cereal::BinaryData<T>& data) {
+  ar.load_bytes(data.data, static_cast<std::size_t>(data.size));
+}
+
+}  // namespace proxystore::detail
+
+CEREAL_REGISTER_ARCHIVE(proxystore::detail::WireOutputArchive)
+CEREAL_REGISTER_ARCHIVE(proxystore::detail::WireInputArchive)
+CEREAL_SETUP_ARCHIVE_TRAITS(proxystore::detail::WireInputArchive,
+                            proxystore::detail::WireOutputArchive)

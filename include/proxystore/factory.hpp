@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+// Factory<T>: the type-erased recipe a proxy calls to produce its target.
+#pragma once
+
+// Usage
+// -----
+// A `Factory<T>` wraps any callable returning `T` — most often one of
+//
+//   SimpleFactory<T>(value)    the value travels inside the factory;
+//   StoreFactory<T>            a key plus the store's config (store_factory.hpp);
+//   LambdaFactory<T>(fn)       any callable; works in-process only.
+//
+// Copy semantics: a Factory is a value. Copying it copies the concrete
+// factory (like std::function); a Proxy shares one factory between its
+// copies and calls it at most once.
+//
+// What throws: calling an empty Factory throws Error; calling any other
+// rethrows whatever the concrete factory throws (StoreFactory throws
+// ProxyResolveMissingKeyError when its key is gone).
+//
+// What travels: a Factory serializes as (kind, payload) with any cereal
+// archive — the payload is the concrete factory encoded with the library's
+// wire format (base64 inside text archives). Kinds "simple" and "store" are
+// always loadable. A factory with no kind — a lambda, a LambdaFactory —
+// throws NotSerializableError when serialized.
+//
+// Custom factory types: give F a `static constexpr std::string_view kind`,
+// cereal support (`serialize` or `save`/`load`) and a default constructor,
+// then call `register_factory_type<F>()` in every process that loads it
+// (before the first load). See examples/03_custom_factory.cpp.
+
+#include <proxystore/detail/factory_model.hpp>
+#include <proxystore/errors.hpp>
+#include <proxystore/fwd.hpp>
+#include <proxystore/serialize.hpp>
+#include <proxystore/type_name.hpp>
+
+#include <fmt/format.h>
+#include <cereal/cereal.hpp>
+#include <cereal/external/base64.hpp>
+#include <cereal/types/string.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace proxystore {
+
+/// A type-erased, copyable factory producing a `T`.
+template <class T>
+class Factory {
+  static_assert(!std::is_reference_v<T> && !std::is_void_v<T>,
+                "proxystore::Factory<T>: T must be an object type");
+
+ public:
+  using result_type = T;
+
+  /// An empty factory; calling it throws Error.
+  Factory() = default;
+
+  /// Wraps any callable `F` returning something convertible to `T`.
+  template <class F, class D = std::decay_t<F>,
+            class = std::enable_if_t<!std::is_same_v<D, Factory> && std::is_invocable_r_v<T, D&>>>
+  Factory(F&& factory)  // NOLINT(google-explicit-constructor): like std::function
+      : model_(std::make_unique<detail::FactoryModel<T, D>>(std::forward<F>(factory))) {}
+
+  Factory(const Factory& other) : model_(other.model_ ? other.model_->clone() : nullptr) {}
+  Factory(Factory&&) noexcept = default;
+  Factory& operator=(const Factory& other) {
+    if (this != &other)
+      model_ = other.model_ ? other.model_->clone() : nullptr;
+    return *this;
+  }
+  Factory& operator=(Factory&&) noexcept = default;
+  ~Factory() = default;
+
+  /// Produces the target.
+  /// @throws Error if the factory is empty; otherwise whatever the concrete
+  ///         factory throws.
+  T operator()() const {
+    if (!model_) {
+      throw Error(fmt::format("cannot call an empty Factory<{}>", type_name<T>()));
+    }
+    return model_->call();
+  }
+
+  /// False for an empty factory.
+  explicit operator bool() const noexcept { return model_ != nullptr; }
+
+  /// The concrete factory if it is an `F`, else null.
+  template <class F>
+  const F* target() const noexcept {
+    if (!model_ || model_->type() != typeid(F))
+      return nullptr;
+    return static_cast<const F*>(model_->target());
+  }
+
+  /// The wire kind of the concrete factory, empty if it cannot travel.
+  std::string_view kind() const noexcept { return model_ ? model_->kind() : std::string_view(); }
+
+  /// @throws NotSerializableError if the concrete factory has no kind.
+  template <class Archive>
+  void save(Archive& ar) const {
+    std::string kind;
+    std::string payload;
+    if (model_) {
+      if (model_->kind().empty()) {
+        throw NotSerializableError(
+            fmt::format("factory '{}' for '{}' cannot be serialized: it has no kind (a lambda or "
+                        "LambdaFactory?); use SimpleFactory, StoreFactory or register_factory_type",
+                        detail::demangle(model_->type().name()), type_name<T>()));
+      }
+      kind = std::string(model_->kind());
+      payload = model_->payload();
+    }
+    if constexpr (cereal::traits::is_text_archive<Archive>::value) {
+      payload = cereal::base64::encode(reinterpret_cast<const unsigned char*>(payload.data()),
+                                       payload.size());
+    }
+    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload));
+  }
+
+  /// @throws SerializationError on an unknown kind or a corrupt payload.
+  template <class Archive>
+  void load(Archive& ar) {
+    std::string kind;
+    std::string payload;
+    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload));
+    if constexpr (cereal::traits::is_text_archive<Archive>::value) {
+      payload = cereal::base64::decode(payload);
+    }
+    *this = kind.empty() && payload.empty() ? Factory() : load_kind(kind, payload);
+  }
+
+ private:
+  static Factory load_kind(std::string_view kind, std::string_view payload);
+
+  std::unique_ptr<detail::FactoryConcept<T>> model_;
+};
+
+/// A factory that carries its value: serializable when `T` is; calling it
+/// returns a copy. Needs a copyable `T`.
+template <class T>
+class SimpleFactory {
+ public:
+  static constexpr std::string_view kind = "simple";
+
+  SimpleFactory() = default;
+  explicit SimpleFactory(T value) : value_(std::move(value)) {}
+
+  T operator()() const { return value_; }
+  const T& value() const noexcept { return value_; }
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(cereal::make_nvp("value", value_));
+  }
+
+ private:
+  T value_{};
+};
+
+/// Any callable as a factory. Works in this process only: serializing it
+/// throws NotSerializableError.
+template <class T>
+class LambdaFactory {
+ public:
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, LambdaFactory> &&
+                                              std::is_invocable_r_v<T, std::decay_t<F>&>>>
+  explicit LambdaFactory(F&& function) : function_(std::forward<F>(function)) {}
+
+  T operator()() const { return function_(); }
+
+ private:
+  std::function<T()> function_;
+};
+
+/// Makes the factory type `F` loadable from serialized proxies and
+/// factories of its result type. `F` needs `static constexpr
+/// std::string_view kind` (unique per result type; "simple" and "store" are
+/// taken), cereal support and a default constructor. Registering a kind
+/// again replaces its loader.
+template <class F>
+void register_factory_type() {
+  using T = std::decay_t<decltype(std::declval<F&>()())>;
+  static_assert(detail::HasFactoryKind<F>::value,
+                "register_factory_type<F>: F needs `static constexpr std::string_view kind`");
+  static_assert(std::is_default_constructible_v<F>,
+                "register_factory_type<F>: F needs a default constructor");
+  static_assert(detail::IsSerializableFactory<F>::value,
+                "register_factory_type<F>: F needs cereal serialize or save/load");
+  detail::FactoryKinds<T>::add(std::string(F::kind), [](std::string_view payload) {
+    return Factory<T>(detail::decode_body<F>(payload));
+  });
+}
+
+namespace detail {
+template <class T>
+struct IsSerializableFactory<SimpleFactory<T>>
+    : std::bool_constant<cereal::traits::is_output_serializable<T, WireOutputArchive>::value> {};
+}  // namespace detail
+
+template <class T>
+struct TypeName<Factory<T>> {
+  static std::string get() { return "factory<" + type_name<T>() + ">"; }
+};
+
+}  // namespace proxystore
+
+// StoreFactory<T> is one of the built-in kinds; it needs Store, which needs
+// Proxy, which needs Factory: so it comes after Factory is complete.
+#include <proxystore/store_factory.hpp>
+
+namespace proxystore {
+
+template <class T>
+Factory<T> Factory<T>::load_kind(std::string_view kind, std::string_view payload) {
+  return detail::decoding<Factory<T>>([&]() -> Factory<T> {
+    if (kind == SimpleFactory<T>::kind) {
+      if constexpr (std::is_default_constructible_v<T> &&
+                    cereal::traits::is_input_serializable<T, detail::WireInputArchive>::value) {
+        return detail::decode_body<SimpleFactory<T>>(payload);
+      } else {
+        throw SerializationError(fmt::format(
+            "a SimpleFactory<{}> cannot be loaded: the type is not default-constructible "
+            "and cereal-loadable",
+            type_name<T>()));
+      }
+    }
+    if (kind == StoreFactory<T>::kind)
+      return detail::decode_body<StoreFactory<T>>(payload);
+    if (auto loader = detail::FactoryKinds<T>::find(kind))
+      return loader(payload);
+    throw SerializationError(
+        fmt::format("unknown factory kind '{}' for '{}' (call register_factory_type<F>() first)",
+                    kind, type_name<T>()));
+  });
+}
+
+}  // namespace proxystore

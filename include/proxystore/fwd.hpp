@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
+// Forward declarations of the public types.
+#pragma once
+
+namespace proxystore {
+
+struct Key;
+struct StoreConfig;
+struct StoreOptions;
+struct ProxyOptions;
+struct StoreMetrics;
+class Bytes;
+class Store;
+class LocalStore;
+class FileStore;
+class RedisStore;
+struct RedisOptions;
+
+template <class T>
+class Proxy;
+template <class T>
+class Factory;
+template <class T>
+class SimpleFactory;
+template <class T>
+class LambdaFactory;
+template <class T>
+class StoreFactory;
+
+}  // namespace proxystore

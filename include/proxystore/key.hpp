@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// Key: the name of one object inside a store.
+#pragma once
+
+#include <proxystore/type_name.hpp>
+
+#include <fmt/format.h>
+#include <cereal/cereal.hpp>
+#include <cereal/types/string.hpp>
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <utility>
+
+namespace proxystore {
+
+/// Identifies one object inside one store. Keys are opaque to users; a
+/// backend mints them in `do_new_key()` (by default a random 128-bit hex id).
+struct Key {
+  std::string id;
+
+  friend bool operator==(const Key& a, const Key& b) { return a.id == b.id; }
+  friend bool operator!=(const Key& a, const Key& b) { return a.id != b.id; }
+  friend bool operator<(const Key& a, const Key& b) { return a.id < b.id; }
+  friend bool operator>(const Key& a, const Key& b) { return b.id < a.id; }
+  friend bool operator<=(const Key& a, const Key& b) { return !(b.id < a.id); }
+  friend bool operator>=(const Key& a, const Key& b) { return !(a.id < b.id); }
+
+  friend std::ostream& operator<<(std::ostream& os, const Key& key) { return os << key.id; }
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(cereal::make_nvp("id", id));
+  }
+};
+
+/// A fresh random key: 128 bits from the kernel's CSPRNG as 32 hex digits.
+/// Safe across fork() (no user-space generator state is shared).
+Key random_key();
+
+template <>
+struct TypeName<Key> {
+  static std::string get() { return "proxystore.key"; }
+};
+
+}  // namespace proxystore
+
+template <>
+struct std::hash<proxystore::Key> {
+  std::size_t operator()(const proxystore::Key& key) const noexcept {
+    return std::hash<std::string>{}(key.id);
+  }
+};
+
+/// Formats a key as its id.
+template <>
+struct fmt::formatter<proxystore::Key> : fmt::formatter<fmt::string_view> {
+  template <class FormatContext>
+  auto format(const proxystore::Key& key, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(key.id), ctx);
+  }
+};

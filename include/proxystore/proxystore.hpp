@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: Apache-2.0
+// Umbrella header: everything a user of proxystore needs.
+#pragma once
+
+#include <proxystore/bytes.hpp>
+#include <proxystore/config.hpp>
+#include <proxystore/errors.hpp>
+#include <proxystore/factory.hpp>
+#include <proxystore/key.hpp>
+#include <proxystore/metrics.hpp>
+#include <proxystore/proxy.hpp>
+#include <proxystore/registry.hpp>
+#include <proxystore/serialize.hpp>
+#include <proxystore/store.hpp>
+#include <proxystore/store_factory.hpp>
+#include <proxystore/stores/file.hpp>
+#include <proxystore/stores/local.hpp>
+#include <proxystore/stores/redis.hpp>
+#include <proxystore/type_name.hpp>
+#include <proxystore/version.hpp>

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+// serialize()/deserialize(): the stored-object format (header + body).
+#pragma once
+
+#include <proxystore/detail/wire_archive.hpp>
+#include <proxystore/errors.hpp>
+#include <proxystore/type_name.hpp>
+
+#include <fmt/format.h>
+#include <cereal/types/array.hpp>
+#include <cereal/types/bitset.hpp>
+#include <cereal/types/chrono.hpp>
+#include <cereal/types/complex.hpp>
+#include <cereal/types/deque.hpp>
+#include <cereal/types/forward_list.hpp>
+#include <cereal/types/list.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/memory.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/unordered_set.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
+#include <cereal/types/vector.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <new>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace proxystore {
+
+/// No limit on the size of an object beyond the bytes actually present.
+inline constexpr std::size_t unlimited_object_size = std::numeric_limits<std::size_t>::max();
+
+namespace detail {
+
+// Stored object = header + body.
+//   magic "PX" | format version (1 byte) | varint type-name length | type name | body
+// The body is the raw bytes for byte-like types, the wire archive otherwise.
+inline constexpr char object_magic[2] = {'P', 'X'};
+inline constexpr std::uint8_t object_format_version = 1;
+
+template <class T>
+struct IsByteLike : std::false_type {};
+template <>
+struct IsByteLike<std::string> : std::true_type {};
+template <>
+struct IsByteLike<std::vector<char>> : std::true_type {};
+template <>
+struct IsByteLike<std::vector<unsigned char>> : std::true_type {};
+template <>
+struct IsByteLike<std::vector<std::byte>> : std::true_type {};
+
+/// Byte-like targets skip cereal: their body is their bytes.
+template <class T>
+inline constexpr bool is_byte_like_v = IsByteLike<std::remove_cv_t<T>>::value;
+
+/// A parsed header; the views point into the parsed bytes.
+struct ObjectHeader {
+  std::uint8_t version = 0;
+  std::string_view type_name;
+  std::string_view body;
+};
+
+inline void write_object_header(std::string& out, std::string_view type) {
+  out.append(object_magic, sizeof(object_magic));
+  out.push_back(static_cast<char>(object_format_version));
+  WireOutputArchive(out).save_varint(type.size());
+  out.append(type);
+}
+
+/// Splits a stored object into header and body; throws SerializationError
+/// on anything that is not a well-formed header of a known format version.
+inline ObjectHeader parse_object_header(std::string_view bytes) {
+  if (bytes.size() < 3 || bytes[0] != object_magic[0] || bytes[1] != object_magic[1]) {
+    throw SerializationError(
+        fmt::format("not a proxystore object ({} bytes, missing the \"PX\" header)", bytes.size()));
+  }
+  ObjectHeader header;
+  header.version = static_cast<std::uint8_t>(bytes[2]);
+  if (header.version != object_format_version) {
+    throw SerializationError(
+        fmt::format("unsupported object format version {} (this build reads {})", header.version,
+                    object_format_version));
+  }
+  WireInputArchive ar(bytes.substr(3));
+  const auto name_length = static_cast<std::size_t>(ar.load_length());
+  const std::size_t name_offset = bytes.size() - ar.remaining();
+  header.type_name = bytes.substr(name_offset, name_length);
+  header.body = bytes.substr(name_offset + name_length);
+  return header;
+}
+
+/// The wire-archive encoding of `value`, without a header (also used for
+/// factory payloads).
+template <class T>
+void encode_body(std::string& out, const T& value) {
+  if constexpr (is_byte_like_v<T>) {
+    out.append(reinterpret_cast<const char*>(value.data()), value.size());
+  } else {
+    WireOutputArchive ar(out);
+    ar(value);
+  }
+}
+
+template <class T>
+std::string encode_body(const T& value) {
+  std::string out;
+  encode_body(out, value);
+  return out;
+}
+
+/// Decodes a body written by encode_body; every byte must be consumed.
+template <class T>
+T decode_body(std::string_view body) {
+  if constexpr (is_byte_like_v<T>) {
+    const auto* first = reinterpret_cast<const typename T::value_type*>(body.data());
+    return T(first, first + body.size());
+  } else if constexpr (std::is_default_constructible_v<T>) {
+    WireInputArchive ar(body);
+    T value;
+    ar(value);
+    ar.expect_end();
+    return value;
+  } else {
+    // cereal constructs such types only in place, through their
+    // load_and_construct; build the object in raw storage, then move it out.
+    static_assert(cereal::traits::has_load_and_construct<T, WireInputArchive>::value,
+                  "proxystore: a type that is not default-constructible needs cereal's "
+                  "load_and_construct (or use a LambdaFactory)");
+    WireInputArchive ar(body);
+    struct Destroy {
+      void operator()(T* object) const {
+        object->~T();
+        ::operator delete(object, std::align_val_t(alignof(T)));
+      }
+    };
+    auto* storage = static_cast<T*>(::operator new(sizeof(T), std::align_val_t(alignof(T))));
+    std::unique_ptr<T, Destroy> object;
+    try {
+      cereal::memory_detail::LoadAndConstructLoadWrapper<WireInputArchive, T> wrapper(storage);
+      ar(wrapper);
+      object.reset(storage);
+    } catch (...) {
+      ::operator delete(storage, std::align_val_t(alignof(T)));
+      throw;
+    }
+    ar.expect_end();
+    return T(std::move(*object));
+  }
+}
+
+/// Runs `decode`, turning whatever a decoder throws into a
+/// SerializationError that names the type being decoded.
+template <class T, class Decode>
+decltype(auto) decoding(Decode&& decode) {
+  try {
+    return decode();
+  } catch (const SerializationError& e) {
+    throw SerializationError(fmt::format("cannot decode '{}': {}", type_name<T>(), e.what()));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // cereal::Exception, std::length_error, ...
+    throw SerializationError(fmt::format("cannot decode '{}': {}", type_name<T>(), e.what()));
+  }
+}
+
+}  // namespace detail
+
+/// Encodes `value` as a self-describing object: a small header (format
+/// version and `type_name<T>()`) and the body. Works for proxies,
+/// factories, keys, configs and any cereal-serialisable type.
+/// @throws NotSerializableError if `value` (e.g. a lambda factory) cannot be encoded.
+/// @throws SerializationError if cereal fails to encode it.
+template <class T>
+std::string serialize(const T& value) {
+  std::string out;
+  if constexpr (detail::is_byte_like_v<T>) {
+    out.reserve(3 + 10 + type_name<T>().size() + value.size());
+  }
+  detail::write_object_header(out, type_name<T>());
+  try {
+    detail::encode_body(out, value);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw SerializationError(fmt::format("cannot encode '{}': {}", type_name<T>(), e.what()));
+  }
+  return out;
+}
+
+/// Decodes bytes written by `serialize<T>`.
+/// Decoding is bounded: no length may exceed the input that remains, and
+/// the input may not exceed `max_object_size`.
+/// @throws SerializationError on truncated, corrupted or hostile input, on a
+///         size over `max_object_size`, or when the bytes hold another type
+///         (the message names both types).
+template <class T>
+T deserialize(std::string_view bytes, std::size_t max_object_size = unlimited_object_size) {
+  static_assert(!std::is_reference_v<T> && !std::is_const_v<T>,
+                "proxystore::deserialize<T>: T must be a non-const object type");
+  if (bytes.size() > max_object_size) {
+    throw SerializationError(
+        fmt::format("cannot decode '{}': {} bytes exceed the maximum object size {}",
+                    type_name<T>(), bytes.size(), max_object_size));
+  }
+  return detail::decoding<T>([&]() -> T {
+    const detail::ObjectHeader header = detail::parse_object_header(bytes);
+    if (header.type_name != type_name<T>()) {
+      throw SerializationError(
+          fmt::format("the object holds a '{}', not a '{}'", header.type_name, type_name<T>()));
+    }
+    return detail::decode_body<T>(header.body);
+  });
+}
+
+}  // namespace proxystore

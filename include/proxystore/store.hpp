@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: Apache-2.0
+// Store: the base of every backend — serialization, cache, metrics, proxies.
+#pragma once
+
+#include <proxystore/bytes.hpp>
+#include <proxystore/config.hpp>
+#include <proxystore/detail/metrics_recorder.hpp>
+#include <proxystore/detail/object_cache.hpp>
+#include <proxystore/errors.hpp>
+#include <proxystore/fwd.hpp>
+#include <proxystore/key.hpp>
+#include <proxystore/metrics.hpp>
+#include <proxystore/serialize.hpp>
+#include <proxystore/type_name.hpp>
+
+#include <fmt/format.h>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace proxystore {
+
+/// Options every store takes.
+struct StoreOptions {
+  /// How many deserialized objects the LRU cache keeps (0 disables it).
+  std::size_t cache_size = 16;
+  /// Whether to record StoreMetrics.
+  bool metrics = false;
+  /// Objects larger than this are refused when read (SerializationError).
+  std::size_t max_object_size = unlimited_object_size;
+};
+
+/// How a proxy made by a store behaves.
+struct ProxyOptions {
+  /// Remove the object from the store after its first successful
+  /// resolution anywhere.
+  bool evict = false;
+  /// The proxy returned to the producer already holds the object (no fetch
+  /// back); serialized copies still carry only the factory.
+  bool populate_target = false;
+};
+
+namespace detail {
+template <class T>
+Proxy<T> make_resolved_proxy(Factory<T> factory, T&& target);  // proxy.hpp
+
+/// Registers `store` under its name unless the name is taken (registry.cpp).
+void register_store_if_absent(const std::shared_ptr<Store>& store);
+/// Unregisters `name` only if it is registered to `store` (registry.cpp).
+void unregister_store_if_same(std::string_view name, const Store* store) noexcept;
+}  // namespace detail
+
+/// Abstract base of every store. Thread-safe. A backend implements only
+/// the protected `do_*` byte operations and `config()`; serialization, the
+/// object cache, metrics, batches, type checks and proxies live here, once.
+///
+/// Create stores with std::make_shared: `proxy()` registers the store
+/// under its name so its proxies resolve in this process. A store not
+/// owned by a shared_ptr is registered without ownership and unregisters
+/// itself when destroyed.
+class Store : public std::enable_shared_from_this<Store> {
+ public:
+  explicit Store(std::string name, StoreOptions options = {})
+      : name_(std::move(name)),
+        options_(options),
+        cache_(options.cache_size),
+        metrics_(options.metrics) {}
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  virtual ~Store() { detail::unregister_store_if_same(name_, this); }
+
+  /// The store's registry name.
+  const std::string& name() const noexcept { return name_; }
+
+  /// The options the store was created with.
+  const StoreOptions& options() const noexcept { return options_; }
+
+  /// Everything another process needs to rebuild an equivalent store.
+  /// Never contains secrets.
+  virtual StoreConfig config() const = 0;
+
+  /// Serializes `object` and stores it under a new key.
+  template <class T>
+  Key set(const T& object) {
+    const auto started = metrics_.start();
+    std::string bytes = serialize(object);
+    Key key = do_new_key();
+    do_put(key, bytes);
+    metrics_.record("set", started, bytes.size());
+    return key;
+  }
+
+  /// The object under `key`, or nullopt if there is none.
+  /// @throws SerializationError if it is not a `T` (the message names both
+  ///         types) or its bytes are corrupt.
+  template <class T>
+  std::optional<T> get(const Key& key) {
+    const auto started = metrics_.start();
+    if (auto cached = find_cached<T>(key)) {
+      metrics_.record("cache_hit", started, 0);
+      return cached;
+    }
+    std::optional<Bytes> bytes = do_get(key);
+    if (!bytes) {
+      metrics_.record("get", started, 0);
+      return std::nullopt;
+    }
+    std::optional<T> object(decode<T>(key, bytes->view()));
+    cache<T>(key, *object);
+    metrics_.record("get", started, bytes->size());
+    return object;
+  }
+
+  /// Whether an object is stored under `key` (asks the backend).
+  bool exists(const Key& key) {
+    const auto started = metrics_.start();
+    const bool found = do_exists(key);
+    metrics_.record("exists", started, 0);
+    return found;
+  }
+
+  /// Removes the object under `key` (a no-op if there is none). Another
+  /// process's cache may still serve it until that cache drops it.
+  void evict(const Key& key) {
+    const auto started = metrics_.start();
+    cache_.erase(key);
+    do_evict(key);
+    metrics_.record("evict", started, 0);
+  }
+
+  /// Stores many objects in one backend batch (one round trip on Redis).
+  template <class T>
+  std::vector<Key> set_batch(const std::vector<T>& objects) {
+    const auto started = metrics_.start();
+    std::vector<std::string> encoded;
+    encoded.reserve(objects.size());
+    std::vector<std::pair<Key, std::string_view>> items;
+    items.reserve(objects.size());
+    std::uint64_t total = 0;
+    for (const T& object : objects) {
+      encoded.push_back(serialize(object));
+      total += encoded.back().size();
+      items.emplace_back(do_new_key(), encoded.back());
+    }
+    do_put_batch(items);
+    std::vector<Key> keys;
+    keys.reserve(items.size());
+    for (auto& item : items)
+      keys.push_back(std::move(item.first));
+    metrics_.record("set_batch", started, total);
+    return keys;
+  }
+
+  /// Reads many objects in one backend batch; nullopt where a key is absent.
+  template <class T>
+  std::vector<std::optional<T>> get_batch(const std::vector<Key>& keys) {
+    const auto started = metrics_.start();
+    std::vector<std::optional<T>> objects(keys.size());
+    std::vector<Key> missing;
+    std::vector<std::size_t> missing_at;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      objects[i] = find_cached<T>(keys[i]);
+      if (!objects[i]) {
+        missing.push_back(keys[i]);
+        missing_at.push_back(i);
+      }
+    }
+    std::uint64_t total = 0;
+    if (!missing.empty()) {
+      std::vector<std::optional<Bytes>> fetched = do_get_batch(missing);
+      if (fetched.size() != missing.size()) {
+        throw StoreOperationError(fmt::format("store '{}': get batch of {} keys returned {} values",
+                                              name_, missing.size(), fetched.size()));
+      }
+      for (std::size_t j = 0; j < fetched.size(); ++j) {
+        if (!fetched[j])
+          continue;
+        total += fetched[j]->size();
+        auto& object = objects[missing_at[j]];
+        object.emplace(decode<T>(missing[j], fetched[j]->view()));
+        cache<T>(missing[j], *object);
+      }
+    }
+    metrics_.record("get_batch", started, total);
+    return objects;
+  }
+
+  /// Stores `object` and returns a lazy proxy to it.
+  template <class T>
+  Proxy<T> proxy(T object, ProxyOptions options = {}) {
+    Key key = set(object);
+    register_self();
+    return make_proxy<T>(config(), std::move(key), options, std::move(object));
+  }
+
+  /// Stores `objects` in one batch and returns a proxy to each.
+  template <class T>
+  std::vector<Proxy<T>> proxy_batch(std::vector<T> objects, ProxyOptions options = {}) {
+    std::vector<Key> keys = set_batch(objects);
+    register_self();
+    const StoreConfig store_config = config();
+    std::vector<Proxy<T>> proxies;
+    proxies.reserve(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      proxies.push_back(
+          make_proxy<T>(store_config, std::move(keys[i]), options, std::move(objects[i])));
+    }
+    return proxies;
+  }
+
+  /// A proxy to an object already stored under `key` (populate_target is
+  /// ignored: there is nothing local to populate it with).
+  template <class T>
+  Proxy<T> proxy_from_key(Key key, ProxyOptions options = {}) {
+    register_self();
+    return Proxy<T>(Factory<T>(StoreFactory<T>(config(), std::move(key), options.evict)));
+  }
+
+  /// A snapshot of the metrics (empty unless StoreOptions::metrics).
+  StoreMetrics metrics() const { return metrics_.snapshot(); }
+
+ protected:
+  // --- the backend interface: bytes in, bytes out --------------------------
+
+  /// Stores `bytes` under `key`, replacing any previous value.
+  virtual void do_put(const Key& key, std::string_view bytes) = 0;
+  /// The bytes under `key`, or nullopt if there are none.
+  virtual std::optional<Bytes> do_get(const Key& key) = 0;
+  /// Whether `key` holds bytes.
+  virtual bool do_exists(const Key& key) = 0;
+  /// Removes `key` (a no-op if absent).
+  virtual void do_evict(const Key& key) = 0;
+  /// A fresh key (default: random 128-bit hex id).
+  virtual Key do_new_key() { return random_key(); }
+  /// Stores many values; the default loops over do_put.
+  virtual void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
+    for (const auto& [key, bytes] : items)
+      do_put(key, bytes);
+  }
+  /// Reads many values, in order; the default loops over do_get.
+  virtual std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) {
+    std::vector<std::optional<Bytes>> values;
+    values.reserve(keys.size());
+    for (const Key& key : keys)
+      values.push_back(do_get(key));
+    return values;
+  }
+
+ private:
+  void register_self() {
+    std::shared_ptr<Store> self = weak_from_this().lock();
+    if (!self)
+      self = std::shared_ptr<Store>(std::shared_ptr<Store>(), this);  // not owning
+    detail::register_store_if_absent(self);
+  }
+
+  template <class T>
+  Proxy<T> make_proxy(StoreConfig store_config, Key key, const ProxyOptions& options, T&& object) {
+    Factory<T> factory(StoreFactory<T>(std::move(store_config), std::move(key), options.evict));
+    if (options.populate_target) {
+      return detail::make_resolved_proxy(std::move(factory), std::move(object));
+    }
+    return Proxy<T>(std::move(factory));
+  }
+
+  template <class T>
+  T decode(const Key& key, std::string_view bytes) const {
+    try {
+      return deserialize<T>(bytes, options_.max_object_size);
+    } catch (const SerializationError& e) {
+      throw SerializationError(fmt::format("store '{}' key '{}': {}", name_, key.id, e.what()));
+    }
+  }
+
+  template <class T>
+  std::optional<T> find_cached(const Key& key) {
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (!cache_.enabled())
+        return std::nullopt;
+      auto entry = cache_.find(key);
+      if (!entry)
+        return std::nullopt;
+      if (entry->type_name != type_name<T>()) {
+        throw SerializationError(fmt::format(
+            "store '{}' key '{}': cannot decode '{}': the object holds a '{}', not a '{}'", name_,
+            key.id, type_name<T>(), entry->type_name, type_name<T>()));
+      }
+      return *static_cast<const T*>(entry->object.get());
+    } else {
+      return std::nullopt;  // a move-only object cannot be handed out twice
+    }
+  }
+
+  template <class T>
+  void cache(const Key& key, const T& object) {
+    if constexpr (std::is_copy_constructible_v<T>) {
+      if (cache_.enabled())
+        cache_.put(key, {std::make_shared<const T>(object), type_name<T>()});
+    }
+  }
+
+  const std::string name_;
+  const StoreOptions options_;
+  detail::ObjectCache cache_;
+  detail::MetricsRecorder metrics_;
+};
+
+}  // namespace proxystore
+
+// Store, StoreFactory, Factory and Proxy refer to each other; Store needs
+// the others only inside templates, so they may follow it.
+#include <proxystore/proxy.hpp>
+#include <proxystore/store_factory.hpp>

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// StoreFactory<T>: resolves a proxy by reading its key from a store.
+#pragma once
+
+#include <proxystore/config.hpp>
+#include <proxystore/errors.hpp>
+#include <proxystore/key.hpp>
+#include <proxystore/registry.hpp>
+#include <proxystore/store.hpp>
+#include <proxystore/type_name.hpp>
+
+#include <fmt/format.h>
+#include <cereal/cereal.hpp>
+
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+namespace proxystore {
+
+/// The factory behind every store proxy: a store config, a key and
+/// options. Serializable (kind "store"). On call it finds the store by
+/// name in the registry — or rebuilds it from the config and registers it
+/// when this process has none — and reads the key as a `T`.
+template <class T>
+class StoreFactory {
+ public:
+  static constexpr std::string_view kind = "store";
+
+  StoreFactory() = default;
+  StoreFactory(StoreConfig config, Key key, bool evict = false)
+      : config_(std::move(config)), key_(std::move(key)), evict_(evict) {}
+
+  /// @throws ProxyResolveMissingKeyError if the key holds no object.
+  /// @throws SerializationError if it holds another type.
+  /// @throws StoreNotFoundError / ConnectionError if the store cannot be had.
+  T operator()() const {
+    std::shared_ptr<Store> store = get_or_create_store(config_);
+    std::optional<T> object = store->template get<T>(key_);
+    if (!object) {
+      throw ProxyResolveMissingKeyError(
+          fmt::format("store '{}' (type '{}') has no object under key '{}' to resolve a Proxy<{}> "
+                      "(never stored, evicted, or expired)",
+                      config_.name, config_.type, key_.id, type_name<T>()));
+    }
+    if (evict_)
+      store->evict(key_);
+    return std::move(*object);
+  }
+
+  const StoreConfig& config() const noexcept { return config_; }
+  const Key& key() const noexcept { return key_; }
+  bool evict() const noexcept { return evict_; }
+
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(cereal::make_nvp("config", config_), cereal::make_nvp("key", key_),
+       cereal::make_nvp("evict", evict_));
+  }
+
+ private:
+  StoreConfig config_;
+  Key key_;
+  bool evict_ = false;
+};
+
+}  // namespace proxystore

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// RedisStore: objects in a Redis server, over hiredis.
+#pragma once
+
+#include <proxystore/store.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace proxystore {
+
+/// How a RedisStore connects and stores.
+struct RedisOptions {
+  /// ACL user (empty: the default user).
+  std::string username;
+  /// AUTH password. Never part of config(): a process that rebuilds the
+  /// store from a proxy reads PROXYSTORE_REDIS_PASSWORD instead.
+  std::string password;
+  /// Database index (SELECT).
+  int db = 0;
+  /// Bound on establishing a connection.
+  std::chrono::milliseconds connect_timeout{5000};
+  /// Bound on each command's reply.
+  std::chrono::milliseconds command_timeout{10000};
+  /// Prepended to every key the store writes; the store never touches
+  /// keys outside its prefix.
+  std::string key_prefix = "proxystore:";
+  /// Connections kept open for concurrent callers.
+  std::size_t pool_size = 4;
+  /// Values larger than this are split into chunks of this size (Redis
+  /// refuses bulk strings over 512 MB by default).
+  std::size_t chunk_size = std::size_t{256} << 20U;
+  /// Cache, metrics and limits.
+  StoreOptions store;
+};
+
+/// A store on a Redis server. Thread-safe: callers share a small pool of
+/// connections and no lock is held across a round trip. The constructor
+/// does not connect; the first operation does, and raises ConnectionError
+/// (naming host:port) if the server is unreachable. After the server comes
+/// back the same store works again. Config: type "redis", options
+/// hostname, port, db, username, key_prefix, connect_timeout_ms,
+/// command_timeout_ms (never the password).
+class RedisStore : public Store {
+ public:
+  RedisStore(std::string name, std::string hostname, int port, RedisOptions options = {});
+  ~RedisStore() override;
+
+  StoreConfig config() const override;
+
+  /// Rebuilds a store from `config()` output; the password comes from the
+  /// PROXYSTORE_REDIS_PASSWORD environment variable.
+  /// @throws Error if an option is missing or malformed.
+  static std::shared_ptr<RedisStore> from_config(const StoreConfig& config);
+
+  const std::string& hostname() const noexcept;
+  int port() const noexcept;
+
+ protected:
+  void do_put(const Key& key, std::string_view bytes) override;
+  std::optional<Bytes> do_get(const Key& key) override;
+  bool do_exists(const Key& key) override;
+  void do_evict(const Key& key) override;
+  void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
+  std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace proxystore

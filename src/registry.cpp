@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <proxystore/errors.hpp>
+#include <proxystore/registry.hpp>
+#include <proxystore/store.hpp>
+#include <proxystore/stores/file.hpp>
+#include <proxystore/stores/local.hpp>
+#include <proxystore/stores/redis.hpp>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <mutex>
+#include <utility>
+
+namespace proxystore {
+namespace {
+
+/// The two process-wide tables, behind one function-local static so they
+/// exist before any caller (also from other static initialisers).
+class Registry {
+ public:
+  static Registry& instance() {
+    // Never destroyed: stores destroyed at exit unregister themselves, and
+    // must find the registry still there.
+    static Registry* const registry = new Registry();
+    return *registry;
+  }
+
+  std::mutex stores_mutex;  // guards `stores`; never held while building
+  std::map<std::string, std::shared_ptr<Store>, std::less<>> stores;
+
+  std::mutex types_mutex;
+  std::map<std::string, StoreBuilder, std::less<>> types;
+
+  // Serialises get_or_create_store's builds so two threads never build the
+  // same store; recursive because a builder may itself resolve a store.
+  std::recursive_mutex build_mutex;
+
+ private:
+  Registry() {
+    types.emplace("local", [](const StoreConfig& c) { return LocalStore::from_config(c); });
+    types.emplace("file", [](const StoreConfig& c) { return FileStore::from_config(c); });
+    types.emplace("redis", [](const StoreConfig& c) { return RedisStore::from_config(c); });
+  }
+};
+
+std::shared_ptr<Store> find_store(Registry& registry, std::string_view name) {
+  std::lock_guard<std::mutex> lock(registry.stores_mutex);
+  auto it = registry.stores.find(name);
+  return it == registry.stores.end() ? nullptr : it->second;
+}
+
+}  // namespace
+
+void register_store(std::shared_ptr<Store> store, bool exist_ok) {
+  if (!store)
+    throw Error("register_store: the store is null");
+  auto& registry = Registry::instance();
+  std::shared_ptr<Store> replaced;  // destroyed after the lock is released
+  std::lock_guard<std::mutex> lock(registry.stores_mutex);
+  auto [it, inserted] = registry.stores.try_emplace(store->name(), store);
+  if (inserted)
+    return;
+  if (!exist_ok) {
+    throw StoreExistsError(fmt::format(
+        "store '{}' is already registered (pass exist_ok=true to replace it)", store->name()));
+  }
+  replaced = std::exchange(it->second, std::move(store));
+}
+
+std::shared_ptr<Store> get_store(std::string_view name) {
+  return find_store(Registry::instance(), name);
+}
+
+void unregister_store(std::string_view name) {
+  auto& registry = Registry::instance();
+  std::shared_ptr<Store> removed;  // destroyed after the lock is released
+  std::lock_guard<std::mutex> lock(registry.stores_mutex);
+  if (auto it = registry.stores.find(name); it != registry.stores.end()) {
+    removed = std::move(it->second);
+    registry.stores.erase(it);
+  }
+}
+
+void register_store_type(std::string type, StoreBuilder builder) {
+  if (!builder)
+    throw Error(fmt::format("register_store_type '{}': the builder is empty", type));
+  auto& registry = Registry::instance();
+  std::lock_guard<std::mutex> lock(registry.types_mutex);
+  registry.types.insert_or_assign(std::move(type), std::move(builder));
+}
+
+std::shared_ptr<Store> get_or_create_store(const StoreConfig& config) {
+  auto& registry = Registry::instance();
+  if (auto store = find_store(registry, config.name))
+    return store;
+
+  std::lock_guard<std::recursive_mutex> build_lock(registry.build_mutex);
+  if (auto store = find_store(registry, config.name))
+    return store;  // built meanwhile
+
+  StoreBuilder builder;
+  {
+    std::lock_guard<std::mutex> lock(registry.types_mutex);
+    auto it = registry.types.find(config.type);
+    if (it == registry.types.end()) {
+      throw StoreNotFoundError(
+          fmt::format("store '{}': no builder for store type '{}' (call register_store_type first)",
+                      config.name, config.type));
+    }
+    builder = it->second;
+  }
+  std::shared_ptr<Store> store = builder(config);
+  if (!store || store->name() != config.name) {
+    throw Error(fmt::format(
+        "store '{}': the builder for type '{}' returned {}", config.name, config.type,
+        store ? fmt::format("a store named '{}'", store->name()) : std::string("null")));
+  }
+  // `store` outlives the lock: if another thread registered the name
+  // meanwhile, ours is dropped (and unregisters nothing) after unlocking.
+  std::lock_guard<std::mutex> lock(registry.stores_mutex);
+  return registry.stores.try_emplace(config.name, store).first->second;
+}
+
+namespace detail {
+
+void register_store_if_absent(const std::shared_ptr<Store>& store) {
+  auto& registry = Registry::instance();
+  std::lock_guard<std::mutex> lock(registry.stores_mutex);
+  registry.stores.try_emplace(store->name(), store);
+}
+
+void unregister_store_if_same(std::string_view name, const Store* store) noexcept {
+  auto& registry = Registry::instance();
+  std::lock_guard<std::mutex> lock(registry.stores_mutex);
+  if (auto it = registry.stores.find(name);
+      it != registry.stores.end() && it->second.get() == store) {
+    // A non-owning entry (the store was not owned by a shared_ptr): drop it
+    // before the store it points to is gone.
+    registry.stores.erase(it);
+  }
+}
+
+}  // namespace detail
+}  // namespace proxystore
