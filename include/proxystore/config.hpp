@@ -2,6 +2,7 @@
 // StoreConfig: everything needed to rebuild an equivalent store elsewhere.
 #pragma once
 
+#include <proxystore/detail/compact_codec.hpp>
 #include <proxystore/type_name.hpp>
 
 #include <fmt/format.h>
@@ -12,6 +13,8 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 namespace proxystore {
 
@@ -44,9 +47,35 @@ struct StoreConfig {
   }
 
   template <class Archive>
-  void serialize(Archive& ar) {
-    ar(cereal::make_nvp("type", type), cereal::make_nvp("name", name),
-       cereal::make_nvp("options", options));
+  void save(Archive& ar) const {
+    if constexpr (std::is_same_v<Archive, detail::WireOutputArchive>) {
+      detail::save_word(ar, type);
+      detail::save_word(ar, name);
+      ar.save_varint(options.size());
+      for (const auto& [option, value] : options) {
+        detail::save_word(ar, option);
+        detail::save_word(ar, value);
+      }
+    } else {
+      ar(cereal::make_nvp("type", type), cereal::make_nvp("name", name),
+         cereal::make_nvp("options", options));
+    }
+  }
+
+  template <class Archive>
+  void load(Archive& ar) {
+    if constexpr (std::is_same_v<Archive, detail::WireInputArchive>) {
+      type = detail::load_word(ar);
+      name = detail::load_word(ar);
+      options.clear();
+      for (auto count = ar.load_length(); count > 0; --count) {
+        std::string option = detail::load_word(ar);
+        options.insert_or_assign(std::move(option), detail::load_word(ar));
+      }
+    } else {
+      ar(cereal::make_nvp("type", type), cereal::make_nvp("name", name),
+         cereal::make_nvp("options", options));
+    }
   }
 };
 

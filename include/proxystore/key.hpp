@@ -2,6 +2,7 @@
 // Key: the name of one object inside a store.
 #pragma once
 
+#include <proxystore/detail/compact_codec.hpp>
 #include <proxystore/type_name.hpp>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace proxystore {
@@ -30,8 +32,21 @@ struct Key {
   friend std::ostream& operator<<(std::ostream& os, const Key& key) { return os << key.id; }
 
   template <class Archive>
-  void serialize(Archive& ar) {
-    ar(cereal::make_nvp("id", id));
+  void save(Archive& ar) const {
+    if constexpr (std::is_same_v<Archive, detail::WireOutputArchive>) {
+      detail::save_key_id(ar, id);
+    } else {
+      ar(cereal::make_nvp("id", id));
+    }
+  }
+
+  template <class Archive>
+  void load(Archive& ar) {
+    if constexpr (std::is_same_v<Archive, detail::WireInputArchive>) {
+      id = detail::load_key_id(ar);
+    } else {
+      ar(cereal::make_nvp("id", id));
+    }
   }
 };
 
