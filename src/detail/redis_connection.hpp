@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private: one hiredis connection with RAII handles, the single place that
+// turns hiredis failures into proxystore exceptions, and a small argv
+// builder. Never included by public headers.
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace proxystore::detail {
+
+/// Where and how to connect, plus the store name for messages. Holds the
+/// password, so it is never formatted as a whole.
+struct RedisEndpoint {
+  std::string store_name;
+  std::string host;
+  int port = 0;
+  std::string username;
+  std::string password;
+  int db = 0;
+  std::chrono::milliseconds connect_timeout{0};  // 0: no bound
+  std::chrono::milliseconds command_timeout{0};  // 0: no bound
+
+  /// `redis store "<name>" at <host>:<port>` — the subject of every message.
+  std::string subject() const;
+};
+
+struct RedisContextDeleter {
+  void operator()(redisContext* context) const noexcept { redisFree(context); }
+};
+struct RedisReplyDeleter {
+  void operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
+};
+using RedisContextPtr = std::unique_ptr<redisContext, RedisContextDeleter>;
+using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
+
+/// Names what was attempted, for messages only; formatted lazily (on
+/// failure), so building one on the hot path costs nothing.
+struct RedisOperation {
+  // NOLINTNEXTLINE(google-explicit-constructor): RedisOperation{"connect"}
+  RedisOperation(const char* command_name, std::string_view redis_key = {},
+                 std::size_t batch = 0) noexcept
+      : command(command_name), key(redis_key), count(batch) {}
+  /// The key is only viewed: a temporary would dangle.
+  RedisOperation(const char* command_name, std::string&& redis_key, std::size_t batch = 0) = delete;
+
+  const char* command;   // e.g. "GET", "MGET", "connect"
+  std::string_view key;  // the full Redis key, if one
+  std::size_t count;     // keys or commands in a batch, if one
+
+  std::string describe() const;
+};
+
+/// How a failed connection failed (decides retry and exception type).
+enum class RedisFailure {
+  none,
+  timeout,  // no reply within the bound → TimeoutError
+  dropped,  // the peer closed or reset the connection → ConnectionError
+  other,    // refused, unresolvable, protocol error, ... → ConnectionError
+};
+
+/// The one place hiredis failures become exceptions: `err`/`errstr` of a
+/// context plus the errno seen right after the failing call. Throws
+/// TimeoutError for timeouts, ConnectionError otherwise; the message is
+/// `redis store "<name>" at <host>:<port>: <operation> failed: <errstr>
+/// (err N, errno M)`.
+[[noreturn]] void throw_redis_error(const RedisEndpoint& endpoint, const RedisOperation& operation,
+                                    int err, const char* errstr, int saved_errno);
+
+/// Classifies a hiredis `err` and errno.
+RedisFailure classify_redis_failure(int err, int saved_errno) noexcept;
+
+/// Whether a server error reply refuses our credentials (NOAUTH, WRONGPASS).
+bool is_auth_refusal(const redisReply& reply) noexcept;
+
+/// A server error reply (`-ERR ...`, `-OOM ...`): StoreOperationError with
+/// Redis's message; authentication refusals are ConnectionError.
+[[noreturn]] void throw_reply_error(const RedisEndpoint& endpoint, const RedisOperation& operation,
+                                    const redisReply& reply);
+
+/// A reply of a type the command never returns (a protocol mismatch).
+[[noreturn]] void throw_unexpected_reply(const RedisEndpoint& endpoint,
+                                         const RedisOperation& operation, const redisReply& reply);
+
+/// Arguments of one command with explicit lengths (values contain NULs).
+/// Views added with `add` must outlive the command; `add_owned` copies.
+class RedisArgs {
+ public:
+  RedisArgs() = default;
+  explicit RedisArgs(std::size_t expected) {
+    argv_.reserve(expected);
+    lengths_.reserve(expected);
+  }
+
+  RedisArgs& add(std::string_view arg) {
+    argv_.push_back(arg.data());
+    lengths_.push_back(arg.size());
+    return *this;
+  }
+  RedisArgs& add_owned(std::string arg) {
+    owned_.push_back(std::move(arg));  // deque: earlier elements never move
+    return add(owned_.back());
+  }
+
+  int argc() const noexcept { return static_cast<int>(argv_.size()); }
+  const char** argv() noexcept { return argv_.data(); }
+  const std::size_t* lengths() const noexcept { return lengths_.data(); }
+  std::size_t size() const noexcept { return argv_.size(); }
+
+ private:
+  std::vector<const char*> argv_;
+  std::vector<std::size_t> lengths_;
+  std::deque<std::string> owned_;
+};
+
+/// One blocking hiredis connection, authenticated and on its database.
+/// Not thread-safe: a caller borrows it from the pool for one operation.
+///
+/// After any I/O failure the hiredis context is unusable (`usable()` is
+/// false) and the pool discards it, so the next operation reconnects.
+///
+/// Large-value fast path (to come): when `quiescent()` — nothing queued,
+/// no reply pending, nothing buffered by hiredis — the socket `fd()` is in
+/// a clean protocol state, so a caller may write a command straight to it
+/// (writev of RESP header, value, CRLF: no copy of the value) and read a
+/// bulk reply's payload straight into its own buffer, then hand the socket
+/// back to hiredis for everything else. Socket timeouts (SO_RCVTIMEO,
+/// SO_SNDTIMEO) are set on the fd, so such I/O is bounded the same way;
+/// a failure there must call `mark_failed` so the pool drops the socket.
+class RedisConnection {
+ public:
+  /// Connects, applies the command timeout, AUTHs (if a password is set)
+  /// and SELECTs (if db != 0). Throws ConnectionError/TimeoutError naming
+  /// host:port; a refused AUTH is a ConnectionError.
+  static std::unique_ptr<RedisConnection> open(const RedisEndpoint& endpoint);
+
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+  ~RedisConnection() = default;
+
+  /// Sends one command and waits for its reply (one round trip). Server
+  /// error replies are returned, not thrown: see `check`.
+  RedisReplyPtr command(const RedisOperation& operation, RedisArgs& args);
+
+  /// Queues a command (pipelining); nothing is sent until `reply`.
+  void append(const RedisOperation& operation, RedisArgs& args);
+  /// The reply to the oldest queued command (flushes the queue first).
+  RedisReplyPtr reply(const RedisOperation& operation);
+  /// Replies still owed for queued commands.
+  std::size_t pending() const noexcept { return pending_; }
+
+  /// `reply`, throwing on a server error reply or a reply of another type
+  /// than `expected` (REDIS_REPLY_*; NIL is accepted where `nil_ok`).
+  /// An authentication refusal (NOAUTH, WRONGPASS, ...) also marks the
+  /// connection failed, so the next operation reconnects and AUTHs again.
+  RedisReplyPtr check(const RedisOperation& operation, RedisReplyPtr reply, int expected,
+                      bool nil_ok = false);
+
+  /// Collects the replies to the `count` oldest queued commands. Always
+  /// drains all of them (so the connection stays usable) before the
+  /// caller inspects any.
+  std::vector<RedisReplyPtr> replies(const RedisOperation& operation, std::size_t count);
+
+  /// Whether the connection can serve another operation: no I/O failure
+  /// and no reply owed.
+  bool usable() const noexcept { return failure_ == RedisFailure::none && pending_ == 0; }
+  /// How the connection failed (none if it has not).
+  RedisFailure failure() const noexcept { return failure_; }
+  /// Nothing queued, owed or buffered: the socket is at a command boundary.
+  bool quiescent() const noexcept;
+  /// The socket (for the large-value fast path).
+  int fd() const noexcept { return context_->fd; }
+  /// Records a failure seen outside hiredis (fast path) and throws.
+  [[noreturn]] void mark_failed(const RedisOperation& operation, int err, const char* errstr,
+                                int saved_errno);
+
+  const RedisEndpoint& endpoint() const noexcept { return *endpoint_; }
+
+ private:
+  RedisConnection(const RedisEndpoint& endpoint, RedisContextPtr context)
+      : endpoint_(&endpoint), context_(std::move(context)) {}
+
+  [[noreturn]] void fail(const RedisOperation& operation, int saved_errno);
+
+  const RedisEndpoint* endpoint_;  // owned by the pool, which outlives us
+  RedisContextPtr context_;
+  std::size_t pending_ = 0;
+  RedisFailure failure_ = RedisFailure::none;
+};
+
+}  // namespace proxystore::detail
