@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <proxystore/errors.hpp>
+#include <proxystore/stores/redis.hpp>
+
+#include "detail/redis_chunks.hpp"
+#include "detail/redis_connection.hpp"
+#include "detail/redis_pool.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <system_error>
+#include <utility>
+
+namespace proxystore {
+
+using detail::ChunkManifest;
+using detail::RedisArgs;
+using detail::RedisConnection;
+using detail::RedisEndpoint;
+using detail::RedisFailure;
+using detail::RedisOperation;
+using detail::RedisReplyPtr;
+
+namespace {
+
+/// Bounds the bytes one pipelined window carries (MSET groups, chunk
+/// writes and reads), so a huge batch neither builds one giant command
+/// (Redis caps a client's query buffer at 1 GB) nor buffers unbounded
+/// replies; small batches still fit one window, i.e. one round trip.
+constexpr std::size_t window_bytes = std::size_t{64} << 20U;
+/// Keys per UNLINK command when evicting a chunked value.
+constexpr std::size_t keys_per_unlink = 1024;
+
+/// Hands a whole hiredis reply up as the owner of a Bytes (no copy).
+std::shared_ptr<const void> share(RedisReplyPtr reply) {
+  return {reply.release(), detail::RedisReplyDeleter{}};
+}
+
+std::string_view view_of(const redisReply& reply) {
+  return {reply.str, reply.len};
+}
+
+/// A value to write under one Redis key.
+struct PutItem {
+  std::string key;
+  std::string_view value;
+};
+
+}  // namespace
+
+struct RedisStore::Impl {
+  Impl(std::string store_name, std::string host, int port_number, RedisOptions opts)
+      : hostname(std::move(host)),
+        port(port_number),
+        options(std::move(opts)),
+        pool(RedisEndpoint{std::move(store_name), hostname, port, options.username,
+                           std::exchange(options.password, std::string()), options.db,
+                           options.connect_timeout, options.command_timeout},
+             options.pool_size) {}
+
+  const std::string hostname;
+  const int port;
+  RedisOptions options;  // the password lives only in the pool's endpoint
+  detail::RedisConnectionPool pool;
+
+  const RedisEndpoint& endpoint() const noexcept { return pool.endpoint(); }
+
+  std::string redis_key(const Key& key) const {
+    std::string out;
+    out.reserve(options.key_prefix.size() + key.id.size());
+    out.append(options.key_prefix).append(key.id);
+    return out;
+  }
+
+  /// Runs `body` on a borrowed connection. If a connection that sat idle
+  /// in the pool turns out to have been dropped by the server (restart,
+  /// idle timeout), `body` runs once more on a fresh connection: every
+  /// operation here is idempotent, so a repeat is safe.
+  template <class Body>
+  auto run(Body&& body) -> decltype(body(std::declval<RedisConnection&>())) {
+    for (int attempt = 0;; ++attempt) {
+      detail::RedisConnectionPool::Lease lease = pool.borrow();
+      try {
+        return body(*lease);
+      } catch (const ConnectionError&) {
+        if (attempt == 0 && lease.reused() && lease->failure() == RedisFailure::dropped)
+          continue;
+        throw;
+      }
+    }
+  }
+
+  // --- writes --------------------------------------------------------------
+
+  /// Writes every item: values over the chunk size (or that look like a
+  /// manifest) as chunks first, then all small values and manifests in
+  /// pipelined MSETs. Without chunked values that is one round trip.
+  void put(RedisConnection& connection, const std::vector<PutItem>& items) {
+    std::vector<PutItem> direct;  // written with SET/MSET
+    direct.reserve(items.size());
+    std::deque<std::string> manifests;  // stable addresses: `direct` views them
+    std::vector<std::string> written_chunks;
+    for (const PutItem& item : items) {
+      if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value)) {
+        direct.push_back(item);
+        continue;
+      }
+      const ChunkManifest manifest =
+          detail::make_chunk_manifest(item.value.size(), options.chunk_size);
+      manifests.push_back(detail::encode_chunk_manifest(manifest));
+      direct.push_back(PutItem{item.key, manifests.back()});
+    }
+    if (!manifests.empty())
+      write_chunks(connection, items, written_chunks);
+    try {
+      write_direct(connection, direct);
+    } catch (const StoreOperationError&) {
+      remove_quietly(connection, written_chunks);
+      throw;
+    }
+  }
+
+  /// Writes the chunks of every item that needs them, in windows; chunks
+  /// precede their manifest, so a reader never sees a manifest whose
+  /// chunks are not all there yet.
+  void write_chunks(RedisConnection& connection, const std::vector<PutItem>& items,
+                    std::vector<std::string>& written) {
+    const bool single = items.size() == 1;
+    const RedisOperation op{single ? "SET chunks of" : "SET chunks",
+                            single ? std::string_view(items.front().key) : std::string_view(),
+                            items.size()};
+    std::size_t window = 0;
+    std::size_t queued = 0;
+    std::optional<StoreOperationError> error;
+    auto drain = [&] {
+      for (RedisReplyPtr& reply : connection.replies(op, queued)) {
+        if (error)
+          continue;
+        try {
+          connection.check(op, std::move(reply), REDIS_REPLY_STATUS);
+        } catch (const StoreOperationError& e) {
+          error.emplace(e);
+        }
+      }
+      queued = 0;
+      window = 0;
+    };
+    for (const PutItem& item : items) {
+      if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value))
+        continue;
+      const ChunkManifest manifest =
+          detail::make_chunk_manifest(item.value.size(), options.chunk_size);
+      for (std::uint64_t i = 0; i < manifest.count && !error; ++i) {
+        const std::string_view chunk =
+            item.value.substr(static_cast<std::size_t>(i * manifest.chunk_size),
+                              static_cast<std::size_t>(manifest.size_of(i)));
+        written.push_back(detail::chunk_key(item.key, i));
+        RedisArgs args(3);
+        args.add("SET").add(written.back()).add(chunk);
+        connection.append(op, args);
+        ++queued;
+        window += chunk.size();
+        if (window >= window_bytes)
+          drain();
+      }
+    }
+    drain();
+    if (error) {
+      remove_quietly(connection, written);
+      throw *error;
+    }
+  }
+
+  /// SET for one value, MSET for many, split into windows, all pipelined.
+  void write_direct(RedisConnection& connection, const std::vector<PutItem>& items) {
+    if (items.empty())
+      return;
+    const bool single = items.size() == 1;
+    const RedisOperation op{single ? "SET" : "MSET",
+                            single ? std::string_view(items.front().key) : std::string_view(),
+                            single ? 0 : items.size()};
+    std::size_t commands = 0;
+    for (std::size_t begin = 0; begin < items.size();) {
+      std::size_t end = begin;
+      std::size_t bytes = 0;
+      while (end < items.size() &&
+             (end == begin || bytes + items[end].value.size() <= window_bytes)) {
+        bytes += items[end].value.size();
+        ++end;
+      }
+      RedisArgs args(1 + 2 * (end - begin));
+      args.add(end - begin == 1 ? "SET" : "MSET");
+      for (std::size_t i = begin; i < end; ++i)
+        args.add(items[i].key).add(items[i].value);
+      connection.append(op, args);
+      ++commands;
+      begin = end;
+    }
+    std::optional<StoreOperationError> error;
+    for (RedisReplyPtr& reply : connection.replies(op, commands)) {
+      if (error)
+        continue;
+      try {
+        connection.check(op, std::move(reply), REDIS_REPLY_STATUS);
+      } catch (const StoreOperationError& e) {
+        error.emplace(e);
+      }
+    }
+    if (error)
+      throw *error;
+  }
+
+  /// Best effort after a failed write: drop chunks nobody will reference.
+  void remove_quietly(RedisConnection& connection, const std::vector<std::string>& keys) noexcept {
+    try {
+      unlink(connection, keys);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the original error is what matters
+    }
+  }
+
+  void unlink(RedisConnection& connection, const std::vector<std::string>& keys) {
+    if (keys.empty())
+      return;
+    const RedisOperation op{"UNLINK",
+                            keys.size() == 1 ? std::string_view(keys.front()) : std::string_view(),
+                            keys.size()};
+    std::size_t commands = 0;
+    for (std::size_t begin = 0; begin < keys.size(); begin += keys_per_unlink) {
+      const std::size_t end = std::min(keys.size(), begin + keys_per_unlink);
+      RedisArgs args(1 + end - begin);
+      args.add("UNLINK");
+      for (std::size_t i = begin; i < end; ++i)
+        args.add(keys[i]);
+      connection.append(op, args);
+      ++commands;
+    }
+    std::optional<StoreOperationError> error;
+    for (RedisReplyPtr& reply : connection.replies(op, commands)) {
+      if (error)
+        continue;
+      try {
+        connection.check(op, std::move(reply), REDIS_REPLY_INTEGER);
+      } catch (const StoreOperationError& e) {
+        error.emplace(e);
+      }
+    }
+    if (error)
+      throw *error;
+  }
+
+  // --- reads ---------------------------------------------------------------
+
+  /// A value read under `key`: the reply itself (no copy), or, for a
+  /// manifest, nothing yet — the caller gathers its chunks.
+  ChunkManifest parse_manifest(const std::string& key, std::string_view value) const {
+    std::optional<ChunkManifest> manifest = detail::decode_chunk_manifest(value);
+    if (!manifest) {
+      throw StoreOperationError(
+          fmt::format("{}: GET \"{}\" failed: corrupt chunk manifest", endpoint().subject(), key));
+    }
+    if (manifest->total > options.store.max_object_size ||
+        manifest->total > std::numeric_limits<std::size_t>::max()) {
+      throw SerializationError(fmt::format(
+          "{}: key \"{}\": object of {} bytes exceeds the maximum object size of {} bytes",
+          endpoint().subject(), key, manifest->total, options.store.max_object_size));
+    }
+    return *manifest;
+  }
+
+  /// Reads the chunks of every manifest (pipelined in windows; one round
+  /// trip when they fit) straight into one buffer per value. A missing
+  /// chunk means the value was evicted meanwhile: nullopt.
+  std::vector<std::optional<Bytes>> read_chunks(
+      RedisConnection& connection,
+      const std::vector<std::pair<std::string, ChunkManifest>>& values) {
+    struct Target {
+      std::unique_ptr<char[]> buffer;
+      bool missing = false;
+    };
+    std::vector<Target> targets(values.size());
+    for (std::size_t v = 0; v < values.size(); ++v) {
+      targets[v].buffer.reset(new char[std::max<std::size_t>(1, values[v].second.total)]);
+    }
+    const bool single = values.size() == 1;
+    const RedisOperation op{single ? "GET chunks of" : "GET chunks",
+                            single ? std::string_view(values.front().first) : std::string_view(),
+                            values.size()};
+    std::optional<StoreOperationError> error;
+    std::vector<std::pair<std::size_t, std::uint64_t>> queued;  // (value, chunk) per command
+    std::size_t window = 0;
+    auto drain = [&] {
+      std::vector<RedisReplyPtr> replies = connection.replies(op, queued.size());
+      for (std::size_t r = 0; r < replies.size(); ++r) {
+        const auto [v, i] = queued[r];
+        const ChunkManifest& manifest = values[v].second;
+        const redisReply& reply = *replies[r];
+        if (reply.type == REDIS_REPLY_NIL) {
+          targets[v].missing = true;
+        } else if (reply.type == REDIS_REPLY_STRING && reply.len == manifest.size_of(i)) {
+          std::memcpy(targets[v].buffer.get() + i * manifest.chunk_size, reply.str, reply.len);
+        } else if (!error) {
+          try {
+            connection.check(op, std::move(replies[r]), REDIS_REPLY_STRING);
+            throw StoreOperationError(
+                fmt::format("{}: GET \"{}\" failed: chunk {} has {} bytes, the manifest says {}",
+                            endpoint().subject(), detail::chunk_key(values[v].first, i), i,
+                            reply.len, manifest.size_of(i)));
+          } catch (const StoreOperationError& e) {
+            error.emplace(e);
+          }
+        }
+      }
+      queued.clear();
+      window = 0;
+    };
+    for (std::size_t v = 0; v < values.size(); ++v) {
+      const ChunkManifest& manifest = values[v].second;
+      for (std::uint64_t i = 0; i < manifest.count; ++i) {
+        const std::string key = detail::chunk_key(values[v].first, i);
+        RedisArgs args(2);
+        args.add("GET").add(key);
+        connection.append(op, args);
+        queued.emplace_back(v, i);
+        window += manifest.size_of(i);
+        if (window >= window_bytes)
+          drain();
+      }
+    }
+    drain();
+    if (error)
+      throw *error;
+    std::vector<std::optional<Bytes>> out(values.size());
+    for (std::size_t v = 0; v < values.size(); ++v) {
+      if (targets[v].missing)
+        continue;
+      const char* data = targets[v].buffer.get();
+      std::shared_ptr<const void> owner(std::move(targets[v].buffer));
+      out[v].emplace(data, static_cast<std::size_t>(values[v].second.total), std::move(owner));
+    }
+    return out;
+  }
+};
+
+// --- RedisStore ---------------------------------------------------------------
+
+RedisStore::RedisStore(std::string name, std::string hostname, int port, RedisOptions options)
+    : Store(std::move(name), options.store) {
+  auto invalid = [&](std::string_view what) {
+    return Error(fmt::format("redis store \"{}\": invalid options: {}", this->name(), what));
+  };
+  if (hostname.empty())
+    throw invalid("hostname is empty");
+  if (port < 1 || port > 65535)
+    throw invalid(fmt::format("port {} is not in [1, 65535]", port));
+  if (options.db < 0)
+    throw invalid(fmt::format("db {} is negative", options.db));
+  if (options.connect_timeout.count() < 0 || options.command_timeout.count() < 0) {
+    throw invalid("timeouts must not be negative");
+  }
+  if (options.pool_size == 0)
+    throw invalid("pool_size must be at least 1");
+  if (options.chunk_size == 0)
+    throw invalid("chunk_size must be at least 1");
+  impl_ = std::make_unique<Impl>(this->name(), std::move(hostname), port, std::move(options));
+}
+
+RedisStore::~RedisStore() = default;
+
+const std::string& RedisStore::hostname() const noexcept {
+  return impl_->hostname;
+}
+
+int RedisStore::port() const noexcept {
+  return impl_->port;
+}
+
+StoreConfig RedisStore::config() const {
+  const RedisOptions& o = impl_->options;
+  return StoreConfig{"redis",
+                     name(),
+                     {{"hostname", impl_->hostname},
+                      {"port", std::to_string(impl_->port)},
+                      {"db", std::to_string(o.db)},
+                      {"username", o.username},
+                      {"key_prefix", o.key_prefix},
+                      {"connect_timeout_ms", std::to_string(o.connect_timeout.count())},
+                      {"command_timeout_ms", std::to_string(o.command_timeout.count())}}};
+}
+
+namespace {
+
+/// Reads option `option` of `config` as an integer in [min, max];
+/// `fallback` if absent (required when there is none).
+template <class Int>
+Int integer_option(const StoreConfig& config, const char* option, Int min, Int max,
+                   std::optional<Int> fallback) {
+  auto it = config.options.find(option);
+  if (it == config.options.end()) {
+    if (fallback)
+      return *fallback;
+    throw Error(fmt::format("redis store \"{}\": config has no '{}' option", config.name, option));
+  }
+  const std::string& text = it->second;
+  Int value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < min ||
+      value > max) {
+    throw Error(fmt::format(
+        "redis store \"{}\": config option '{}' must be an integer in [{}, {}], got \"{}\"",
+        config.name, option, min, max, text));
+  }
+  return value;
+}
+
+}  // namespace
+
+std::shared_ptr<RedisStore> RedisStore::from_config(const StoreConfig& config) {
+  auto hostname = config.options.find("hostname");
+  if (hostname == config.options.end() || hostname->second.empty()) {
+    throw Error(fmt::format("redis store \"{}\": config has no 'hostname' option", config.name));
+  }
+  const int port = integer_option<int>(config, "port", 1, 65535, std::nullopt);
+  RedisOptions options;
+  options.db = integer_option<int>(config, "db", 0, std::numeric_limits<int>::max(), 0);
+  using Ms = std::chrono::milliseconds::rep;
+  options.connect_timeout = std::chrono::milliseconds(
+      integer_option<Ms>(config, "connect_timeout_ms", 0, std::numeric_limits<Ms>::max() / 1000,
+                         options.connect_timeout.count()));
+  options.command_timeout = std::chrono::milliseconds(
+      integer_option<Ms>(config, "command_timeout_ms", 0, std::numeric_limits<Ms>::max() / 1000,
+                         options.command_timeout.count()));
+  if (auto it = config.options.find("username"); it != config.options.end()) {
+    options.username = it->second;
+  }
+  if (auto it = config.options.find("key_prefix"); it != config.options.end()) {
+    options.key_prefix = it->second;
+  }
+  // Secrets never travel in a config: take the password from this process.
+  if (const char* password =
+          std::getenv("PROXYSTORE_REDIS_PASSWORD")) {  // NOLINT(concurrency-mt-unsafe)
+    options.password = password;
+  }
+  return std::make_shared<RedisStore>(config.name, hostname->second, port, std::move(options));
+}
+
+void RedisStore::do_put(const Key& key, std::string_view bytes) {
+  const std::vector<PutItem> items{PutItem{impl_->redis_key(key), bytes}};
+  impl_->run([&](RedisConnection& connection) { impl_->put(connection, items); });
+}
+
+void RedisStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
+  if (items.empty())
+    return;
+  std::vector<PutItem> puts;
+  puts.reserve(items.size());
+  for (const auto& [key, bytes] : items)
+    puts.push_back(PutItem{impl_->redis_key(key), bytes});
+  impl_->run([&](RedisConnection& connection) { impl_->put(connection, puts); });
+}
+
+std::optional<Bytes> RedisStore::do_get(const Key& key) {
+  const std::string redis_key = impl_->redis_key(key);
+  return impl_->run([&](RedisConnection& connection) -> std::optional<Bytes> {
+    const RedisOperation op{"GET", redis_key};
+    RedisArgs args(2);
+    args.add("GET").add(redis_key);
+    RedisReplyPtr reply = connection.check(op, connection.command(op, args), REDIS_REPLY_STRING,
+                                           /*nil_ok=*/true);
+    if (reply->type == REDIS_REPLY_NIL)
+      return std::nullopt;
+    if (detail::is_chunk_manifest(view_of(*reply))) {
+      std::vector<std::pair<std::string, ChunkManifest>> values;
+      values.emplace_back(redis_key, impl_->parse_manifest(redis_key, view_of(*reply)));
+      return std::move(impl_->read_chunks(connection, values).front());
+    }
+    const char* data = reply->str;
+    const std::size_t size = reply->len;
+    return Bytes(data, size, share(std::move(reply)));  // the reply's own buffer, no copy
+  });
+}
+
+std::vector<std::optional<Bytes>> RedisStore::do_get_batch(const std::vector<Key>& keys) {
+  if (keys.empty())
+    return {};
+  std::vector<std::string> redis_keys;
+  redis_keys.reserve(keys.size());
+  for (const Key& key : keys)
+    redis_keys.push_back(impl_->redis_key(key));
+  return impl_->run([&](RedisConnection& connection) {
+    const RedisOperation op{
+        "MGET", redis_keys.size() == 1 ? std::string_view(redis_keys.front()) : std::string_view(),
+        redis_keys.size()};
+    RedisArgs args(1 + redis_keys.size());
+    args.add("MGET");
+    for (const std::string& key : redis_keys)
+      args.add(key);
+    RedisReplyPtr reply = connection.check(op, connection.command(op, args), REDIS_REPLY_ARRAY);
+    if (reply->elements != redis_keys.size()) {
+      throw StoreOperationError(fmt::format("{}: {} failed: {} values in the reply",
+                                            impl_->endpoint().subject(), op.describe(),
+                                            reply->elements));
+    }
+    std::vector<std::optional<Bytes>> values(keys.size());
+    std::vector<std::pair<std::string, ChunkManifest>> chunked;
+    std::vector<std::size_t> chunked_at;
+    // Every value views the one MGET reply, shared by all of them.
+    const redisReply* const array = reply.get();
+    std::shared_ptr<const void> owner = share(std::move(reply));
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      const redisReply& element = *array->element[i];
+      if (element.type == REDIS_REPLY_NIL)
+        continue;
+      if (element.type != REDIS_REPLY_STRING) {
+        throw StoreOperationError(
+            fmt::format("{}: MGET \"{}\" failed: the key holds a non-string value",
+                        impl_->endpoint().subject(), redis_keys[i]));
+      }
+      if (detail::is_chunk_manifest(view_of(element))) {
+        chunked.emplace_back(redis_keys[i], impl_->parse_manifest(redis_keys[i], view_of(element)));
+        chunked_at.push_back(i);
+        continue;
+      }
+      values[i].emplace(element.str, element.len, owner);
+    }
+    if (!chunked.empty()) {
+      std::vector<std::optional<Bytes>> assembled = impl_->read_chunks(connection, chunked);
+      for (std::size_t j = 0; j < chunked.size(); ++j)
+        values[chunked_at[j]] = std::move(assembled[j]);
+    }
+    return values;
+  });
+}
+
+bool RedisStore::do_exists(const Key& key) {
+  const std::string redis_key = impl_->redis_key(key);
+  return impl_->run([&](RedisConnection& connection) {
+    const RedisOperation op{"EXISTS", redis_key};
+    RedisArgs args(2);
+    args.add("EXISTS").add(redis_key);
+    return connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER)->integer > 0;
+  });
+}
+
+void RedisStore::do_evict(const Key& key) {
+  const std::string redis_key = impl_->redis_key(key);
+  impl_->run([&](RedisConnection& connection) {
+    // One round trip reads the head of the value (enough to recognise a
+    // manifest, never the whole value) and unlinks the key; a chunked
+    // value then loses its chunks in a second one.
+    const RedisOperation head_op{"GETRANGE", redis_key};
+    const RedisOperation unlink_op{"UNLINK", redis_key};
+    RedisArgs head(4);
+    head.add("GETRANGE")
+        .add(redis_key)
+        .add("0")
+        .add_owned(std::to_string(detail::chunk_manifest_max_size - 1));
+    RedisArgs unlink(2);
+    unlink.add("UNLINK").add(redis_key);
+    connection.append(head_op, head);
+    connection.append(unlink_op, unlink);
+    std::vector<RedisReplyPtr> replies = connection.replies(unlink_op, 2);
+    RedisReplyPtr prefix = std::move(replies[0]);
+    connection.check(unlink_op, std::move(replies[1]), REDIS_REPLY_INTEGER);
+    if (prefix->type == REDIS_REPLY_ERROR && std::strncmp(prefix->str, "WRONGTYPE", 9) == 0)
+      return;
+    prefix = connection.check(head_op, std::move(prefix), REDIS_REPLY_STRING);
+    if (!detail::is_chunk_manifest(view_of(*prefix)))
+      return;
+    const std::optional<ChunkManifest> manifest = detail::decode_chunk_manifest(view_of(*prefix));
+    if (!manifest)
+      return;  // not ours to interpret; the key itself is gone
+    std::vector<std::string> chunks;
+    chunks.reserve(static_cast<std::size_t>(manifest->count));
+    for (std::uint64_t i = 0; i < manifest->count; ++i) {
+      chunks.push_back(detail::chunk_key(redis_key, i));
+    }
+    impl_->unlink(connection, chunks);
+  });
+}
+
+}  // namespace proxystore
