@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -160,6 +161,7 @@ TEST_CASE("RedisStore: threads ride through a server restart", "[redis][concurre
   auto store = std::make_shared<RedisStore>("redis-mt-restart-" + std::to_string(server.port()),
                                             server.host(), server.port(), options);
   std::atomic<bool> restarted{false};
+  std::atomic<int> restarts{0};
   std::atomic<bool> done{false};
   std::atomic<int> before{0};
   std::atomic<int> failures{0};
@@ -173,11 +175,15 @@ TEST_CASE("RedisStore: threads ride through a server restart", "[redis][concurre
     workers.emplace_back([&, t] {
       for (int i = 0; !done.load(); ++i) {
         const bool back = restarted.load();
+        const int epoch = restarts.load();
         try {
           // Some values are large, so writes into dead sockets hit EPIPE.
           const std::string value = value_of(t, i, i % 4 == 0 ? 300000 : 100);
           const Key key = store->set(value);
-          if (store->get<std::string>(key) != value)
+          const std::optional<std::string> read = store->get<std::string>(key);
+          // A value written just before the kill is legitimately gone from
+          // the restarted (empty) server; any other difference is a bug.
+          if (read ? *read != value : restarts.load() == epoch)
             ++mismatches;
           ++(back ? after : before);
         } catch (const proxystore::ConnectionError&) {
@@ -200,6 +206,7 @@ TEST_CASE("RedisStore: threads ride through a server restart", "[redis][concurre
     return true;
   };
   const bool worked = eventually([&] { return before.load() >= 40; });
+  ++restarts;  // before the kill: a read racing it may meet the new server
   server.kill();
   const bool failed = eventually([&] { return failures.load() >= 16; });
   server.restart();

@@ -150,7 +150,7 @@ TEST_CASE("RedisStore: AUTH with requirepass", "[redis]") {
   }
 }
 
-TEST_CASE("RedisStore: a killed server raises ConnectionError, a restarted one works again",
+TEST_CASE("RedisStore: a killed server raises ConnectionError and a restarted one works again",
           "[redis]") {
   RedisServer server;
   RedisOptions options = test_options();

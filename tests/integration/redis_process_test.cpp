@@ -68,7 +68,7 @@ TEST_CASE("RedisStore: a proxy resolves in a separate process", "[redis]") {
   CHECK(consume("string", again).out == "twice");
 }
 
-TEST_CASE("RedisStore: an evicting proxy resolves once, then the key is gone", "[redis]") {
+TEST_CASE("RedisStore: an evicting proxy resolves once and then the key is gone", "[redis]") {
   RedisServer server;
   auto store = std::make_shared<RedisStore>("redis-xproc-evict-" + std::to_string(server.port()),
                                             server.host(), server.port(), test_options());

@@ -62,7 +62,7 @@ std::string message_of(F&& operation) {
 
 }  // namespace
 
-TEST_CASE("RedisStore: set, get, exists and evict round trip", "[redis]") {
+TEST_CASE("RedisStore: set get exists and evict round trip", "[redis]") {
   RedisServer server;
   auto store = make_store(server, "redis-ops");
 
