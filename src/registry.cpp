@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <proxystore/errors.hpp>
 #include <proxystore/registry.hpp>
+#include <proxystore/security.hpp>
 #include <proxystore/store.hpp>
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
@@ -110,6 +111,10 @@ std::shared_ptr<Store> get_or_create_store(const StoreConfig& config) {
     }
     builder = it->second;
   }
+  /// The config came from outside this process (a proxy): the store policy
+  /// decides whether we may act on it (security.hpp). Throws
+  /// ForbiddenStoreError before the builder connects or touches anything.
+  check_store_config(config);
   std::shared_ptr<Store> store = builder(config);
   if (!store || store->name() != config.name) {
     throw Error(fmt::format(
@@ -123,6 +128,12 @@ std::shared_ptr<Store> get_or_create_store(const StoreConfig& config) {
 }
 
 namespace detail {
+
+bool has_store_builder(std::string_view type) {
+  auto& registry = Registry::instance();
+  std::lock_guard<std::mutex> lock(registry.types_mutex);
+  return registry.types.find(type) != registry.types.end();
+}
 
 void register_store_if_absent(const std::shared_ptr<Store>& store) {
   auto& registry = Registry::instance();

@@ -46,6 +46,23 @@ class NotSerializableError : public SerializationError {
   using SerializationError::SerializationError;
 };
 
+/// A serialized factory (or proxy) failed signature verification while a
+/// signing key is in force: it is unsigned, tampered with, or signed with
+/// another key (see security.hpp). Names the factory kind and result type.
+class SignatureError : public SerializationError {
+ public:
+  using SerializationError::SerializationError;
+};
+
+/// The store policy refused to rebuild a store from a config that came
+/// from outside this process (a proxy): its type, host or directory is not
+/// allowed (see security.hpp). Names the store, its type and its
+/// host:port or directory.
+class ForbiddenStoreError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A store could not reach its server: refused, dropped, authentication
 /// failed, or timed out. Names host:port and the operation.
 class ConnectionError : public Error {

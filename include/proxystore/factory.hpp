@@ -18,11 +18,12 @@
 // rethrows whatever the concrete factory throws (StoreFactory throws
 // ProxyResolveMissingKeyError when its key is gone).
 //
-// What travels: a Factory serializes as (kind, payload) with any cereal
-// archive — the payload is the concrete factory encoded with the library's
-// wire format (base64 inside text archives). Kinds "simple" and "store" are
-// always loadable. A factory with no kind — a lambda, a LambdaFactory —
-// throws NotSerializableError when serialized.
+// What travels: a Factory serializes as (kind, payload, signature) with any
+// cereal archive — the payload is the concrete factory encoded with the
+// library's wire format (base64 inside text archives); the signature is an
+// HMAC of both when a signing key is set (security.hpp), else empty. Kinds
+// "simple" and "store" are always loadable. A factory with no kind — a
+// lambda, a LambdaFactory — throws NotSerializableError when serialized.
 //
 // Custom factory types: give F a `static constexpr std::string_view kind`,
 // cereal support (`serialize` or `save`/`load`) and a default constructor,
@@ -32,6 +33,7 @@
 #include <proxystore/detail/factory_model.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/fwd.hpp>
+#include <proxystore/security.hpp>
 #include <proxystore/serialize.hpp>
 #include <proxystore/type_name.hpp>
 
@@ -101,11 +103,15 @@ class Factory {
   /// The wire kind of the concrete factory, empty if it cannot travel.
   std::string_view kind() const noexcept { return model_ ? model_->kind() : std::string_view(); }
 
+  /// Writes (kind, payload, signature). The signature is the HMAC-SHA256
+  /// of (kind, payload) under the signing key in force (security.hpp), or
+  /// empty — one byte in the wire format — when no key is set.
   /// @throws NotSerializableError if the concrete factory has no kind.
   template <class Archive>
   void save(Archive& ar) const {
     std::string kind;
     std::string payload;
+    std::string signature;
     if (model_) {
       if (model_->kind().empty()) {
         throw NotSerializableError(
@@ -115,24 +121,41 @@ class Factory {
       }
       kind = std::string(model_->kind());
       payload = model_->payload();
+      signature = detail::sign_factory(kind, payload);
     }
     if constexpr (cereal::traits::is_text_archive<Archive>::value) {
       payload = cereal::base64::encode(reinterpret_cast<const unsigned char*>(payload.data()),
                                        payload.size());
+      signature = cereal::base64::encode(reinterpret_cast<const unsigned char*>(signature.data()),
+                                         signature.size());
     }
-    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload));
+    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload),
+       cereal::make_nvp("signature", signature));
   }
 
+  /// Reads (kind, payload, signature). When a signing key is in force the
+  /// signature is verified before the payload is decoded; an empty factory
+  /// (no kind, no payload) needs none, since it can do nothing.
+  /// @throws SignatureError if signing is on and the factory is unsigned or
+  ///         its signature does not match.
   /// @throws SerializationError on an unknown kind or a corrupt payload.
   template <class Archive>
   void load(Archive& ar) {
     std::string kind;
     std::string payload;
-    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload));
+    std::string signature;
+    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload),
+       cereal::make_nvp("signature", signature));
     if constexpr (cereal::traits::is_text_archive<Archive>::value) {
       payload = cereal::base64::decode(payload);
+      signature = cereal::base64::decode(signature);
     }
-    *this = kind.empty() && payload.empty() ? Factory() : load_kind(kind, payload);
+    if (kind.empty() && payload.empty()) {
+      *this = Factory();
+      return;
+    }
+    detail::verify_factory(kind, payload, signature, type_name<T>());
+    *this = load_kind(kind, payload);
   }
 
  private:

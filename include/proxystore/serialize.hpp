@@ -164,6 +164,8 @@ template <class T, class Decode>
 decltype(auto) decoding(Decode&& decode) {
   try {
     return decode();
+  } catch (const SignatureError& e) {  // keep the type: callers tell forgery from corruption
+    throw SignatureError(fmt::format("cannot decode '{}': {}", type_name<T>(), e.what()));
   } catch (const SerializationError& e) {
     throw SerializationError(fmt::format("cannot decode '{}': {}", type_name<T>(), e.what()));
   } catch (const Error&) {

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+// Defences against forged proxies: a store allow-list and factory signing.
+#pragma once
+
+// Security model
+// --------------
+// A serialized proxy is data from a peer. Decoding it is always safe
+// (bounded, see serialize.hpp); *resolving* it makes this process act on
+// the proxy's StoreConfig — connect to its Redis host, open files in its
+// directory. Two independent, optional-to-tune defences limit what a
+// forged or tampered proxy can make a consumer do:
+//
+// * The store policy (allow-list). get_or_create_store() consults it
+//   before it REBUILDS a store from a config; a store this process
+//   registered itself is never checked. The default policy allows the
+//   types "local", "file" and "redis" plus every other type this process
+//   registered a builder for with register_store_type(); a config with a "hostname"
+//   option must name a loopback host (localhost, 127.0.0.0/8, ::1) or a
+//   host listed in PROXYSTORE_ALLOWED_HOSTS; a config with a "directory"
+//   option must lie under one of PROXYSTORE_ALLOWED_DIRS when that
+//   variable is set. Refusals throw ForbiddenStoreError.
+//
+// * Signing. With a key set (set_signing_key(), or PROXYSTORE_SIGNING_KEY
+//   read once at first use), every serialized factory — and so every
+//   serialized proxy — carries an HMAC-SHA256 of its kind and payload, and
+//   loading one verifies it before decoding the payload: an unsigned,
+//   tampered or foreign-key factory throws SignatureError. Without a key
+//   the signature is empty (one byte on the wire) and never checked.
+//
+// Neither defence hides data: payloads are not encrypted, and a signed
+// proxy can be replayed by anyone who holds a copy. See docs/reliability.md.
+
+#include <proxystore/config.hpp>
+#include <proxystore/errors.hpp>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace proxystore {
+
+/// What get_or_create_store() may rebuild from a config it did not create.
+/// Patterns are matched case-insensitively against a config's "hostname"
+/// and "port" options:
+///   `host`         that host, any port
+///   `host:port`    that host and port (IPv6 as `[::1]:6379`)
+///   `host:*`       same as `host`
+///   `*.suffix`     any host ending in `.suffix`
+///   `*`            any host
+struct StorePolicy {
+  /// Store types that may be rebuilt ("*": any). Default: the built-in types.
+  std::vector<std::string> allowed_types = {"local", "file", "redis"};
+  /// Also allow every other type this process has a builder for (one it
+  /// registered with register_store_type(): registering a builder is
+  /// already a decision to trust it). The built-in types "local", "file"
+  /// and "redis" are governed by allowed_types alone.
+  bool allow_registered_types = true;
+  /// Allow hostnames that name this machine's loopback interface
+  /// (`localhost`, `127.0.0.0/8`, `::1`).
+  bool allow_loopback = true;
+  /// Further allowed hosts (patterns above). Default: the comma-separated
+  /// PROXYSTORE_ALLOWED_HOSTS.
+  std::vector<std::string> allowed_hosts;
+  /// Directory prefixes a "directory" option must lie under, compared
+  /// whole path component by component after normalisation; empty allows
+  /// any directory. Default: the comma-separated PROXYSTORE_ALLOWED_DIRS.
+  std::vector<std::string> allowed_dirs;
+  /// An extra check run after the ones above; it refuses a config by
+  /// throwing (preferably ForbiddenStoreError).
+  std::function<void(const StoreConfig&)> check;
+
+  /// The default policy: the members' defaults above, with allowed_hosts
+  /// and allowed_dirs read from PROXYSTORE_ALLOWED_HOSTS and
+  /// PROXYSTORE_ALLOWED_DIRS now.
+  static StorePolicy from_environment();
+
+  /// A policy that allows everything (the behaviour of a library without
+  /// an allow-list). Use only when every proxy comes from a trusted peer.
+  static StorePolicy allow_all();
+};
+
+/// Replaces the process-wide store policy (thread-safe). Stores already
+/// registered are unaffected.
+void set_store_policy(StorePolicy policy);
+
+/// The policy in force. Until set_store_policy() is called it is
+/// StorePolicy::from_environment(), read once at first use.
+StorePolicy store_policy();
+
+/// Throws ForbiddenStoreError (naming the store, its type and its
+/// host:port or directory) unless the policy in force allows rebuilding a
+/// store from `config`. get_or_create_store() calls it before building.
+void check_store_config(const StoreConfig& config);
+
+/// Whether `hostname` names the loopback interface: `localhost`, a
+/// dotted quad in 127.0.0.0/8, or `::1` (optionally in brackets). Other
+/// spellings (`127.1`, `0x7f000001`, names resolving to 127.0.0.1) are
+/// deliberately not recognised: allow them explicitly if needed.
+bool is_loopback_host(std::string_view hostname);
+
+/// Sets the key that signs every serialized factory (and proxy) and that
+/// every loaded one must be signed with. Both sides must hold the same
+/// key. Overrides PROXYSTORE_SIGNING_KEY.
+/// @throws Error if `key` is empty.
+void set_signing_key(std::string key);
+
+/// Turns signing off: factories are written unsigned and loaded without
+/// verification. PROXYSTORE_SIGNING_KEY is not read again.
+void clear_signing_key();
+
+/// Whether a signing key is in force (PROXYSTORE_SIGNING_KEY is read at
+/// the first call of this or of any signing operation).
+bool signing_enabled();
+
+namespace detail {
+
+/// The 32-byte HMAC-SHA256 of a factory's (kind, payload) under the
+/// signing key in force, or "" when no key is set.
+std::string sign_factory(std::string_view kind, std::string_view payload);
+
+/// Verifies a loaded factory's signature when a key is in force (a no-op
+/// otherwise). `result_type` is the type name of the factory's result, for
+/// messages.
+/// @throws SignatureError if the signature is missing or does not match.
+void verify_factory(std::string_view kind, std::string_view payload, std::string_view signature,
+                    std::string_view result_type);
+
+/// Whether this process has a builder for store `type` (registry.cpp).
+bool has_store_builder(std::string_view type);
+
+}  // namespace detail
+}  // namespace proxystore
