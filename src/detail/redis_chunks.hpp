@@ -26,14 +26,15 @@ struct ChunkManifest {
   std::uint64_t count = 0;
 
   /// Size of chunk `index` (the last one may be short).
-  std::uint64_t size_of(std::uint64_t index) const noexcept {
+  [[nodiscard]] std::uint64_t size_of(std::uint64_t index) const noexcept {
     return index + 1 < count ? chunk_size : total - chunk_size * (count - 1);
   }
 };
 
 inline constexpr std::string_view chunk_manifest_magic{"\0proxystore:chunked:v1\n", 23};
 /// No manifest is longer than this (enough to recognise one by a prefix).
-inline constexpr std::size_t chunk_manifest_max_size = chunk_manifest_magic.size() + 3 * 20 + 2;
+inline constexpr std::size_t chunk_manifest_max_size =
+    chunk_manifest_magic.size() + std::size_t{3} * 20 + 2;
 
 inline bool is_chunk_manifest(std::string_view value) noexcept {
   return value.substr(0, chunk_manifest_magic.size()) == chunk_manifest_magic;

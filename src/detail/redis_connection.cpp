@@ -247,12 +247,16 @@ RedisReplyPtr RedisConnection::reply(const RedisOperation& operation) {
   void* raw = nullptr;
   int status = REDIS_OK;
   int saved_errno = 0;
-  {
+  errno = 0;
+  if (context_->obuf != nullptr && sdslen(context_->obuf) > 0) {
+    // This call flushes queued commands first: only writes need the guard.
     SigpipeGuard guard;
-    errno = 0;
     status = redisGetReply(context_.get(), &raw);
     saved_errno = errno;
     guard.note_errno(saved_errno);
+  } else {
+    status = redisGetReply(context_.get(), &raw);
+    saved_errno = errno;
   }
   if (status != REDIS_OK || raw == nullptr) {
     if (context_->err == 0) {

@@ -8,7 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
+#include <forward_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,7 +29,7 @@ struct RedisEndpoint {
   std::chrono::milliseconds command_timeout{0};  // 0: no bound
 
   /// `redis store "<name>" at <host>:<port>` — the subject of every message.
-  std::string subject() const;
+  [[nodiscard]] std::string subject() const;
 };
 
 struct RedisContextDeleter {
@@ -55,7 +55,7 @@ struct RedisOperation {
   std::string_view key;  // the full Redis key, if one
   std::size_t count;     // keys or commands in a batch, if one
 
-  std::string describe() const;
+  [[nodiscard]] std::string describe() const;
 };
 
 /// How a failed connection failed (decides retry and exception type).
@@ -105,19 +105,19 @@ class RedisArgs {
     return *this;
   }
   RedisArgs& add_owned(std::string arg) {
-    owned_.push_back(std::move(arg));  // deque: earlier elements never move
-    return add(owned_.back());
+    owned_.push_front(std::move(arg));  // list nodes never move
+    return add(owned_.front());
   }
 
-  int argc() const noexcept { return static_cast<int>(argv_.size()); }
+  [[nodiscard]] int argc() const noexcept { return static_cast<int>(argv_.size()); }
   const char** argv() noexcept { return argv_.data(); }
-  const std::size_t* lengths() const noexcept { return lengths_.data(); }
-  std::size_t size() const noexcept { return argv_.size(); }
+  [[nodiscard]] const std::size_t* lengths() const noexcept { return lengths_.data(); }
+  [[nodiscard]] std::size_t size() const noexcept { return argv_.size(); }
 
  private:
   std::vector<const char*> argv_;
   std::vector<std::size_t> lengths_;
-  std::deque<std::string> owned_;
+  std::forward_list<std::string> owned_;  // allocates nothing until used
 };
 
 /// One blocking hiredis connection, authenticated and on its database.
@@ -154,7 +154,7 @@ class RedisConnection {
   /// The reply to the oldest queued command (flushes the queue first).
   RedisReplyPtr reply(const RedisOperation& operation);
   /// Replies still owed for queued commands.
-  std::size_t pending() const noexcept { return pending_; }
+  [[nodiscard]] std::size_t pending() const noexcept { return pending_; }
 
   /// `reply`, throwing on a server error reply or a reply of another type
   /// than `expected` (REDIS_REPLY_*; NIL is accepted where `nil_ok`).
@@ -170,18 +170,20 @@ class RedisConnection {
 
   /// Whether the connection can serve another operation: no I/O failure
   /// and no reply owed.
-  bool usable() const noexcept { return failure_ == RedisFailure::none && pending_ == 0; }
+  [[nodiscard]] bool usable() const noexcept {
+    return failure_ == RedisFailure::none && pending_ == 0;
+  }
   /// How the connection failed (none if it has not).
-  RedisFailure failure() const noexcept { return failure_; }
+  [[nodiscard]] RedisFailure failure() const noexcept { return failure_; }
   /// Nothing queued, owed or buffered: the socket is at a command boundary.
-  bool quiescent() const noexcept;
+  [[nodiscard]] bool quiescent() const noexcept;
   /// The socket (for the large-value fast path).
-  int fd() const noexcept { return context_->fd; }
+  [[nodiscard]] int fd() const noexcept { return context_->fd; }
   /// Records a failure seen outside hiredis (fast path) and throws.
   [[noreturn]] void mark_failed(const RedisOperation& operation, int err, const char* errstr,
                                 int saved_errno);
 
-  const RedisEndpoint& endpoint() const noexcept { return *endpoint_; }
+  [[nodiscard]] const RedisEndpoint& endpoint() const noexcept { return *endpoint_; }
 
  private:
   RedisConnection(const RedisEndpoint& endpoint, RedisContextPtr context)

@@ -10,12 +10,12 @@ RedisConnectionPool::Lease RedisConnectionPool::borrow() {
     if (!idle_.empty()) {
       std::unique_ptr<RedisConnection> connection = std::move(idle_.back());
       idle_.pop_back();
-      return Lease(this, std::move(connection), true);
+      return {this, std::move(connection), true};
     }
     ++open_;  // reserve the slot; connect without the lock
   }
   try {
-    return Lease(this, RedisConnection::open(endpoint_), false);
+    return {this, RedisConnection::open(endpoint_), false};
   } catch (...) {
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -50,7 +50,7 @@ class RedisConnectionPool {
     RedisConnection* operator->() const noexcept { return connection_.get(); }
     /// Whether the connection was opened by an earlier operation (and so
     /// may have been dropped by the server while idle).
-    bool reused() const noexcept { return reused_; }
+    [[nodiscard]] bool reused() const noexcept { return reused_; }
 
    private:
     friend class RedisConnectionPool;
@@ -66,10 +66,10 @@ class RedisConnectionPool {
   /// @throws ConnectionError / TimeoutError if a new one cannot connect.
   Lease borrow();
 
-  const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
+  [[nodiscard]] const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
 
   /// Open connections (idle and borrowed); for tests and diagnostics.
-  std::size_t open_connections() const;
+  [[nodiscard]] std::size_t open_connections() const;
 
  private:
   void give_back(std::unique_ptr<RedisConnection> connection) noexcept;

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <system_error>
 #include <utility>
@@ -97,6 +98,22 @@ struct RedisStore::Impl {
     }
   }
 
+  /// Checks replies that have all been read (so the connection stays in
+  /// step), then throws the first failure among them, if any.
+  static void check_all(RedisConnection& connection, const RedisOperation& op,
+                        std::vector<RedisReplyPtr> replies, int expected,
+                        std::exception_ptr& first) {
+    for (RedisReplyPtr& reply : replies) {
+      if (first)
+        return;
+      try {
+        connection.check(op, std::move(reply), expected);
+      } catch (...) {
+        first = std::current_exception();
+      }
+    }
+  }
+
   // --- writes --------------------------------------------------------------
 
   /// Writes every item: values over the chunk size (or that look like a
@@ -138,17 +155,9 @@ struct RedisStore::Impl {
                             items.size()};
     std::size_t window = 0;
     std::size_t queued = 0;
-    std::optional<StoreOperationError> error;
+    std::exception_ptr error;
     auto drain = [&] {
-      for (RedisReplyPtr& reply : connection.replies(op, queued)) {
-        if (error)
-          continue;
-        try {
-          connection.check(op, std::move(reply), REDIS_REPLY_STATUS);
-        } catch (const StoreOperationError& e) {
-          error.emplace(e);
-        }
-      }
+      check_all(connection, op, connection.replies(op, queued), REDIS_REPLY_STATUS, error);
       queued = 0;
       window = 0;
     };
@@ -174,7 +183,7 @@ struct RedisStore::Impl {
     drain();
     if (error) {
       remove_quietly(connection, written);
-      throw *error;
+      std::rethrow_exception(error);
     }
   }
 
@@ -203,18 +212,10 @@ struct RedisStore::Impl {
       ++commands;
       begin = end;
     }
-    std::optional<StoreOperationError> error;
-    for (RedisReplyPtr& reply : connection.replies(op, commands)) {
-      if (error)
-        continue;
-      try {
-        connection.check(op, std::move(reply), REDIS_REPLY_STATUS);
-      } catch (const StoreOperationError& e) {
-        error.emplace(e);
-      }
-    }
+    std::exception_ptr error;
+    check_all(connection, op, connection.replies(op, commands), REDIS_REPLY_STATUS, error);
     if (error)
-      throw *error;
+      std::rethrow_exception(error);
   }
 
   /// Best effort after a failed write: drop chunks nobody will reference.
@@ -241,18 +242,10 @@ struct RedisStore::Impl {
       connection.append(op, args);
       ++commands;
     }
-    std::optional<StoreOperationError> error;
-    for (RedisReplyPtr& reply : connection.replies(op, commands)) {
-      if (error)
-        continue;
-      try {
-        connection.check(op, std::move(reply), REDIS_REPLY_INTEGER);
-      } catch (const StoreOperationError& e) {
-        error.emplace(e);
-      }
-    }
+    std::exception_ptr error;
+    check_all(connection, op, connection.replies(op, commands), REDIS_REPLY_INTEGER, error);
     if (error)
-      throw *error;
+      std::rethrow_exception(error);
   }
 
   // --- reads ---------------------------------------------------------------
@@ -274,6 +267,23 @@ struct RedisStore::Impl {
     return *manifest;
   }
 
+  /// The failure a chunk reply that is neither the chunk nor nil stands for.
+  std::exception_ptr chunk_error(RedisConnection& connection, const RedisOperation& op,
+                                 RedisReplyPtr reply, const std::string& key, std::uint64_t index,
+                                 std::uint64_t expected) const {
+    try {
+      if (reply->type == REDIS_REPLY_STRING) {
+        throw StoreOperationError(
+            fmt::format("{}: GET \"{}\" failed: the chunk has {} bytes, its manifest says {}",
+                        endpoint().subject(), detail::chunk_key(key, index), reply->len, expected));
+      }
+      connection.check(op, std::move(reply), REDIS_REPLY_STRING);  // throws: error or wrong type
+    } catch (...) {
+      return std::current_exception();
+    }
+    return {};
+  }
+
   /// Reads the chunks of every manifest (pipelined in windows; one round
   /// trip when they fit) straight into one buffer per value. A missing
   /// chunk means the value was evicted meanwhile: nullopt.
@@ -292,7 +302,7 @@ struct RedisStore::Impl {
     const RedisOperation op{single ? "GET chunks of" : "GET chunks",
                             single ? std::string_view(values.front().first) : std::string_view(),
                             values.size()};
-    std::optional<StoreOperationError> error;
+    std::exception_ptr error;
     std::vector<std::pair<std::size_t, std::uint64_t>> queued;  // (value, chunk) per command
     std::size_t window = 0;
     auto drain = [&] {
@@ -306,15 +316,8 @@ struct RedisStore::Impl {
         } else if (reply.type == REDIS_REPLY_STRING && reply.len == manifest.size_of(i)) {
           std::memcpy(targets[v].buffer.get() + i * manifest.chunk_size, reply.str, reply.len);
         } else if (!error) {
-          try {
-            connection.check(op, std::move(replies[r]), REDIS_REPLY_STRING);
-            throw StoreOperationError(
-                fmt::format("{}: GET \"{}\" failed: chunk {} has {} bytes, the manifest says {}",
-                            endpoint().subject(), detail::chunk_key(values[v].first, i), i,
-                            reply.len, manifest.size_of(i)));
-          } catch (const StoreOperationError& e) {
-            error.emplace(e);
-          }
+          error = chunk_error(connection, op, std::move(replies[r]), values[v].first, i,
+                              manifest.size_of(i));
         }
       }
       queued.clear();
@@ -335,7 +338,7 @@ struct RedisStore::Impl {
     }
     drain();
     if (error)
-      throw *error;
+      std::rethrow_exception(error);
     std::vector<std::optional<Bytes>> out(values.size());
     for (std::size_t v = 0; v < values.size(); ++v) {
       if (targets[v].missing)
@@ -413,7 +416,7 @@ Int integer_option(const StoreConfig& config, const char* option, Int min, Int m
   if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < min ||
       value > max) {
     throw Error(fmt::format(
-        "redis store \"{}\": config option '{}' must be an integer in [{}, {}], got \"{}\"",
+        R"(redis store "{}": config option '{}' must be an integer in [{}, {}], got "{}")",
         config.name, option, min, max, text));
   }
   return value;

@@ -244,6 +244,22 @@ TEST_CASE("RedisStore: chunks of a vanished value read as absent", "[redis]") {
   CHECK_FALSE(store->get<std::string>(key).has_value());
   store->evict(key);
   CHECK(server.keys("gone:*").empty());
+
+  // A chunk of the wrong size, or a mangled manifest, is reported, not
+  // handed up as an object.
+  const Key damaged = store->set(random_bytes(2000, 10));
+  const std::string chunk = "gone:" + damaged.id + ":chunk:2";
+  REQUIRE(server.command({"SET", chunk, "short"}).type == RespReply::Type::status);
+  std::string message = message_of<proxystore::StoreOperationError>(
+      [&] { static_cast<void>(store->get<std::string>(damaged)); });
+  CHECK_THAT(message, Catch::Contains(chunk) && Catch::Contains(server.address()));
+  const std::string manifest = server.command({"GET", "gone:" + damaged.id}).text;
+  REQUIRE(
+      server.command({"SET", "gone:" + damaged.id, manifest.substr(0, manifest.size() - 1) + "x"})
+          .type == RespReply::Type::status);
+  message = message_of<proxystore::StoreOperationError>(
+      [&] { static_cast<void>(store->get<std::string>(damaged)); });
+  CHECK_THAT(message, Catch::Contains("corrupt chunk manifest"));
 }
 
 TEST_CASE("RedisStore: never touches keys outside its prefix", "[redis]") {
