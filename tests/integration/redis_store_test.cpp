@@ -390,3 +390,12 @@ TEST_CASE("RedisStore: metrics and cache work through the backend", "[redis]") {
   CHECK(metrics.at("cache_hit").count == 1);
   CHECK(metrics.at("evict").count == 1);
 }
+
+TEST_CASE("RedisStoreTraits: conformance-suite stores on a private server", "[redis]") {
+  proxystore::test::RedisStoreTraits traits;
+  auto store = traits.make("redis-traits-" + std::to_string(traits.server.port()));
+  const Key key = store->set(std::string("conforming"));
+  auto rebuilt = RedisStore::from_config(store->config());
+  CHECK(rebuilt->get<std::string>(key) == "conforming");  // shares_data_when_rebuilt
+  CHECK(store->config().type == proxystore::test::RedisStoreTraits::type);
+}

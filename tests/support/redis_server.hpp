@@ -3,10 +3,13 @@
 // minimal RESP client to inspect it (INFO, SCAN, CONFIG) without hiredis.
 #pragma once
 
+#include <proxystore/stores/redis.hpp>
+
 #include <sys/types.h>
 
 #include <chrono>
 #include <csignal>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,6 +99,24 @@ class RedisServer {
   std::string directory_;  // private temporary directory (log, dir)
   int port_ = 0;
   pid_t pid_ = -1;
+};
+
+/// Conformance-suite traits (see support/store_fixtures.hpp) for
+/// RedisStore: each traits object owns a private server.
+struct RedisStoreTraits {
+  static constexpr const char* type = "redis";
+  static constexpr bool shares_data_when_rebuilt = true;
+
+  RedisServer server;
+
+  template <class S = RedisStore>
+  std::shared_ptr<S> make(const std::string& name, StoreOptions options = {}) {
+    RedisOptions redis;
+    redis.connect_timeout = std::chrono::milliseconds(2000);
+    redis.command_timeout = std::chrono::milliseconds(5000);
+    redis.store = options;
+    return std::make_shared<S>(name, server.host(), server.port(), redis);
+  }
 };
 
 /// A loopback port that was free a moment ago (bound to port 0, closed).
