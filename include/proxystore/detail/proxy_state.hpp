@@ -50,16 +50,25 @@ class ProxyState {
 
   const Factory<T>& factory() const noexcept { return factory_; }
 
-  /// Starts resolving on the background pool unless resolved or started.
+  /// Starts resolving on the background pool unless resolved, started, or
+  /// being resolved right now: then the mutex is held for the whole factory
+  /// call, and resolve_async must return at once, not wait for it.
   void resolve_async() {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (resolved() || task_pending_)
+      std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+      if (!lock || resolved() || task_pending_)
         return;
       task_pending_ = true;
       task_error_ = nullptr;
     }
-    run_in_background([this]() noexcept { run_task(); });
+    try {
+      run_in_background([this]() noexcept { run_task(); });
+    } catch (...) {  // not queued: the destructor must not wait for it
+      std::lock_guard<std::mutex> lock(mutex_);
+      task_pending_ = false;
+      task_done_.notify_all();
+      throw;
+    }
   }
 
  private:
