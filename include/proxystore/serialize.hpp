@@ -137,24 +137,41 @@ T decode_body(std::string_view body) {
                   "proxystore: a type that is not default-constructible needs cereal's "
                   "load_and_construct (or use a LambdaFactory)");
     WireInputArchive ar(body);
-    struct Destroy {
-      void operator()(T* object) const {
-        object->~T();
+    // Owns the raw storage and, once load_and_construct has built it, the
+    // object in it: a read that fails after construction must not leak it.
+    struct Storage {
+      T* object = static_cast<T*>(::operator new(sizeof(T), std::align_val_t(alignof(T))));
+      bool constructed = false;
+      Storage() = default;
+      Storage(const Storage&) = delete;
+      Storage& operator=(const Storage&) = delete;
+      ~Storage() {
+        if (constructed)
+          object->~T();
         ::operator delete(object, std::align_val_t(alignof(T)));
       }
+    } storage;
+    cereal::memory_detail::LoadAndConstructLoadWrapper<WireInputArchive, T> wrapper(storage.object);
+    const auto was_constructed = [&wrapper]() noexcept {
+      try {
+        (void)wrapper.construct.ptr();  // throws unless construct(...) was called
+        return true;
+      } catch (const cereal::Exception&) {
+        return false;
+      }
     };
-    auto* storage = static_cast<T*>(::operator new(sizeof(T), std::align_val_t(alignof(T))));
-    std::unique_ptr<T, Destroy> object;
     try {
-      cereal::memory_detail::LoadAndConstructLoadWrapper<WireInputArchive, T> wrapper(storage);
       ar(wrapper);
-      object.reset(storage);
     } catch (...) {
-      ::operator delete(storage, std::align_val_t(alignof(T)));
+      storage.constructed = was_constructed();
       throw;
     }
+    storage.constructed = was_constructed();
+    if (!storage.constructed) {
+      throw SerializationError("load_and_construct returned without constructing the object");
+    }
     ar.expect_end();
-    return T(std::move(*object));
+    return T(std::move(*storage.object));
   }
 }
 
