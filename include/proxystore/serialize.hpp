@@ -43,8 +43,12 @@ inline constexpr std::size_t unlimited_object_size = std::numeric_limits<std::si
 namespace detail {
 
 // Stored object = header + body.
-//   magic "PX" | format version (1 byte) | varint type-name length | type name | body
+//   magic "PX" | format version (1 byte) | varint type-name length | type name
+//   | body length (8 bytes, little-endian) | body
 // The body is the raw bytes for byte-like types, the wire archive otherwise.
+// The body length makes truncation (or trailing garbage) detectable even for
+// a byte-like body, which has no structure of its own; it is fixed-width so
+// a body can be encoded in place and the length patched in afterwards.
 inline constexpr char object_magic[2] = {'P', 'X'};
 inline constexpr std::uint8_t object_format_version = 1;
 
@@ -70,11 +74,26 @@ struct ObjectHeader {
   std::string_view body;
 };
 
-inline void write_object_header(std::string& out, std::string_view type) {
+inline constexpr std::size_t body_length_size = 8;
+
+/// Appends a header with a placeholder body length; returns where the
+/// length goes, for patch_body_length once the body is written.
+inline std::size_t write_object_header(std::string& out, std::string_view type) {
   out.append(object_magic, sizeof(object_magic));
   out.push_back(static_cast<char>(object_format_version));
   WireOutputArchive(out).save_varint(type.size());
   out.append(type);
+  const std::size_t length_at = out.size();
+  out.append(body_length_size, '\0');
+  return length_at;
+}
+
+/// Writes the length of everything after the header into its slot.
+inline void patch_body_length(std::string& out, std::size_t length_at) {
+  std::uint64_t length = out.size() - length_at - body_length_size;
+  for (std::size_t i = 0; i < body_length_size; ++i, length >>= 8U) {
+    out[length_at + i] = static_cast<char>(length & 0xffU);
+  }
 }
 
 /// Splits a stored object into header and body; throws SerializationError
@@ -95,7 +114,22 @@ inline ObjectHeader parse_object_header(std::string_view bytes) {
   const auto name_length = static_cast<std::size_t>(ar.load_length());
   const std::size_t name_offset = bytes.size() - ar.remaining();
   header.type_name = bytes.substr(name_offset, name_length);
-  header.body = bytes.substr(name_offset + name_length);
+  const std::size_t length_at = name_offset + name_length;  // name_length <= remaining: checked
+  if (bytes.size() - length_at < body_length_size) {
+    throw SerializationError(
+        fmt::format("truncated header of a '{}': {} bytes", header.type_name, bytes.size()));
+  }
+  std::uint64_t body_length = 0;
+  for (std::size_t i = body_length_size; i-- > 0;) {
+    body_length = (body_length << 8U) | static_cast<unsigned char>(bytes[length_at + i]);
+  }
+  const std::size_t body_at = length_at + body_length_size;
+  if (body_length != bytes.size() - body_at) {
+    throw SerializationError(
+        fmt::format("the header of a '{}' announces a {}-byte body, {} bytes follow",
+                    header.type_name, body_length, bytes.size() - body_at));
+  }
+  header.body = bytes.substr(body_at);
   return header;
 }
 
@@ -203,11 +237,12 @@ template <class T>
 std::string serialize(const T& value) {
   std::string out;
   if constexpr (detail::is_byte_like_v<T>) {
-    out.reserve(3 + 10 + type_name<T>().size() + value.size());
+    out.reserve(3 + 10 + type_name<T>().size() + detail::body_length_size + value.size());
   }
-  detail::write_object_header(out, type_name<T>());
+  const std::size_t length_at = detail::write_object_header(out, type_name<T>());
   try {
     detail::encode_body(out, value);
+    detail::patch_body_length(out, length_at);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
