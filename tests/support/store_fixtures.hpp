@@ -16,7 +16,10 @@
 // constructors (the suite passes CountingBackend<TheStore> to count backend
 // calls). A traits object lives for one run of the test body, so it can own
 // a temp dir or a server. Then add it to ConformanceBackends.
+// RedisStoreTraits lives with the Redis harness (support/redis_server.hpp):
+// each run of the body gets a private redis-server.
 
+#include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"
 
 #include <proxystore/proxystore.hpp>
@@ -45,6 +48,7 @@ class CountingBackend final : public Backend {
   std::atomic<int> evicts{0};
   std::atomic<int> put_batches{0};
   std::atomic<int> get_batches{0};
+  std::atomic<int> get_batch_keys{0};  ///< keys asked for in all get batches
 
  protected:
   void do_put(const Key& key, std::string_view bytes) override {
@@ -69,6 +73,7 @@ class CountingBackend final : public Backend {
   }
   std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) override {
     ++get_batches;
+    get_batch_keys += static_cast<int>(keys.size());
     return Backend::do_get_batch(keys);
   }
 };
@@ -95,8 +100,27 @@ struct FileStoreTraits {
   }
 };
 
+/// The store class a traits type makes by default (e.g. LocalStore).
+template <class Traits>
+using store_type_t = typename decltype(std::declval<Traits&>().make(std::string()))::element_type;
+
+/// Unregisters a store name when the scope ends (the registry is
+/// process-wide and outlives each test).
+class ScopedStoreName {
+ public:
+  explicit ScopedStoreName(std::string name) : name_(std::move(name)) {}
+  ScopedStoreName(const ScopedStoreName&) = delete;
+  ScopedStoreName& operator=(const ScopedStoreName&) = delete;
+  ~ScopedStoreName() { unregister_store(name_); }
+  const std::string& get() const noexcept { return name_; }
+  operator const std::string&() const noexcept { return name_; }  // NOLINT: convenience
+
+ private:
+  std::string name_;
+};
+
 /// The backends every conformance test runs on
 /// (`TEMPLATE_LIST_TEST_CASE(name, tags, ConformanceBackends)`).
-using ConformanceBackends = std::tuple<LocalStoreTraits, FileStoreTraits>;
+using ConformanceBackends = std::tuple<LocalStoreTraits, FileStoreTraits, RedisStoreTraits>;
 
 }  // namespace proxystore::test
