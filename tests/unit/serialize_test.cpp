@@ -146,7 +146,8 @@ using serialize_test::Point;
 using serialize_test::Record;
 using serialize_test::sample_record;
 
-/// The header serialize() writes for `type` (short names only).
+/// The start of the header serialize() writes for `type` (short names
+/// only): magic, format version and type name, up to the body length.
 std::string header_of(std::string_view type) {
   REQUIRE(type.size() < 128);
   std::string header = "PX";
@@ -154,6 +155,24 @@ std::string header_of(std::string_view type) {
   header.push_back(static_cast<char>(type.size()));
   header.append(type);
   return header;
+}
+
+/// The fixed-width little-endian body length that ends the header.
+std::string body_length(std::uint64_t length) {
+  std::string out;
+  for (int i = 0; i < 8; ++i, length >>= 8U)
+    out.push_back(static_cast<char>(length & 0xffU));
+  return out;
+}
+
+/// A whole stored object: header (with the body's length) and `body`.
+std::string encoded(std::string_view type, std::string_view body) {
+  return header_of(type) + body_length(body.size()) + std::string(body);
+}
+
+/// The size of the header of an object of `type`.
+std::size_t header_size(std::string_view type) {
+  return header_of(type).size() + 8;
 }
 
 std::string varint(std::uint64_t value) {
@@ -189,13 +208,24 @@ void check_round_trip_or_refused(const T& value) {
   CHECK(deserialize<T>(bytes) == value);
 }
 
-/// Every strict prefix of `bytes` must be rejected with SerializationError.
+/// Every strict prefix of `bytes` must be rejected with SerializationError;
+/// and so must every strict prefix of its body under a header whose body
+/// length was fixed up to match (the body's own encoding must notice).
 template <class T>
 void check_every_truncation_throws(const std::string& bytes) {
   INFO("type " << type_name<T>() << ", " << bytes.size() << " bytes");
   for (std::size_t length = 0; length < bytes.size(); ++length) {
     INFO("prefix length " << length);
     CHECK_THROWS_AS(deserialize<T>(std::string_view(bytes).substr(0, length)), SerializationError);
+  }
+  if constexpr (!detail::is_byte_like_v<T>) {
+    const std::string body = bytes.substr(header_size(type_name<T>()));
+    REQUIRE(encoded(type_name<T>(), body) == bytes);
+    for (std::size_t length = 0; length < body.size(); ++length) {
+      INFO("body prefix length " << length);
+      CHECK_THROWS_AS(deserialize<T>(encoded(type_name<T>(), body.substr(0, length))),
+                      SerializationError);
+    }
   }
 }
 
@@ -228,7 +258,7 @@ TEST_CASE("serialize writes magic, format version and type name before the body"
   const std::int32_t value = 0x01020304;
   std::string body(sizeof(value), '\0');
   std::memcpy(body.data(), &value, sizeof(value));
-  CHECK(serialize(value) == header_of("i32") + body);
+  CHECK(serialize(value) == encoded("i32", body));
 
   const std::string bytes = serialize(std::vector<double>{1.0, 2.0});
   CHECK(bytes.substr(0, 2) == "PX");
@@ -282,14 +312,14 @@ TEST_CASE("What serialize accepts, deserialize reads back: containers of empty e
 TEST_CASE("Byte-like types store their raw bytes as the body, under distinct names",
           "[serialize]") {
   const std::string raw("bytes\0\xff", 7);
-  CHECK(serialize(raw) == header_of("string") + raw);
-  CHECK(serialize(std::vector<char>(raw.begin(), raw.end())) == header_of("vector<char>") + raw);
+  CHECK(serialize(raw) == encoded("string", raw));
+  CHECK(serialize(std::vector<char>(raw.begin(), raw.end())) == encoded("vector<char>", raw));
   std::vector<unsigned char> uchars(raw.begin(), raw.end());
-  CHECK(serialize(uchars) == header_of("vector<u8>") + raw);
+  CHECK(serialize(uchars) == encoded("vector<u8>", raw));
   std::vector<std::byte> bytes;
   for (char c : raw)
     bytes.push_back(static_cast<std::byte>(c));
-  CHECK(serialize(bytes) == header_of("vector<byte>") + raw);
+  CHECK(serialize(bytes) == encoded("vector<byte>", raw));
 
   CHECK(deserialize<std::string>(serialize(raw)) == raw);
   CHECK(deserialize<std::vector<unsigned char>>(serialize(uchars)) == uchars);
@@ -301,7 +331,7 @@ TEST_CASE("Byte-like types store their raw bytes as the body, under distinct nam
 
   // A large byte-like body is the bytes, with no per-element overhead.
   const std::string big(1 << 20, 'z');
-  CHECK(serialize(big).size() == header_of("string").size() + big.size());
+  CHECK(serialize(big).size() == header_size("string") + big.size());
 }
 
 TEST_CASE("Reading bytes as the wrong type names both types", "[serialize]") {
@@ -341,8 +371,8 @@ TEST_CASE("Every truncation of a valid encoding throws SerializationError", "[se
 
 TEST_CASE("Truncating the header of a byte-like object throws SerializationError", "[serialize]") {
   const std::string bytes = serialize(std::string("payload"));
-  const std::size_t header_size = header_of("string").size();
-  for (std::size_t length = 0; length < header_size; ++length) {
+  const std::size_t header = header_size("string");
+  for (std::size_t length = 0; length < header; ++length) {
     INFO("prefix length " << length);
     CHECK_THROWS_AS(deserialize<std::string>(std::string_view(bytes).substr(0, length)),
                     SerializationError);
@@ -378,9 +408,11 @@ TEST_CASE("A failed load_and_construct does not leak the constructed object", "[
   }
   CHECK(Tracked::live.load() == 0);
 
-  // Cut off `extra`: the object is constructed, then the next read fails.
+  // Cut off half of `extra` (under a matching body length): the object is
+  // constructed, then the next read fails.
   const std::string bytes = serialize(Tracked(std::string(64, 't')));
-  CHECK_THROWS_AS(deserialize<Tracked>(std::string_view(bytes).substr(0, bytes.size() - 2)),
+  const std::string body = bytes.substr(header_size("test.tracked"));
+  CHECK_THROWS_AS(deserialize<Tracked>(encoded("test.tracked", body.substr(0, body.size() - 2))),
                   SerializationError);
   CHECK(Tracked::live.load() == 0);
   check_every_truncation_throws<Tracked>(bytes);
@@ -408,27 +440,30 @@ TEST_CASE("Random byte corruption never crashes: decode or SerializationError", 
 }
 
 TEST_CASE("A hostile length throws before allocating what the input cannot back", "[serialize]") {
-  const std::string vector_header = header_of("vector<f64>");
   // 2^60 elements (8 EiB of doubles) claimed by a 9-byte varint.
-  CHECK_THROWS_MATCHES(deserialize<std::vector<double>>(vector_header + varint(1ULL << 60U)),
-                       SerializationError, MessageContains("exceeds"));
+  CHECK_THROWS_MATCHES(
+      deserialize<std::vector<double>>(encoded("vector<f64>", varint(1ULL << 60U))),
+      SerializationError, MessageContains("exceeds"));
   // The largest value a 10-byte varint can hold.
   const std::string max_varint = std::string(9, '\xff') + '\x01';
-  CHECK_THROWS_WITH(deserialize<std::vector<double>>(vector_header + max_varint),
+  CHECK_THROWS_WITH(deserialize<std::vector<double>>(encoded("vector<f64>", max_varint)),
                     Contains("exceeds"));
   // A varint that never ends within 64 bits.
   CHECK_THROWS_AS(
-      deserialize<std::vector<double>>(vector_header + std::string(11, '\xff') + '\x01'),
+      deserialize<std::vector<double>>(encoded("vector<f64>", std::string(11, '\xff') + '\x01')),
       SerializationError);
   // A count just above what remains.
-  CHECK_THROWS_WITH(deserialize<std::vector<std::string>>(header_of("vector<string>") + varint(5) +
-                                                          std::string(4, '\0')),
+  CHECK_THROWS_WITH(deserialize<std::vector<std::string>>(
+                        encoded("vector<string>", varint(5) + std::string(4, '\0'))),
                     Contains("exceeds"));
   // A hostile string length inside a map value.
   using StringMap = std::map<std::string, std::string>;
-  CHECK_THROWS_WITH(deserialize<StringMap>(header_of("map<string,string>") + varint(1) + varint(1) +
-                                           "k" + varint(1ULL << 40U)),
+  CHECK_THROWS_WITH(deserialize<StringMap>(encoded(
+                        "map<string,string>", varint(1) + varint(1) + "k" + varint(1ULL << 40U))),
                     Contains("exceeds"));
+  // A header announcing a body far longer than the input.
+  CHECK_THROWS_AS(deserialize<std::string>(header_of("string") + body_length(1ULL << 62U) + "abc"),
+                  SerializationError);
   // A hostile type-name length in the header.
   CHECK_THROWS_AS(deserialize<int>(std::string("PX\x01", 3) + varint(1ULL << 60U) + "i32"),
                   SerializationError);
@@ -444,15 +479,25 @@ TEST_CASE("A bool byte other than 0 or 1 is rejected", "[serialize]") {
 
   // The presence flag of an optional is a bool too.
   std::string optional_bytes = serialize(std::optional<std::uint8_t>(std::uint8_t{1}));
-  optional_bytes[header_of("optional<u8>").size()] = '\x02';
+  optional_bytes[header_size("optional<u8>")] = '\x02';
   CHECK_THROWS_AS(deserialize<std::optional<std::uint8_t>>(optional_bytes), SerializationError);
 }
 
 TEST_CASE("Trailing bytes are rejected", "[serialize]") {
-  CHECK_THROWS_WITH(deserialize<int>(serialize(1) + '\0'), Contains("trailing"));
+  // After the announced body ...
+  CHECK_THROWS_AS(deserialize<int>(serialize(1) + '\0'), SerializationError);
   CHECK_THROWS_AS(deserialize<std::vector<int>>(serialize(std::vector<int>{1}) + "xyz"),
                   SerializationError);
   CHECK_THROWS_AS(deserialize<Record>(serialize(sample_record()) + '\x01'), SerializationError);
+  CHECK_THROWS_AS(deserialize<std::string>(serialize(std::string("abc")) + 'd'),
+                  SerializationError);
+  // ... and inside a body whose length covers them.
+  std::string body(4, '\0');
+  CHECK(deserialize<int>(encoded("i32", body)) == 0);
+  body.push_back('\0');
+  CHECK_THROWS_WITH(deserialize<int>(encoded("i32", body)), Contains("trailing"));
+  CHECK_THROWS_WITH(deserialize<std::vector<int>>(encoded("vector<i32>", varint(0) + "x")),
+                    Contains("trailing"));
 }
 
 TEST_CASE("Bad magic and unknown format versions are rejected", "[serialize]") {
