@@ -9,6 +9,14 @@
 // │ against the bytes that remain, rejects a bool byte other than 0 or 1,   │
 // │ and reads from a string_view (no stream, no copy).                      │
 // │                                                                         │
+// │ Two whole-input bounds back the per-tag check: all length tags of one   │
+// │ decode together may not promise more units than the input has bytes     │
+// │ (so containers of empty elements cannot grow quadratically), and values │
+// │ may nest at most max_nesting_depth deep — counted per thread across     │
+// │ nested archives (a factory payload inside a proxy) — so a recursive     │
+// │ user type cannot overflow the stack. Deeper data can be written but     │
+// │ not read back: keep nesting well under the limit.                       │
+// │                                                                         │
 // │ Wire format: arithmetic values as their native little-endian bytes,     │
 // │ length tags as unsigned LEB128 varints (a short string costs one byte   │
 // │ of length, which keeps serialized proxies small), raw binary data as    │
@@ -54,11 +62,36 @@ class WireOutputArchive
   std::string& out_;
 };
 
+/// How deep values may nest while being read (each cereal value — a
+/// struct, a container, a length tag, a number — is one level).
+inline constexpr std::size_t max_nesting_depth = 1024;
+
+/// The nesting depth of the wire decodes running on this thread.
+inline std::size_t& wire_nesting_depth() noexcept {
+  static thread_local std::size_t depth = 0;
+  return depth;
+}
+
 /// Reads the wire encoding back, refusing anything the input cannot back.
 class WireInputArchive
     : public cereal::InputArchive<WireInputArchive, cereal::AllowEmptyClassElision> {
  public:
-  explicit WireInputArchive(std::string_view in) : InputArchive(this), in_(in) {}
+  explicit WireInputArchive(std::string_view in)
+      : InputArchive(this), in_(in), base_depth_(wire_nesting_depth()) {}
+  WireInputArchive(const WireInputArchive&) = delete;
+  WireInputArchive& operator=(const WireInputArchive&) = delete;
+  /// Restores the thread's nesting depth, also when a decode threw midway.
+  ~WireInputArchive() { wire_nesting_depth() = base_depth_; }
+
+  /// Called by cereal before each value (prologue below).
+  void enter_value() {
+    if (++wire_nesting_depth() > max_nesting_depth) {
+      throw SerializationError(fmt::format("values nest deeper than {} levels at offset {}",
+                                           max_nesting_depth, position_));
+    }
+  }
+  /// Called by cereal after each value (epilogue below).
+  void leave_value() noexcept { --wire_nesting_depth(); }
 
   std::size_t remaining() const noexcept { return in_.size() - position_; }
 
@@ -93,6 +126,15 @@ class WireInputArchive
       throw SerializationError(fmt::format(
           "length {} at offset {} exceeds the {} bytes that remain", length, at, remaining()));
     }
+    // Each unit promised by any tag takes at least a byte of its own, so
+    // all tags together cannot promise more than the whole input either.
+    if (length > in_.size() - promised_) {
+      throw SerializationError(fmt::format(
+          "length {} at offset {} exceeds what the input can back ({} of its {} bytes are "
+          "already promised to earlier lengths)",
+          length, at, promised_, in_.size()));
+    }
+    promised_ += static_cast<std::size_t>(length);
     return length;
   }
 
@@ -106,7 +148,19 @@ class WireInputArchive
  private:
   std::string_view in_;
   std::size_t position_ = 0;
+  std::size_t promised_ = 0;  // sum of all length tags read so far
+  std::size_t base_depth_;    // the thread's nesting depth when we started
 };
+
+/// cereal calls these around every value it reads: they bound nesting.
+template <class T>
+void prologue(WireInputArchive& ar, const T& /*value*/) {
+  ar.enter_value();
+}
+template <class T>
+void epilogue(WireInputArchive& ar, const T& /*value*/) noexcept {
+  ar.leave_value();
+}
 
 template <class T>
 std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar,
