@@ -18,7 +18,7 @@
 // rethrows whatever the concrete factory throws (StoreFactory throws
 // ProxyResolveMissingKeyError when its key is gone).
 //
-// What travels: a Factory serializes as (kind, payload, signature) with any
+// What travels: a Factory serializes as (kind, signature, payload) with any
 // cereal archive — the payload is the concrete factory encoded with the
 // library's wire format (base64 inside text archives); the signature is an
 // HMAC of both when a signing key is set (security.hpp), else empty. Kinds
@@ -103,7 +103,7 @@ class Factory {
   /// The wire kind of the concrete factory, empty if it cannot travel.
   std::string_view kind() const noexcept { return model_ ? model_->kind() : std::string_view(); }
 
-  /// Writes (kind, payload, signature). The signature is the HMAC-SHA256
+  /// Writes (kind, signature, payload). The signature is the HMAC-SHA256
   /// of (kind, payload) under the signing key in force (security.hpp), or
   /// empty — one byte in the wire format — when no key is set.
   /// @throws NotSerializableError if the concrete factory has no kind.
@@ -129,11 +129,11 @@ class Factory {
       signature = cereal::base64::encode(reinterpret_cast<const unsigned char*>(signature.data()),
                                          signature.size());
     }
-    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload),
-       cereal::make_nvp("signature", signature));
+    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("signature", signature),
+       cereal::make_nvp("payload", payload));
   }
 
-  /// Reads (kind, payload, signature). When a signing key is in force the
+  /// Reads (kind, signature, payload). When a signing key is in force the
   /// signature is verified before the payload is decoded; an empty factory
   /// (no kind, no payload) needs none, since it can do nothing.
   /// @throws SignatureError if signing is on and the factory is unsigned or
@@ -144,8 +144,8 @@ class Factory {
     std::string kind;
     std::string payload;
     std::string signature;
-    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("payload", payload),
-       cereal::make_nvp("signature", signature));
+    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("signature", signature),
+       cereal::make_nvp("payload", payload));
     if constexpr (cereal::traits::is_text_archive<Archive>::value) {
       payload = cereal::base64::decode(payload);
       signature = cereal::base64::decode(signature);
