@@ -130,9 +130,17 @@ std::optional<Bytes> FileStore::do_get(const Key& key) {
                                           key.id, step, path.string(), errno_text(error)));
   };
   if (file.get() < 0) {
-    if (errno == ENOENT)
-      return std::nullopt;
-    fail("opening", errno);
+    const int error = errno;
+    if (error != ENOENT)
+      fail("opening", error);
+    // No file: the key was never stored — unless the whole directory is
+    // gone, which is a fault to report, not an absent object.
+    struct stat directory_info {};
+    if (::stat(directory_.c_str(), &directory_info) != 0 || !S_ISDIR(directory_info.st_mode)) {
+      throw StoreOperationError(fmt::format("file store '{}' key '{}': directory '{}' is missing",
+                                            name(), key.id, directory_.string()));
+    }
+    return std::nullopt;
   }
   struct stat info {};
   if (::fstat(file.get(), &info) != 0)
