@@ -189,6 +189,33 @@ class RespClient {
   std::size_t position_ = 0;
 };
 
+/// Blocks SIGPIPE in this thread for a scope, then takes a SIGPIPE that
+/// arrived meanwhile (instead of letting it kill the process on unblock).
+class SigpipeBlock {
+ public:
+  SigpipeBlock() noexcept {
+    sigemptyset(&signal_);
+    sigaddset(&signal_, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &signal_, &previous_);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+  ~SigpipeBlock() {
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (sigismember(&previous_, SIGPIPE) == 0 && ::sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE) == 1) {
+      const timespec zero{0, 0};
+      ::sigtimedwait(&signal_, nullptr, &zero);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+
+ private:
+  sigset_t signal_{};
+  sigset_t previous_{};
+};
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream out;
@@ -498,29 +525,9 @@ ProcessResult run_process(const std::string& path, const std::vector<std::string
   err_write.reset();
   ::fcntl(in_write.get(), F_SETFL, O_NONBLOCK);
 
-  // The child may exit without reading its input: block SIGPIPE in this
-  // thread while feeding it (EPIPE is handled), and take any raised one.
-  sigset_t pipe_signal;
-  sigset_t previous_mask;
-  sigemptyset(&pipe_signal);
-  sigaddset(&pipe_signal, SIGPIPE);
-  ::pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous_mask);
-  struct RestoreMask {
-    const sigset_t& signal;
-    const sigset_t& previous;
-    RestoreMask(const RestoreMask&) = delete;
-    RestoreMask& operator=(const RestoreMask&) = delete;
-    ~RestoreMask() {
-      sigset_t pending;
-      sigemptyset(&pending);
-      if (sigismember(&previous, SIGPIPE) == 0 && ::sigpending(&pending) == 0 &&
-          sigismember(&pending, SIGPIPE) == 1) {
-        const timespec zero{0, 0};
-        ::sigtimedwait(&signal, nullptr, &zero);
-      }
-      ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    }
-  } restore{pipe_signal, previous_mask};
+  // The child may exit without reading its input: SIGPIPE is blocked in
+  // this thread while feeding it (EPIPE is handled instead).
+  const SigpipeBlock sigpipe_block;
 
   ProcessResult result;
   std::size_t written = 0;
