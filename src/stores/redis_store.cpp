@@ -54,6 +54,13 @@ struct PutItem {
   std::string_view value;
 };
 
+/// A value written with SET/MSET: views of a PutItem's key and its value
+/// or manifest.
+struct DirectItem {
+  std::string_view key;
+  std::string_view value;
+};
+
 }  // namespace
 
 struct RedisStore::Impl {
@@ -120,19 +127,19 @@ struct RedisStore::Impl {
   /// manifest) as chunks first, then all small values and manifests in
   /// pipelined MSETs. Without chunked values that is one round trip.
   void put(RedisConnection& connection, const std::vector<PutItem>& items) {
-    std::vector<PutItem> direct;  // written with SET/MSET
+    std::vector<DirectItem> direct;
     direct.reserve(items.size());
     std::deque<std::string> manifests;  // stable addresses: `direct` views them
     std::vector<std::string> written_chunks;
     for (const PutItem& item : items) {
       if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value)) {
-        direct.push_back(item);
+        direct.push_back(DirectItem{item.key, item.value});
         continue;
       }
       const ChunkManifest manifest =
           detail::make_chunk_manifest(item.value.size(), options.chunk_size);
       manifests.push_back(detail::encode_chunk_manifest(manifest));
-      direct.push_back(PutItem{item.key, manifests.back()});
+      direct.push_back(DirectItem{item.key, manifests.back()});
     }
     if (!manifests.empty())
       write_chunks(connection, items, written_chunks);
@@ -188,7 +195,7 @@ struct RedisStore::Impl {
   }
 
   /// SET for one value, MSET for many, split into windows, all pipelined.
-  void write_direct(RedisConnection& connection, const std::vector<PutItem>& items) {
+  void write_direct(RedisConnection& connection, const std::vector<DirectItem>& items) {
     if (items.empty())
       return;
     const bool single = items.size() == 1;
