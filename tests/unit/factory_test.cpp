@@ -141,7 +141,7 @@ TEST_CASE("SimpleFactory round-trips with its value", "[factory]") {
   CHECK(q == "travels");
 }
 
-TEST_CASE("StoreFactory round-trips its config, key and evict flag", "[factory]") {
+TEST_CASE("StoreFactory round-trips its config and key and evict flag", "[factory]") {
   const StoreConfig config = file_config();
   for (bool evict : {false, true}) {
     const Factory<double> factory(StoreFactory<double>(config, Key{"k-1"}, evict));

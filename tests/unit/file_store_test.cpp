@@ -51,7 +51,7 @@ StoreOptions uncached() {
 
 }  // namespace
 
-TEST_CASE("FileStore keeps one file per object, named by its key", "[store][file]") {
+TEST_CASE("FileStore keeps one file per object named by its key", "[store][file]") {
   TempDir dir;
   const ScopedStoreName name(unique_name("file"));
   auto store = std::make_shared<FileStore>(name, dir.path());

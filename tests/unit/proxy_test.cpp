@@ -494,7 +494,7 @@ TEST_CASE("An empty proxy throws Error on use and round-trips as empty", "[proxy
   CHECK_THROWS_AS(*no_factory, Error);
 }
 
-TEST_CASE("resolve, is_resolved, extract and get_factory", "[proxy]") {
+TEST_CASE("resolve and is_resolved and extract and get_factory", "[proxy]") {
   auto calls = new_calls();
   StringProxy p = counted_proxy<std::string>("value", calls);
   const Factory<std::string>& factory = get_factory(p);
@@ -585,7 +585,7 @@ TEST_CASE("resolve_async returns at once while another thread resolves", "[proxy
   CHECK(calls.load() == 1);
 }
 
-TEST_CASE("resolve_async failure is rethrown once, then the next access retries",
+TEST_CASE("resolve_async failure is rethrown once and the next access retries",
           "[proxy][concurrency]") {
   std::atomic<int> calls{0};
   std::promise<void> started;

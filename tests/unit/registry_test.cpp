@@ -39,7 +39,7 @@ class TaggedStore final : public LocalStore {
 
 }  // namespace
 
-TEST_CASE("register_store, get_store and unregister_store", "[registry]") {
+TEST_CASE("register_store and get_store and unregister_store", "[registry]") {
   const ScopedStoreName name(unique_name("registry"));
   CHECK(get_store(name.get()) == nullptr);
   auto store = std::make_shared<LocalStore>(name);
@@ -54,7 +54,7 @@ TEST_CASE("register_store, get_store and unregister_store", "[registry]") {
   CHECK_THROWS_AS(register_store(nullptr), Error);
 }
 
-TEST_CASE("register_store refuses a duplicate name unless exist_ok, which replaces", "[registry]") {
+TEST_CASE("register_store refuses a duplicate name unless exist_ok which replaces", "[registry]") {
   const ScopedStoreName name(unique_name("duplicate"));
   auto first = std::make_shared<LocalStore>(name);
   auto second = std::make_shared<LocalStore>(name);
@@ -208,7 +208,7 @@ TEST_CASE("get_or_create_store from 8 threads builds exactly one store",
   CHECK(get_store(name.get()) == results[0]);
 }
 
-TEST_CASE("Concurrent register, get and unregister keep the registry consistent",
+TEST_CASE("Concurrent register and get and unregister keep the registry consistent",
           "[registry][concurrency]") {
   constexpr int kThreads = 8;
   std::atomic<int> errors{0};

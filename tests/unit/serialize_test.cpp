@@ -254,7 +254,8 @@ int check_random_corruption(const std::string& bytes, unsigned seed) {
 
 }  // namespace
 
-TEST_CASE("serialize writes magic, format version and type name before the body", "[serialize]") {
+TEST_CASE("serialize writes magic and format version and type name before the body",
+          "[serialize]") {
   const std::int32_t value = 0x01020304;
   std::string body(sizeof(value), '\0');
   std::memcpy(body.data(), &value, sizeof(value));
@@ -300,7 +301,7 @@ TEST_CASE("serialize round-trips values of many types", "[serialize]") {
   CHECK_FALSE(deserialize<std::unique_ptr<int>>(serialize(std::unique_ptr<int>())));
 }
 
-TEST_CASE("What serialize accepts, deserialize reads back: containers of empty elements",
+TEST_CASE("What serialize accepts deserialize reads back: containers of empty elements",
           "[serialize]") {
   // An element may take zero bytes of body (an empty struct, monostate), so a
   // length tag may legitimately exceed the bytes that remain. Either such
@@ -309,8 +310,7 @@ TEST_CASE("What serialize accepts, deserialize reads back: containers of empty e
   check_round_trip_or_refused(std::vector<std::tuple<>>(2));
 }
 
-TEST_CASE("Byte-like types store their raw bytes as the body, under distinct names",
-          "[serialize]") {
+TEST_CASE("Byte-like types store their raw bytes as the body under distinct names", "[serialize]") {
   const std::string raw("bytes\0\xff", 7);
   CHECK(serialize(raw) == encoded("string", raw));
   CHECK(serialize(std::vector<char>(raw.begin(), raw.end())) == encoded("vector<char>", raw));

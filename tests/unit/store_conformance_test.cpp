@@ -90,6 +90,7 @@ const Key kNeverStored{"0123456789abcdef0123456789abcdef"};
 TEMPLATE_LIST_TEST_CASE("Store conformance", "[store]", ConformanceBackends) {
   using StoreType = store_type_t<TestType>;
   using Counting = CountingBackend<StoreType>;
+  INFO("backend: " << TestType::type);
   TestType backend;
   const ScopedStoreName name(unique_name(std::string("conformance-") + TestType::type));
   std::shared_ptr<StoreType> store = backend.make(name);
@@ -454,6 +455,7 @@ TEMPLATE_LIST_TEST_CASE("Store conformance", "[store]", ConformanceBackends) {
 
 TEMPLATE_LIST_TEST_CASE("Store conformance: concurrent use from many threads",
                         "[store][concurrency]", ConformanceBackends) {
+  INFO("backend: " << TestType::type);
   TestType backend;
   const ScopedStoreName name(unique_name(std::string("concurrent-") + TestType::type));
   auto store = backend.make(name, with_metrics(4));  // a small cache: constant churn

@@ -137,7 +137,7 @@ class ShortBatchStore final : public Store {
 
 }  // namespace
 
-TEST_CASE("A custom backend gets typed operations, batches and its own keys", "[store]") {
+TEST_CASE("A custom backend gets typed operations and batches and its own keys", "[store]") {
   const ScopedStoreName name(unique_name("map"));
   auto store = std::make_shared<MapStore>(name, unique_name("shelf"));
 
@@ -196,7 +196,7 @@ TEST_CASE("A custom backend gets the cache and metrics", "[store]") {
   CHECK(store->gets.load() == 2);
 }
 
-TEST_CASE("A custom backend gets proxies that resolve lazily, also after a rebuild", "[store]") {
+TEST_CASE("A custom backend gets proxies that resolve lazily also after a rebuild", "[store]") {
   register_map_store_type();
   const ScopedStoreName name(unique_name("map"));
   const std::string shelf = unique_name("shelf");
@@ -227,7 +227,7 @@ TEST_CASE("A custom backend gets proxies that resolve lazily, also after a rebui
   CHECK(rebuilt->config() == store->config());
 }
 
-TEST_CASE("A custom backend's read failure reaches the proxy access, which retries", "[store]") {
+TEST_CASE("A custom backend's read failure reaches the proxy access which retries", "[store]") {
   const ScopedStoreName name(unique_name("map"));
   auto store = std::make_shared<MapStore>(name, unique_name("shelf"));
   auto p = store->proxy(std::string("eventually"));

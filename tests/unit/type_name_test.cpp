@@ -98,12 +98,12 @@ TEST_CASE("type_name spells standard templates recursively", "[serialize]") {
         "map<string,vector<pair<i32,f64>>>");
 }
 
-TEST_CASE("type_name leaves out allocators, comparators and hashers", "[serialize]") {
+TEST_CASE("type_name leaves out allocators and comparators and hashers", "[serialize]") {
   CHECK(type_name<std::map<int, int, std::greater<>>>() == "map<i32,i32>");
   CHECK(type_name<std::set<int, std::greater<>>>() == "set<i32>");
 }
 
-TEST_CASE("type_name uses PROXYSTORE_TYPE_NAME for user types, also nested", "[serialize]") {
+TEST_CASE("type_name uses PROXYSTORE_TYPE_NAME for user types also nested", "[serialize]") {
   CHECK(type_name<typename_test::Point>() == "test.point");
   CHECK(type_name<const typename_test::Point>() == "test.point");
   CHECK(type_name<std::vector<typename_test::Point>>() == "vector<test.point>");
