@@ -160,7 +160,7 @@ T decode_body(std::string_view body) {
     return T(first, first + body.size());
   } else if constexpr (std::is_default_constructible_v<T>) {
     WireInputArchive ar(body);
-    T value;
+    T value{};
     ar(value);
     ar.expect_end();
     return value;
