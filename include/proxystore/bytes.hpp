@@ -33,9 +33,13 @@ class Bytes {
   Bytes(const char* data, std::size_t size, std::shared_ptr<const void> owner)
       : data_(data), size_(size), owner_(std::move(owner)) {}
 
+  /// The first byte (null for an empty default-constructed buffer).
   const char* data() const noexcept { return data_; }
+  /// The number of bytes.
   std::size_t size() const noexcept { return size_; }
+  /// Whether there are no bytes.
   bool empty() const noexcept { return size_ == 0; }
+  /// The bytes as a view; valid while this buffer (or a copy) lives.
   std::string_view view() const noexcept { return {data_, size_}; }
   /// A copy of the bytes as a string.
   std::string str() const { return std::string(view()); }

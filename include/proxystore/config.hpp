@@ -30,10 +30,13 @@ struct StoreConfig {
   /// Type-specific options (e.g. "hostname", "port", "directory").
   std::map<std::string, std::string> options;
 
+  /// @{
+  /// Equal when type, name and every option are equal.
   friend bool operator==(const StoreConfig& a, const StoreConfig& b) {
     return a.type == b.type && a.name == b.name && a.options == b.options;
   }
   friend bool operator!=(const StoreConfig& a, const StoreConfig& b) { return !(a == b); }
+  /// @}
 
   /// Prints `type "name" {k=v, ...}`.
   friend std::ostream& operator<<(std::ostream& os, const StoreConfig& config) {
@@ -46,6 +49,8 @@ struct StoreConfig {
     return os << '}';
   }
 
+  /// cereal hook: type, name and options (common words coded as one byte
+  /// in the wire format).
   template <class Archive>
   void save(Archive& ar) const {
     if constexpr (std::is_same_v<Archive, detail::WireOutputArchive>) {
@@ -62,6 +67,7 @@ struct StoreConfig {
     }
   }
 
+  /// cereal hook: reads what save() wrote.
   template <class Archive>
   void load(Archive& ar) {
     if constexpr (std::is_same_v<Archive, detail::WireInputArchive>) {

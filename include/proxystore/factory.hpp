@@ -58,6 +58,7 @@ class Factory {
                 "proxystore::Factory<T>: T must be an object type");
 
  public:
+  /// What the factory produces.
   using result_type = T;
 
   /// An empty factory; calling it throws Error.
@@ -69,6 +70,9 @@ class Factory {
   Factory(F&& factory)  // NOLINT(google-explicit-constructor): like std::function
       : model_(std::make_unique<detail::FactoryModel<T, D>>(std::forward<F>(factory))) {}
 
+  /// @{
+  /// A factory is a value: copying copies the concrete factory (like
+  /// std::function); moving leaves the source empty.
   Factory(const Factory& other) : model_(other.model_ ? other.model_->clone() : nullptr) {}
   Factory(Factory&&) noexcept = default;
   Factory& operator=(const Factory& other) {
@@ -77,6 +81,7 @@ class Factory {
     return *this;
   }
   Factory& operator=(Factory&&) noexcept = default;
+  /// @}
   ~Factory() = default;
 
   /// Produces the target.
@@ -169,14 +174,20 @@ class Factory {
 template <class T>
 class SimpleFactory {
  public:
+  /// The wire kind of simple factories.
   static constexpr std::string_view kind = "simple";
 
+  /// A factory of a value-initialised `T` (for deserialization).
   SimpleFactory() = default;
+  /// A factory returning copies of `value`.
   explicit SimpleFactory(T value) : value_(std::move(value)) {}
 
+  /// A copy of the value.
   T operator()() const { return value_; }
+  /// The value itself.
   const T& value() const noexcept { return value_; }
 
+  /// cereal hook: the value.
   template <class Archive>
   void serialize(Archive& ar) {
     ar(cereal::make_nvp("value", value_));
@@ -193,8 +204,10 @@ class LambdaFactory {
  public:
   template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, LambdaFactory> &&
                                               std::is_invocable_r_v<T, std::decay_t<F>&>>>
+  /// Wraps `function`, any callable returning something convertible to `T`.
   explicit LambdaFactory(F&& function) : function_(std::forward<F>(function)) {}
 
+  /// Calls the wrapped callable.
   T operator()() const { return function_(); }
 
  private:

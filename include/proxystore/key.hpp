@@ -20,17 +20,24 @@ namespace proxystore {
 /// Identifies one object inside one store. Keys are opaque to users; a
 /// backend mints them in `do_new_key()` (by default a random 128-bit hex id).
 struct Key {
+  /// The key's text: what the backend stores the object under.
   std::string id;
 
+  /// @{
+  /// Keys compare (and order) as their ids.
   friend bool operator==(const Key& a, const Key& b) { return a.id == b.id; }
   friend bool operator!=(const Key& a, const Key& b) { return a.id != b.id; }
   friend bool operator<(const Key& a, const Key& b) { return a.id < b.id; }
   friend bool operator>(const Key& a, const Key& b) { return b.id < a.id; }
   friend bool operator<=(const Key& a, const Key& b) { return !(b.id < a.id); }
   friend bool operator>=(const Key& a, const Key& b) { return !(a.id < b.id); }
+  /// @}
 
+  /// Prints the id.
   friend std::ostream& operator<<(std::ostream& os, const Key& key) { return os << key.id; }
 
+  /// cereal hook: the id (packed into 16 bytes in the wire format when it is
+  /// 32 hex digits).
   template <class Archive>
   void save(Archive& ar) const {
     if constexpr (std::is_same_v<Archive, detail::WireOutputArchive>) {
@@ -40,6 +47,7 @@ struct Key {
     }
   }
 
+  /// cereal hook: reads what save() wrote.
   template <class Archive>
   void load(Archive& ar) {
     if constexpr (std::is_same_v<Archive, detail::WireInputArchive>) {
@@ -61,6 +69,9 @@ struct TypeName<Key> {
 
 }  // namespace proxystore
 
+/// @cond SPECIALISATIONS
+// std::hash and fmt::formatter for Key (described on Key). Hidden from
+// Doxygen, which cannot place specialisations in namespaces it does not see.
 template <>
 struct std::hash<proxystore::Key> {
   std::size_t operator()(const proxystore::Key& key) const noexcept {
@@ -68,7 +79,7 @@ struct std::hash<proxystore::Key> {
   }
 };
 
-/// Formats a key as its id.
+// Formats a key as its id.
 template <>
 struct fmt::formatter<proxystore::Key> : fmt::formatter<fmt::string_view> {
   template <class FormatContext>
@@ -76,3 +87,4 @@ struct fmt::formatter<proxystore::Key> : fmt::formatter<fmt::string_view> {
     return fmt::formatter<fmt::string_view>::format(fmt::string_view(key.id), ctx);
   }
 };
+/// @endcond

@@ -32,6 +32,7 @@ struct OperationMetrics {
 /// Operation kinds: "set", "get", "exists", "evict", "set_batch",
 /// "get_batch", "cache_hit".
 struct StoreMetrics {
+  /// Totals by operation kind (only kinds that ran appear).
   std::map<std::string, OperationMetrics, std::less<>> operations;
 
   /// The totals of one operation kind (all zero if it never ran).

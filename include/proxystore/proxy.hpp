@@ -74,6 +74,7 @@ class Proxy {
                 "proxystore::Proxy<T>: T must not be const; a const Proxy<T> gives const access");
 
  public:
+  /// The target type.
   using element_type = T;
 
   /// An empty proxy (so a struct holding one can be deserialized).
@@ -83,7 +84,8 @@ class Proxy {
   explicit Proxy(Factory<T> factory)
       : state_(std::make_shared<detail::ProxyState<T>>(std::move(factory))) {}
 
-  /// The target, resolving it first if needed.
+  /// @{
+  /// The target, resolving it first if needed (const access on a const proxy).
   /// @throws Error on an empty proxy; whatever the factory throws.
   T* operator->() { return &target(); }
   const T* operator->() const { return &target(); }
@@ -91,7 +93,9 @@ class Proxy {
   const T& operator*() const { return target(); }
   operator T&() { return target(); }  // NOLINT(google-explicit-constructor): transparency
   operator const T&() const { return target(); }  // NOLINT(google-explicit-constructor)
+  /// @}
 
+  /// @{
   /// `p[i]`, when `T` has operator[].
   template <class I>
   auto operator[](I&& index) -> decltype(std::declval<T&>()[std::forward<I>(index)]) {
@@ -101,7 +105,9 @@ class Proxy {
   auto operator[](I&& index) const -> decltype(std::declval<const T&>()[std::forward<I>(index)]) {
     return target()[std::forward<I>(index)];
   }
+  /// @}
 
+  /// @{
   /// Range-for over the target, when `T` is a range.
   template <class U = T>
   auto begin() -> decltype(std::begin(std::declval<U&>())) {
@@ -119,6 +125,7 @@ class Proxy {
   auto end() const -> decltype(std::end(std::declval<const U&>())) {
     return std::end(target());
   }
+  /// @}
 
   /// Writes the factory only — never the target.
   template <class Archive>
@@ -126,6 +133,8 @@ class Proxy {
     ar(cereal::make_nvp("factory", state_ ? state_->factory() : Factory<T>()));
   }
 
+  /// Reads a factory: the proxy becomes a new, unresolved proxy (or an
+  /// empty one, for an empty factory).
   template <class Archive>
   void load(Archive& ar) {
     Factory<T> factory;
@@ -273,12 +282,15 @@ struct ProxyHash<T, std::enable_if_t<std::is_default_constructible_v<std::hash<T
 
 }  // namespace proxystore
 
+/// @cond SPECIALISATIONS
+// std::hash and fmt support for Proxy (described on Proxy). Hidden from
+// Doxygen, which cannot place specialisations in namespaces it does not see.
 template <class T>
 struct std::hash<proxystore::Proxy<T>> : proxystore::detail::ProxyHash<T> {};
 
-/// A proxy formats as its target, when the target is formattable — and
-/// never as a range, even when `T` is one (fmt/ranges.h would otherwise see
-/// its begin()/end()).
+// A proxy formats as its target, when the target is formattable — and
+// never as a range, even when `T` is one (fmt/ranges.h would otherwise see
+// its begin()/end()).
 template <class T, class Char>
 struct fmt::range_format_kind<proxystore::Proxy<T>, Char>
     : std::integral_constant<fmt::range_format, fmt::range_format::disabled> {};
@@ -298,3 +310,4 @@ struct fmt::formatter<proxystore::Proxy<T>, Char,
  private:
   mutable fmt::formatter<T, Char> target_formatter_;
 };
+/// @endcond

@@ -66,6 +66,8 @@ void unregister_store_if_same(std::string_view name, const Store* store) noexcep
 /// itself when destroyed.
 class Store : public std::enable_shared_from_this<Store> {
  public:
+  /// A store named `name` (its registry name, carried by its proxies) with
+  /// `options` (cache, metrics, limits).
   explicit Store(std::string name, StoreOptions options = {})
       : name_(std::move(name)),
         options_(options),

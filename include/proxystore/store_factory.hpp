@@ -26,9 +26,13 @@ namespace proxystore {
 template <class T>
 class StoreFactory {
  public:
+  /// The wire kind of store factories.
   static constexpr std::string_view kind = "store";
 
+  /// An empty factory (for deserialization).
   StoreFactory() = default;
+  /// Reads `key` from the store described by `config`; with `evict`, removes
+  /// the object after the first successful read.
   StoreFactory(StoreConfig config, Key key, bool evict = false)
       : config_(std::move(config)), key_(std::move(key)), evict_(evict) {}
 
@@ -49,10 +53,14 @@ class StoreFactory {
     return std::move(*object);
   }
 
+  /// The config of the store the object lives in.
   const StoreConfig& config() const noexcept { return config_; }
+  /// The object's key in that store.
   const Key& key() const noexcept { return key_; }
+  /// Whether the object is evicted after its first successful resolution.
   bool evict() const noexcept { return evict_; }
 
+  /// cereal hook: config, key and evict flag.
   template <class Archive>
   void serialize(Archive& ar) {
     ar(cereal::make_nvp("config", config_), cereal::make_nvp("key", key_),

@@ -41,6 +41,7 @@ std::string join_type_names(std::size_t shown);
 /// toolchain.
 template <class T, class Enable = void>
 struct TypeName {
+  /// The name of `T` (called once per type; `type_name<T>()` caches it).
   static std::string get() { return "cxx:" + detail::demangle(typeid(T).name()); }
 };
 

@@ -28,6 +28,7 @@ class FileStore : public Store {
   /// @throws Error if a required option is missing.
   static std::shared_ptr<FileStore> from_config(const StoreConfig& config);
 
+  /// The directory holding the objects (absolute, normalised).
   const std::filesystem::path& directory() const noexcept { return directory_; }
 
  protected:

@@ -18,6 +18,7 @@ namespace proxystore {
 /// empty store. Config: type "local", no options.
 class LocalStore : public Store {
  public:
+  /// An empty in-memory store named `name`.
   explicit LocalStore(std::string name, StoreOptions options = {});
 
   StoreConfig config() const override;

@@ -49,6 +49,9 @@ struct RedisOptions {
 /// command_timeout_ms (never the password).
 class RedisStore : public Store {
  public:
+  /// A store on the Redis server at `hostname`:`port`. Does not connect.
+  /// @throws Error on invalid arguments (empty hostname, port outside
+  ///         1-65535, negative db or timeouts, zero pool or chunk size).
   RedisStore(std::string name, std::string hostname, int port, RedisOptions options = {});
   ~RedisStore() override;
 
@@ -59,7 +62,9 @@ class RedisStore : public Store {
   /// @throws Error if an option is missing or malformed.
   static std::shared_ptr<RedisStore> from_config(const StoreConfig& config);
 
+  /// The server's hostname, as given.
   const std::string& hostname() const noexcept;
+  /// The server's port.
   int port() const noexcept;
 
  protected:
