@@ -175,7 +175,7 @@ struct ProxyAccess {
   }
   template <class T>
   static Proxy<T> make_resolved(Factory<T> factory, T&& target) {
-    return Proxy<T>(std::make_shared<ProxyState<T>>(std::move(factory), std::move(target)));
+    return Proxy<T>(std::make_shared<ProxyState<T>>(std::move(factory), std::forward<T>(target)));
   }
 };
 
@@ -184,7 +184,7 @@ struct ProxyAccess {
 /// still carry only the factory.
 template <class T>
 Proxy<T> make_resolved_proxy(Factory<T> factory, T&& target) {
-  return ProxyAccess::make_resolved(std::move(factory), std::move(target));
+  return ProxyAccess::make_resolved(std::move(factory), std::forward<T>(target));
 }
 }  // namespace detail
 
