@@ -51,7 +51,7 @@ struct NotFormattable {
 /// Comparable, but std::hash is not specialised for it.
 struct NonHashable {
   int value = 0;
-  friend bool operator==(const NonHashable& a, const NonHashable& b) { return a.value == b.value; }
+  bool operator==(const NonHashable& other) const { return value == other.value; }
 };
 
 /// Only constructible with a value; cereal builds it with load_and_construct.
