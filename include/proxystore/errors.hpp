@@ -83,4 +83,27 @@ class StoreOperationError : public Error {
   using Error::Error;
 };
 
+/// A borrow rule of OwnedProxy was broken (ownership.hpp): a mutable borrow
+/// while other borrows live, a shared borrow while a mutable one lives, or
+/// use of an owner that is mutably borrowed or moved-from. Names the key
+/// and the conflicting borrows.
+class BorrowError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A Lifetime (lifetimes.hpp) was used after it ended, or was given an
+/// object of a store it does not cover. Names the lifetime and the key.
+class LifetimeError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A Future's result (future.hpp) was not set within the wait's timeout.
+/// Names the store, the key and the timeout.
+class FutureTimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace proxystore

@@ -22,7 +22,7 @@
 // cereal archive — the payload is the concrete factory encoded with the
 // library's wire format (base64 inside text archives); the signature is an
 // HMAC of both when a signing key is set (security.hpp), else empty. Kinds
-// "simple" and "store" are always loadable. A factory with no kind — a
+// "simple", "store" and "future" are always loadable. A factory with no kind — a
 // lambda, a LambdaFactory — throws NotSerializableError when serialized.
 //
 // Custom factory types: give F a `static constexpr std::string_view kind`,
@@ -216,7 +216,7 @@ class LambdaFactory {
 
 /// Makes the factory type `F` loadable from serialized proxies and
 /// factories of its result type. `F` needs `static constexpr
-/// std::string_view kind` (unique per result type; "simple" and "store" are
+/// std::string_view kind` (unique per result type; "simple", "store" and "future" are
 /// taken), cereal support and a default constructor. Registering a kind
 /// again replaces its loader.
 template <class F>
@@ -246,9 +246,9 @@ struct TypeName<Factory<T>> {
 
 }  // namespace proxystore
 
-// StoreFactory<T> is one of the built-in kinds; it needs Store, which needs
+// StoreFactory<T> and FutureFactory<T> are built-in kinds; they need Store, which needs
 // Proxy, which needs Factory: so it comes after Factory is complete.
-#include <proxystore/store_factory.hpp>
+#include <proxystore/store_factory.hpp>  // and, through store.hpp, future.hpp
 
 namespace proxystore {
 
@@ -268,6 +268,8 @@ Factory<T> Factory<T>::load_kind(std::string_view kind, std::string_view payload
     }
     if (kind == StoreFactory<T>::kind)
       return detail::decode_body<StoreFactory<T>>(payload);
+    if (kind == FutureFactory<T>::kind)
+      return detail::decode_body<FutureFactory<T>>(payload);
     if (auto loader = detail::FactoryKinds<T>::find(kind))
       return loader(payload);
     throw SerializationError(

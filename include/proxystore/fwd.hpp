@@ -26,5 +26,19 @@ template <class T>
 class LambdaFactory;
 template <class T>
 class StoreFactory;
+template <class T>
+class FutureFactory;
+template <class T>
+class Future;
+struct FutureOptions;
+template <class T>
+class OwnedProxy;
+template <class T>
+class RefProxy;
+template <class T>
+class RefMutProxy;
+template <class T>
+class ProxyLocker;
+class Lifetime;
 
 }  // namespace proxystore

@@ -6,8 +6,12 @@
 #include <proxystore/config.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/factory.hpp>
+#include <proxystore/future.hpp>
 #include <proxystore/key.hpp>
+#include <proxystore/lifetimes.hpp>
+#include <proxystore/locker.hpp>
 #include <proxystore/metrics.hpp>
+#include <proxystore/ownership.hpp>
 #include <proxystore/proxy.hpp>
 #include <proxystore/registry.hpp>
 #include <proxystore/serialize.hpp>

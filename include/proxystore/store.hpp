@@ -9,17 +9,21 @@
 #include <proxystore/errors.hpp>
 #include <proxystore/fwd.hpp>
 #include <proxystore/key.hpp>
+#include <proxystore/lifetimes.hpp>
 #include <proxystore/metrics.hpp>
 #include <proxystore/serialize.hpp>
 #include <proxystore/type_name.hpp>
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -44,11 +48,17 @@ struct ProxyOptions {
   /// The proxy returned to the producer already holds the object (no fetch
   /// back); serialized copies still carry only the factory.
   bool populate_target = false;
+  /// When set, every object the call creates is registered with this
+  /// lifetime and evicted when it ends (lifetimes.hpp). Null: the object
+  /// stays until evicted explicitly.
+  std::shared_ptr<Lifetime> lifetime{};
 };
+
 
 namespace detail {
 template <class T>
 Proxy<T> make_resolved_proxy(Factory<T> factory, T&& target);  // proxy.hpp
+struct StoreAccess;
 
 /// Registers `store` under its name unless the name is taken (registry.cpp).
 void register_store_if_absent(const std::shared_ptr<Store>& store);
@@ -198,6 +208,7 @@ class Store : public std::enable_shared_from_this<Store> {
   template <class T>
   Proxy<T> proxy(T object, ProxyOptions options = {}) {
     Key key = set(object);
+    attach_lifetime(options, {key});
     register_self();
     return make_proxy<T>(config(), std::move(key), options, std::move(object));
   }
@@ -206,6 +217,7 @@ class Store : public std::enable_shared_from_this<Store> {
   template <class T>
   std::vector<Proxy<T>> proxy_batch(std::vector<T> objects, ProxyOptions options = {}) {
     std::vector<Key> keys = set_batch(objects);
+    attach_lifetime(options, keys);
     register_self();
     const StoreConfig store_config = config();
     std::vector<Proxy<T>> proxies;
@@ -224,6 +236,18 @@ class Store : public std::enable_shared_from_this<Store> {
     register_self();
     return Proxy<T>(Factory<T>(StoreFactory<T>(config(), std::move(key), options.evict)));
   }
+
+  /// Stores `object` and returns its owner: a move-only proxy whose
+  /// destruction evicts the object (ownership.hpp).
+  template <class T>
+  OwnedProxy<T> owned_proxy(T object, ProxyOptions options = {});
+
+  /// A future: a key with no object yet, whose proxies wait for
+  /// `set_result` when resolved (future.hpp).
+  template <class T>
+  Future<T> future(const FutureOptions& options);
+  template <class T>
+  Future<T> future();
 
   /// A snapshot of the metrics (empty unless StoreOptions::metrics).
   StoreMetrics metrics() const { return metrics_.snapshot(); }
@@ -255,7 +279,60 @@ class Store : public std::enable_shared_from_this<Store> {
     return values;
   }
 
+  /// Gives `key` a time to live of `ttl` on the backend's side (and to
+  /// every backend key the value occupies, e.g. Redis chunks); a zero or
+  /// negative `ttl` evicts it. Returns false when the backend has no
+  /// server-side expiry (the default): LeaseLifetime then evicts with a
+  /// timer instead.
+  virtual bool do_expire(const Key& key, std::chrono::milliseconds ttl) {
+    (void)key;
+    (void)ttl;
+    return false;
+  }
+
+  /// The bytes under `key`, waiting up to `timeout` for them to appear
+  /// (Future). nullopt when the timeout passes first. The default polls
+  /// do_get with exponential backoff (1 ms doubling to 50 ms); a backend
+  /// with a blocking primitive overrides it (RedisStore: BLPOP).
+  virtual std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::chrono::milliseconds pause(1);
+    for (;;) {
+      if (std::optional<Bytes> bytes = do_get(key))
+        return bytes;
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline)
+        return std::nullopt;
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
+      pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
+  }
+
+  /// Stores the result of a future and wakes whoever waits in
+  /// do_wait_get. The default is do_put (pollers see it on their next
+  /// try); RedisStore also pushes a wake-up token.
+  virtual void do_put_result(const Key& key, std::string_view bytes) { do_put(key, bytes); }
+
  private:
+  friend struct detail::StoreAccess;
+
+  /// Registers new keys with options.lifetime; if the lifetime refuses
+  /// them (it has ended), evicts them so nothing leaks, and rethrows.
+  void attach_lifetime(const ProxyOptions& options, const std::vector<Key>& keys) {
+    if (!options.lifetime)
+      return;
+    std::size_t added = 0;
+    try {
+      for (; added < keys.size(); ++added)
+        options.lifetime->add(*this, keys[added]);
+    } catch (...) {
+      for (std::size_t i = added; i < keys.size(); ++i)
+        evict(keys[i]);
+      throw;
+    }
+  }
+
   void register_self() {
     std::shared_ptr<Store> self = weak_from_this().lock();
     if (!self)
@@ -314,9 +391,51 @@ class Store : public std::enable_shared_from_this<Store> {
   detail::MetricsRecorder metrics_;
 };
 
+namespace detail {
+/// The library's own way into Store's protected backend hooks (lifetimes,
+/// futures); not for users.
+struct StoreAccess {
+  static bool expire(Store& store, const Key& key, std::chrono::milliseconds ttl) {
+    return store.do_expire(key, ttl);
+  }
+  static std::optional<Bytes> wait_get(Store& store, const Key& key,
+                                       std::chrono::milliseconds timeout) {
+    return store.do_wait_get(key, timeout);
+  }
+  static void put_result(Store& store, const Key& key, std::string_view bytes) {
+    store.do_put_result(key, bytes);
+  }
+  template <class T>
+  static T decode(const Store& store, const Key& key, std::string_view bytes) {
+    return store.decode<T>(key, bytes);
+  }
+  /// `store` as a shared_ptr: owning when it is owned by one, else a
+  /// non-owning alias (the store must then outlive the holder).
+  static std::shared_ptr<Store> shared(Store& store) {
+    std::shared_ptr<Store> self = store.weak_from_this().lock();
+    if (!self)
+      self = std::shared_ptr<Store>(std::shared_ptr<Store>(), &store);
+    return self;
+  }
+  static void register_self(Store& store) { store.register_self(); }
+  static Key new_key(Store& store) { return store.do_new_key(); }
+  template <class T>
+  static Proxy<T> make_proxy(Store& store, Key key, const ProxyOptions& options, T&& object) {
+    return store.make_proxy<T>(store.config(), std::move(key), options, std::move(object));
+  }
+  static void attach_lifetime(Store& store, const ProxyOptions& options,
+                              const std::vector<Key>& keys) {
+    store.attach_lifetime(options, keys);
+  }
+};
+}  // namespace detail
+
 }  // namespace proxystore
 
 // Store, StoreFactory, Factory and Proxy refer to each other; Store needs
 // the others only inside templates, so they may follow it.
 #include <proxystore/proxy.hpp>
 #include <proxystore/store_factory.hpp>
+// Store::future and Store::owned_proxy are defined with their types.
+#include <proxystore/future.hpp>
+#include <proxystore/ownership.hpp>
