@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +47,21 @@ std::shared_ptr<const void> share(RedisReplyPtr reply) {
 
 std::string_view view_of(const redisReply& reply) {
   return {reply.str, reply.len};
+}
+
+/// The companion list of a future's key: set_result pushes a token to it,
+/// waiters BLPOP it (and push it back for the next waiter).
+std::string ready_key(std::string_view redis_key) {
+  std::string out(redis_key);
+  out.append(":ready");
+  return out;
+}
+
+/// A Redis timeout argument in seconds (BLPOP takes decimals; 0 would
+/// block forever, so never less than a millisecond).
+std::string blocking_seconds(std::chrono::milliseconds timeout) {
+  const long long ms = std::max<long long>(1, timeout.count());
+  return fmt::format("{}.{:03}", ms / 1000, ms % 1000);
 }
 
 /// A value to write under one Redis key.
@@ -571,8 +587,8 @@ void RedisStore::do_evict(const Key& key) {
         .add(redis_key)
         .add("0")
         .add_owned(std::to_string(detail::chunk_manifest_max_size - 1));
-    RedisArgs unlink(2);
-    unlink.add("UNLINK").add(redis_key);
+    RedisArgs unlink(3);
+    unlink.add("UNLINK").add(redis_key).add_owned(ready_key(redis_key));
     connection.append(head_op, head);
     connection.append(unlink_op, unlink);
     std::vector<RedisReplyPtr> replies = connection.replies(unlink_op, 2);
@@ -593,6 +609,111 @@ void RedisStore::do_evict(const Key& key) {
     }
     impl_->unlink(connection, chunks);
   });
+}
+
+// --- lifetimes and futures ------------------------------------------------------
+
+bool RedisStore::do_expire(const Key& key, std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) {
+    do_evict(key);
+    return true;
+  }
+  const std::string redis_key = impl_->redis_key(key);
+  const std::string ready = ready_key(redis_key);
+  const std::string millis = std::to_string(ttl.count());
+  impl_->run([&](RedisConnection& connection) {
+    // One round trip: the head of the value (to recognise a manifest) and
+    // the TTL of the key and its companion; a chunked value's chunks get
+    // theirs in a second one.
+    const RedisOperation head_op{"GETRANGE", redis_key};
+    const RedisOperation expire_op{"PEXPIRE", redis_key};
+    RedisArgs head(4);
+    head.add("GETRANGE")
+        .add(redis_key)
+        .add("0")
+        .add_owned(std::to_string(detail::chunk_manifest_max_size - 1));
+    RedisArgs expire_key(3);
+    expire_key.add("PEXPIRE").add(redis_key).add(millis);
+    RedisArgs expire_ready(3);
+    expire_ready.add("PEXPIRE").add(ready).add(millis);
+    connection.append(head_op, head);
+    connection.append(expire_op, expire_key);
+    connection.append(expire_op, expire_ready);
+    std::vector<RedisReplyPtr> replies = connection.replies(expire_op, 3);
+    connection.check(expire_op, std::move(replies[1]), REDIS_REPLY_INTEGER);
+    connection.check(expire_op, std::move(replies[2]), REDIS_REPLY_INTEGER);
+    RedisReplyPtr prefix = std::move(replies[0]);
+    if (prefix->type == REDIS_REPLY_ERROR && std::strncmp(prefix->str, "WRONGTYPE", 9) == 0)
+      return;
+    prefix = connection.check(head_op, std::move(prefix), REDIS_REPLY_STRING);
+    if (!detail::is_chunk_manifest(view_of(*prefix)))
+      return;
+    const std::optional<ChunkManifest> manifest = detail::decode_chunk_manifest(view_of(*prefix));
+    if (!manifest)
+      return;
+    const RedisOperation chunks_op{"PEXPIRE chunks of", redis_key};
+    std::vector<std::string> chunks;
+    chunks.reserve(static_cast<std::size_t>(manifest->count));
+    for (std::uint64_t i = 0; i < manifest->count; ++i) {
+      chunks.push_back(detail::chunk_key(redis_key, i));
+      RedisArgs args(3);
+      args.add("PEXPIRE").add(chunks.back()).add(millis);
+      connection.append(chunks_op, args);
+    }
+    std::exception_ptr error;
+    Impl::check_all(connection, chunks_op, connection.replies(chunks_op, chunks.size()),
+                    REDIS_REPLY_INTEGER, error);
+    if (error)
+      std::rethrow_exception(error);
+  });
+  return true;
+}
+
+void RedisStore::do_put_result(const Key& key, std::string_view bytes) {
+  const std::string redis_key = impl_->redis_key(key);
+  const std::string ready = ready_key(redis_key);
+  const std::vector<PutItem> items{PutItem{redis_key, bytes}};
+  impl_->run([&](RedisConnection& connection) {
+    impl_->put(connection, items);  // the value first: a woken waiter must find it
+    const RedisOperation op{"RPUSH", ready};
+    RedisArgs args(3);
+    args.add("RPUSH").add(ready).add("1");
+    connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
+  });
+}
+
+std::optional<Bytes> RedisStore::do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  if (std::optional<Bytes> bytes = do_get(key))
+    return bytes;
+  const std::string ready = ready_key(impl_->redis_key(key));
+  // A connection of its own, whose read timeout covers the whole wait: a
+  // pooled one would be held (and time out) for as long as we block.
+  detail::RedisEndpoint endpoint = impl_->endpoint();
+  if (endpoint.command_timeout.count() > 0)
+    endpoint.command_timeout += timeout;
+  std::unique_ptr<RedisConnection> connection = RedisConnection::open(endpoint);
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+    if (left.count() <= 0)
+      return do_get(key);  // one last look: it may have come just now
+    const RedisOperation op{"BLPOP", ready};
+    RedisArgs args(3);
+    args.add("BLPOP").add(ready).add_owned(blocking_seconds(left));
+    RedisReplyPtr reply = connection->check(op, connection->command(op, args), REDIS_REPLY_ARRAY,
+                                            /*nil_ok=*/true);
+    if (reply->type == REDIS_REPLY_NIL)
+      return do_get(key);
+    // Put the token back so every other waiter wakes too.
+    const RedisOperation push_op{"RPUSH", ready};
+    RedisArgs push(3);
+    push.add("RPUSH").add(ready).add("1");
+    connection->check(push_op, connection->command(push_op, push), REDIS_REPLY_INTEGER);
+    if (std::optional<Bytes> bytes = do_get(key))
+      return bytes;
+    // Evicted between the token and the read: keep waiting.
+  }
 }
 
 }  // namespace proxystore

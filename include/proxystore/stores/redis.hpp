@@ -74,6 +74,13 @@ class RedisStore : public Store {
   void do_evict(const Key& key) override;
   void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
   std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) override;
+  /// PEXPIRE on the key, its chunk keys and its future companion key.
+  bool do_expire(const Key& key, std::chrono::milliseconds ttl) override;
+  /// GET, else BLPOP on the companion list `<key>:ready` (on a dedicated
+  /// connection, so a long wait never holds a pooled one), then GET.
+  std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) override;
+  /// SET (chunked if large), then RPUSH a token to `<key>:ready`.
+  void do_put_result(const Key& key, std::string_view bytes) override;
 
  private:
   struct Impl;
