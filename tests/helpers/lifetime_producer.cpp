@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// A producer process for lifetime tests.
+//
+//   lifetime_producer lease-redis <host> <port> <key_prefix> <lease_ms>
+//       stores a 1000-byte string in chunks of 64 bytes under a lease,
+//       prints its key, then kills itself with SIGKILL (no cleanup at all).
+//   lifetime_producer static-file <directory>
+//       stores one string with the StaticLifetime and one without, prints
+//       both keys ("<static> <kept>") and exits normally.
+//
+// On failure: "error: <message>" on stderr, exit 3.
+#include <proxystore/proxystore.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <memory>
+#include <string>
+
+namespace ps = proxystore;
+
+namespace {
+
+template <class T>
+std::string key_of(const ps::Proxy<T>& proxy) {
+  return ps::get_factory(proxy).template target<ps::StoreFactory<T>>()->key().id;
+}
+
+int lease_redis(const std::string& host, int port, const std::string& prefix, int lease_ms) {
+  ps::RedisOptions options;
+  options.key_prefix = prefix;
+  options.chunk_size = 64;
+  auto store = std::make_shared<ps::RedisStore>("lifetime-producer", host, port, options);
+  auto lease = std::make_shared<ps::LeaseLifetime>(store, std::chrono::milliseconds(lease_ms));
+  ps::ProxyOptions proxy_options;
+  proxy_options.lifetime = lease;
+  const auto proxy = store->proxy(std::string(1000, 'x'), proxy_options);
+  std::cout << key_of(proxy) << std::endl;  // flushed: the parent must see it
+  std::raise(SIGKILL);
+  return 4;  // unreachable
+}
+
+int static_file(const std::string& directory) {
+  auto store = std::make_shared<ps::FileStore>("lifetime-producer", directory);
+  ps::ProxyOptions options;
+  options.lifetime = ps::StaticLifetime::instance();
+  const auto leased = store->proxy(std::string("until exit"), options);
+  const auto kept = store->proxy(std::string("forever"));
+  std::cout << key_of(leased) << ' ' << key_of(kept) << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string mode = argc > 1 ? argv[1] : "";
+    if (mode == "lease-redis" && argc == 6)
+      return lease_redis(argv[2], std::stoi(argv[3]), argv[4], std::stoi(argv[5]));
+    if (mode == "static-file" && argc == 3)
+      return static_file(argv[2]);
+    std::cerr << "usage: lifetime_producer lease-redis <host> <port> <prefix> <lease_ms> | "
+                 "static-file <directory>\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return 3;
+  }
+}
