@@ -54,9 +54,12 @@ struct FutureOptions {
 template <class T>
 class FutureFactory {
  public:
+  /// The wire kind of future factories.
   static constexpr std::string_view kind = "future";
 
+  /// An empty factory (for deserialization).
   FutureFactory() = default;
+  /// Waits for `key` in the store described by `config`, as `options` say.
   FutureFactory(StoreConfig config, Key key, FutureOptions options)
       : config_(std::move(config)),
         key_(std::move(key)),
@@ -82,12 +85,16 @@ class FutureFactory {
     return object;
   }
 
+  /// The config of the store the result will be in.
   const StoreConfig& config() const noexcept { return config_; }
+  /// The result's key.
   const Key& key() const noexcept { return key_; }
+  /// How long a resolution waits for the result.
   std::chrono::milliseconds timeout() const noexcept {
     return std::chrono::milliseconds(timeout_ms_);
   }
 
+  /// cereal hook: config, key, timeout and evict flag.
   template <class Archive>
   void serialize(Archive& ar) {
     ar(cereal::make_nvp("config", config_), cereal::make_nvp("key", key_),
@@ -129,8 +136,11 @@ class Future {
   /// Whether the result has been set (asks the store).
   bool done() const { return store_->exists(key_); }
 
+  /// The result's key.
   const Key& key() const noexcept { return key_; }
+  /// The options the future was made with.
   const FutureOptions& options() const noexcept { return options_; }
+  /// The store the result goes to.
   Store& store() const noexcept { return *store_; }
 
  private:

@@ -81,6 +81,7 @@ class Lifetime {
   const std::string& description() const noexcept { return description_; }
 
  protected:
+  /// A live lifetime; `description` names it in messages.
   explicit Lifetime(std::string description);
 
   /// Called after `key` was registered (outside the lock).
@@ -93,8 +94,10 @@ class Lifetime {
 
   /// Guards the state below and that of derived classes.
   mutable std::mutex mutex_;
-  bool done_ = false;                                            // guarded by mutex_
-  std::vector<std::pair<std::shared_ptr<Store>, Key>> objects_;  // guarded by mutex_
+  /// Whether the lifetime has ended (guarded by mutex_).
+  bool done_ = false;
+  /// The registered objects not yet evicted (guarded by mutex_).
+  std::vector<std::pair<std::shared_ptr<Store>, Key>> objects_;
 
  private:
   const std::string description_;
@@ -122,6 +125,7 @@ class ContextLifetime final : public Lifetime {
 /// timer thread (one per lease, joined by the destructor) evicts them.
 class LeaseLifetime final : public Lifetime {
  public:
+  /// The clock deadlines are measured on.
   using clock = std::chrono::steady_clock;
 
   /// @throws Error if `store` is null or `duration` is not positive.

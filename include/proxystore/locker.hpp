@@ -21,12 +21,17 @@ class ProxyLocker {
  public:
   /// An empty locker (unlock() gives an empty proxy).
   ProxyLocker() = default;
+  /// Locks `proxy` away from accidental use.
   explicit ProxyLocker(Proxy<T> proxy) noexcept : proxy_(std::move(proxy)) {}
 
-  /// The proxy, for code that means to use it.
+  /// @{
+  /// The proxy, for code that means to use it (moved out of an rvalue locker).
   const Proxy<T>& unlock() const& noexcept { return proxy_; }
   Proxy<T> unlock() && noexcept { return std::move(proxy_); }
+  /// @}
 
+  /// @{
+  /// cereal hooks: exactly the bytes of the proxy inside.
   template <class Archive>
   void save(Archive& ar) const {
     proxy_.save(ar);
@@ -35,6 +40,7 @@ class ProxyLocker {
   void load(Archive& ar) {
     proxy_.load(ar);
   }
+  /// @}
 
  private:
   Proxy<T> proxy_;

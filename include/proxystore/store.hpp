@@ -242,12 +242,15 @@ class Store : public std::enable_shared_from_this<Store> {
   template <class T>
   OwnedProxy<T> owned_proxy(T object, ProxyOptions options = {});
 
+  /// @{
   /// A future: a key with no object yet, whose proxies wait for
-  /// `set_result` when resolved (future.hpp).
+  /// `set_result` when resolved (future.hpp); default FutureOptions when
+  /// none are given.
   template <class T>
   Future<T> future(const FutureOptions& options);
   template <class T>
   Future<T> future();
+  /// @}
 
   /// A snapshot of the metrics (empty unless StoreOptions::metrics).
   StoreMetrics metrics() const { return metrics_.snapshot(); }
