@@ -38,6 +38,10 @@ function(proxystore_target_sanitizers target)
   if(sanitizers MATCHES "undefined")
     # Report UB with a stack trace instead of silently carrying on.
     list(APPEND flags -fno-sanitize-recover=undefined)
+    if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+      # ...except in third-party headers listed there (rapidjson).
+      list(APPEND flags "-fsanitize-ignorelist=${PROJECT_SOURCE_DIR}/cmake/sanitizer-ignorelist.txt")
+    endif()
   endif()
   target_compile_options(${target} PRIVATE ${flags})
   get_target_property(type ${target} TYPE)

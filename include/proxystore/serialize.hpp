@@ -142,6 +142,7 @@ void encode_body(std::string& out, const T& value) {
   } else {
     WireOutputArchive ar(out);
     ar(value);
+    ar.expect_backed();
   }
 }
 
@@ -243,6 +244,10 @@ std::string serialize(const T& value) {
   try {
     detail::encode_body(out, value);
     detail::patch_body_length(out, length_at);
+  } catch (const NotSerializableError&) {
+    throw;
+  } catch (const SerializationError& e) {
+    throw SerializationError(fmt::format("cannot encode '{}': {}", type_name<T>(), e.what()));
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -40,7 +40,7 @@ inline void save_word(WireOutputArchive& ar, std::string_view word) {
     }
   }
   ar.save_varint(0);
-  ar.save_varint(word.size());
+  ar.save_length(word.size());
   ar.save_bytes(word.data(), word.size());
 }
 
@@ -82,7 +82,7 @@ inline void save_key_id(WireOutputArchive& ar, std::string_view id) {
   if (is_hex128) {
     ar.save_bytes(packed, sizeof(packed));
   } else {
-    ar.save_varint(id.size());
+    ar.save_length(id.size());
     ar.save_bytes(id.data(), id.size());
   }
 }

@@ -41,7 +41,8 @@ namespace proxystore::detail {
 class WireOutputArchive
     : public cereal::OutputArchive<WireOutputArchive, cereal::AllowEmptyClassElision> {
  public:
-  explicit WireOutputArchive(std::string& out) : OutputArchive(this), out_(out) {}
+  explicit WireOutputArchive(std::string& out)
+      : OutputArchive(this), out_(out), start_(out.size()) {}
 
   void save_bytes(const void* data, std::size_t size) {
     out_.append(static_cast<const char*>(data), size);
@@ -58,8 +59,31 @@ class WireOutputArchive
     out_.append(buffer, n);
   }
 
+  /// A length tag: the reader will refuse it unless the input can back it
+  /// (one byte per element, see WireInputArchive::load_length), so the
+  /// writer keeps the same account.
+  void save_length(std::uint64_t length) {
+    save_varint(length);
+    promised_ += length;
+  }
+
+  /// Refuses an encoding the reader would refuse: its length tags promise
+  /// more elements than it has bytes, which only containers of elements
+  /// that encode to nothing (empty structs, std::monostate) can do.
+  void expect_backed() const {
+    const std::size_t written = out_.size() - start_;
+    if (promised_ > written) {
+      throw SerializationError(fmt::format(
+          "its length tags promise {} elements in {} bytes: containers of empty elements "
+          "(e.g. std::vector<std::monostate>) cannot be read back, so they are not written",
+          promised_, written));
+    }
+  }
+
  private:
   std::string& out_;
+  const std::size_t start_;     // where this archive's output begins in out_
+  std::uint64_t promised_ = 0;  // sum of all length tags written
 };
 
 /// How deep values may nest while being read (each cereal value — a
@@ -190,7 +214,7 @@ CEREAL_SERIALIZE_FUNCTION_NAME(Archive& ar, cereal::NameValuePair<T>& pair) {
 
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(WireOutputArchive& ar, const cereal::SizeTag<T>& tag) {
-  ar.save_varint(static_cast<std::uint64_t>(tag.size));
+  ar.save_length(static_cast<std::uint64_t>(tag.size));
 }
 
 template <class T>
