@@ -234,9 +234,14 @@ class RefProxy : public detail::OwnershipAccess<RefProxy<T>, T, false> {
       ownership_->acquire_shared();
   }
   RefProxy(RefProxy&& other) noexcept = default;
-  RefProxy& operator=(RefProxy other) noexcept {
-    std::swap(proxy_, other.proxy_);
-    std::swap(ownership_, other.ownership_);
+  RefProxy& operator=(const RefProxy& other) {
+    RefProxy copy(other);
+    swap(copy);
+    return *this;
+  }
+  RefProxy& operator=(RefProxy&& other) noexcept {
+    RefProxy moved(std::move(other));
+    swap(moved);
     return *this;
   }
   ~RefProxy() {
@@ -247,10 +252,18 @@ class RefProxy : public detail::OwnershipAccess<RefProxy<T>, T, false> {
   /// Whether borrow rules are tracked (false once it crossed a process).
   bool tracked() const noexcept { return ownership_ != nullptr; }
 
+  /// Exchanges two borrows.
+  void swap(RefProxy& other) noexcept {
+    std::swap(proxy_, other.proxy_);
+    std::swap(ownership_, other.ownership_);
+  }
+
+  /// Writes the proxy's factory (the same bytes as the Proxy).
   template <class Archive>
   void save(Archive& ar) const {
     proxy_.save(ar);
   }
+  /// Reads a proxy: the result is a detached borrow.
   template <class Archive>
   void load(Archive& ar) {
     *this = RefProxy();

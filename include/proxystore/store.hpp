@@ -54,7 +54,6 @@ struct ProxyOptions {
   std::shared_ptr<Lifetime> lifetime{};
 };
 
-
 namespace detail {
 template <class T>
 Proxy<T> make_resolved_proxy(Factory<T> factory, T&& target);  // proxy.hpp
@@ -422,14 +421,6 @@ struct StoreAccess {
   }
   static void register_self(Store& store) { store.register_self(); }
   static Key new_key(Store& store) { return store.do_new_key(); }
-  template <class T>
-  static Proxy<T> make_proxy(Store& store, Key key, const ProxyOptions& options, T&& object) {
-    return store.make_proxy<T>(store.config(), std::move(key), options, std::move(object));
-  }
-  static void attach_lifetime(Store& store, const ProxyOptions& options,
-                              const std::vector<Key>& keys) {
-    store.attach_lifetime(options, keys);
-  }
 };
 }  // namespace detail
 
