@@ -160,7 +160,9 @@ class OwnedProxy : public detail::OwnershipAccess<OwnedProxy<T>, T, true> {
  public:
   /// An owner of nothing (like a moved-from one).
   OwnedProxy() noexcept = default;
+  /// Takes over `other`'s object; `other` owns nothing afterwards.
   OwnedProxy(OwnedProxy&& other) noexcept = default;
+  /// Evicts the object owned so far, then takes over `other`'s.
   OwnedProxy& operator=(OwnedProxy&& other) noexcept {
     if (this != &other) {
       reset();
@@ -187,6 +189,7 @@ class OwnedProxy : public detail::OwnershipAccess<OwnedProxy<T>, T, true> {
     proxy_ = Proxy<T>();
   }
 
+  /// Not serializable: a compile-time error that says so.
   template <class Archive>
   void save(Archive&) const {
     static_assert(sizeof(Archive) == 0,
@@ -229,16 +232,20 @@ class RefProxy : public detail::OwnershipAccess<RefProxy<T>, T, false> {
  public:
   /// An empty borrow (so a struct holding one can be deserialized).
   RefProxy() noexcept = default;
+  /// Another shared borrow of the same object.
   RefProxy(const RefProxy& other) : proxy_(other.proxy_), ownership_(other.ownership_) {
     if (ownership_)
       ownership_->acquire_shared();
   }
+  /// Takes over `other`'s borrow.
   RefProxy(RefProxy&& other) noexcept = default;
+  /// Ends the borrow held so far and borrows what `other` borrows.
   RefProxy& operator=(const RefProxy& other) {
     RefProxy copy(other);
     swap(copy);
     return *this;
   }
+  /// Ends the borrow held so far and takes over `other`'s.
   RefProxy& operator=(RefProxy&& other) noexcept {
     RefProxy moved(std::move(other));
     swap(moved);
@@ -290,7 +297,9 @@ template <class T>
 class RefMutProxy : public detail::OwnershipAccess<RefMutProxy<T>, T, true> {
  public:
   RefMutProxy() noexcept = default;
+  /// Takes over `other`'s borrow (still one borrow).
   RefMutProxy(RefMutProxy&& other) noexcept = default;
+  /// Ends the borrow held so far, then takes over `other`'s.
   RefMutProxy& operator=(RefMutProxy&& other) noexcept {
     if (this != &other) {
       if (ownership_)
@@ -310,10 +319,12 @@ class RefMutProxy : public detail::OwnershipAccess<RefMutProxy<T>, T, true> {
   /// Whether borrow rules are tracked (false once it crossed a process).
   bool tracked() const noexcept { return ownership_ != nullptr; }
 
+  /// Writes the proxy's factory (the same bytes as the Proxy).
   template <class Archive>
   void save(Archive& ar) const {
     proxy_.save(ar);
   }
+  /// Reads a proxy: the result is a detached borrow.
   template <class Archive>
   void load(Archive& ar) {
     *this = RefMutProxy();
