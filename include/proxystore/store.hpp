@@ -346,7 +346,7 @@ class Store : public std::enable_shared_from_this<Store> {
   Proxy<T> make_proxy(StoreConfig store_config, Key key, const ProxyOptions& options, T&& object) {
     Factory<T> factory(StoreFactory<T>(std::move(store_config), std::move(key), options.evict));
     if (options.populate_target) {
-      return detail::make_resolved_proxy(std::move(factory), std::move(object));
+      return detail::make_resolved_proxy(std::move(factory), std::forward<T>(object));
     }
     return Proxy<T>(std::move(factory));
   }
