@@ -105,7 +105,7 @@ class WireInputArchive
   WireInputArchive(const WireInputArchive&) = delete;
   WireInputArchive& operator=(const WireInputArchive&) = delete;
   /// Restores the thread's nesting depth, also when a decode threw midway.
-  ~WireInputArchive() { wire_nesting_depth() = base_depth_; }
+  ~WireInputArchive() override { wire_nesting_depth() = base_depth_; }
 
   /// Called by cereal before each value (prologue below).
   void enter_value() {
