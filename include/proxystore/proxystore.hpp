@@ -14,6 +14,7 @@
 #include <proxystore/ownership.hpp>
 #include <proxystore/proxy.hpp>
 #include <proxystore/registry.hpp>
+#include <proxystore/security.hpp>
 #include <proxystore/serialize.hpp>
 #include <proxystore/store.hpp>
 #include <proxystore/store_factory.hpp>
