@@ -136,7 +136,7 @@ RedisOptions fault_options(const char* prefix) {
 }  // namespace
 
 TEST_CASE("fault: SIGKILL while 8 threads are mid-operation, then a restart on the same port",
-          "[fault][redis]") {
+          "[fault][redis][concurrency]") {
   RedisServer server;
   const RedisOptions options = fault_options("fault-kill:");
   auto store = std::make_shared<RedisStore>("fault-kill-" + std::to_string(server.port()),
@@ -249,7 +249,7 @@ TEST_CASE("fault: SIGKILL while 8 threads are mid-operation, then a restart on t
 }
 
 TEST_CASE("fault: SIGSTOP makes every in-flight operation time out within its bound",
-          "[fault][redis]") {
+          "[fault][redis][concurrency]") {
   RedisServer server;
   RedisOptions options = fault_options("fault-stop:");
   options.command_timeout = milliseconds(500);
@@ -340,7 +340,7 @@ TEST_CASE("fault: SIGSTOP makes every in-flight operation time out within its bo
 }
 
 TEST_CASE("fault: a full server refuses concurrent writers clearly and recovers after eviction",
-          "[fault][redis]") {
+          "[fault][redis][concurrency]") {
   RedisServer::Options server_options;
   server_options.extra_args = {"--maxmemory", "4mb", "--maxmemory-policy", "noeviction"};
   RedisServer server(server_options);
