@@ -23,7 +23,7 @@ class Registry {
   static Registry& instance() {
     // Never destroyed: stores destroyed at exit unregister themselves, and
     // must find the registry still there.
-    static Registry* const registry = new Registry();
+    static auto* const registry = new Registry();
     return *registry;
   }
 
@@ -111,9 +111,9 @@ std::shared_ptr<Store> get_or_create_store(const StoreConfig& config) {
     }
     builder = it->second;
   }
-  /// The config came from outside this process (a proxy): the store policy
-  /// decides whether we may act on it (security.hpp). Throws
-  /// ForbiddenStoreError before the builder connects or touches anything.
+  // The config came from outside this process (a proxy): the store policy
+  // decides whether we may act on it (security.hpp). Throws
+  // ForbiddenStoreError before the builder connects or touches anything.
   check_store_config(config);
   std::shared_ptr<Store> store = builder(config);
   if (!store || store->name() != config.name) {

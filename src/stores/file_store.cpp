@@ -53,7 +53,7 @@ std::string errno_text(int error) {
 
 }  // namespace
 
-FileStore::FileStore(std::string name, std::filesystem::path directory, StoreOptions options)
+FileStore::FileStore(std::string name, const std::filesystem::path& directory, StoreOptions options)
     : Store(std::move(name), options) {
   std::error_code error;
   directory_ = std::filesystem::absolute(directory, error).lexically_normal();

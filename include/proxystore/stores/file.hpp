@@ -20,7 +20,7 @@ namespace proxystore {
 class FileStore : public Store {
  public:
   /// @throws StoreOperationError if the directory cannot be created.
-  FileStore(std::string name, std::filesystem::path directory, StoreOptions options = {});
+  FileStore(std::string name, const std::filesystem::path& directory, StoreOptions options = {});
 
   StoreConfig config() const override;
 

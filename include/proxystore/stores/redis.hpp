@@ -54,6 +54,8 @@ class RedisStore : public Store {
   ///         1-65535, negative db or timeouts, zero pool or chunk size).
   RedisStore(std::string name, std::string hostname, int port, RedisOptions options = {});
   ~RedisStore() override;
+  RedisStore(const RedisStore&) = delete;
+  RedisStore& operator=(const RedisStore&) = delete;
 
   StoreConfig config() const override;
 
