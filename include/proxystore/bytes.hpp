@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +49,28 @@ class Bytes {
   const char* data_ = nullptr;
   std::size_t size_ = 0;
   std::shared_ptr<const void> owner_;
+};
+
+/// One stored value, read front to back. A backend that receives values
+/// from a socket or a file hands one of these to `Store::do_read`, so the
+/// store can read a large value's body straight into the memory of the
+/// object it becomes (no intermediate buffer). Backends that return Bytes
+/// never need it: the default `do_read` wraps their `do_get`.
+class ValueReader {
+ public:
+  ValueReader() = default;
+  ValueReader(const ValueReader&) = delete;
+  ValueReader& operator=(const ValueReader&) = delete;
+  virtual ~ValueReader() = default;
+
+  /// The size of the whole value in bytes.
+  virtual std::size_t size() const noexcept = 0;
+  /// Copies the next `n` bytes of the value (no more than remain) into `into`.
+  /// @throws whatever the backend throws when its I/O fails.
+  virtual void read(char* into, std::size_t n) = 0;
+  /// The whole value, when the reader already holds it in memory (then
+  /// the store decodes it in place instead of reading it).
+  virtual std::optional<std::string_view> whole() const noexcept { return std::nullopt; }
 };
 
 }  // namespace proxystore

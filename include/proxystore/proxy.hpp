@@ -149,13 +149,16 @@ class Proxy {
       : state_(std::move(state)) {}
 
   detail::ProxyState<T>& state() const {
-    if (!state_) {
-      throw Error(
-          fmt::format("empty Proxy<{}>: it has no factory (default-constructed or "
-                      "moved-from)",
-                      type_name<T>()));
-    }
+    if (!state_)
+      throw_empty();
     return *state_;
+  }
+
+  [[noreturn]] PROXYSTORE_DETAIL_COLD static void throw_empty() {
+    throw Error(
+        fmt::format("empty Proxy<{}>: it has no factory (default-constructed or "
+                    "moved-from)",
+                    type_name<T>()));
   }
 
   T& target() const { return state().get(); }

@@ -2,6 +2,7 @@
 // serialize()/deserialize(): the stored-object format (header + body).
 #pragma once
 
+#include <proxystore/bytes.hpp>
 #include <proxystore/detail/wire_archive.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/type_name.hpp>
@@ -28,8 +29,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -67,6 +70,20 @@ struct IsByteLike<std::vector<std::byte>> : std::true_type {};
 template <class T>
 inline constexpr bool is_byte_like_v = IsByteLike<std::remove_cv_t<T>>::value;
 
+/// Types whose body is the object's own contiguous memory after at most a
+/// short prefix: byte-like types (the bytes) and vectors of arithmetic
+/// elements other than bool (a varint element count, then the elements'
+/// bytes — cereal's binary_data). Such objects are written from, and read
+/// into, their own memory without an intermediate buffer.
+template <class T>
+struct HasRawBody : IsByteLike<T> {};
+template <class E>
+struct HasRawBody<std::vector<E>>
+    : std::bool_constant<IsByteLike<std::vector<E>>::value ||
+                         (std::is_arithmetic_v<E> && !std::is_same_v<E, bool>)> {};
+template <class T>
+inline constexpr bool has_raw_body_v = HasRawBody<std::remove_cv_t<T>>::value;
+
 /// A parsed header; the views point into the parsed bytes.
 struct ObjectHeader {
   std::uint8_t version = 0;
@@ -88,49 +105,69 @@ inline std::size_t write_object_header(std::string& out, std::string_view type) 
   return length_at;
 }
 
-/// Writes the length of everything after the header into its slot.
-inline void patch_body_length(std::string& out, std::size_t length_at) {
-  std::uint64_t length = out.size() - length_at - body_length_size;
+/// Writes `length` into the body-length slot at `length_at`.
+inline void write_body_length(std::string& out, std::size_t length_at, std::uint64_t length) {
   for (std::size_t i = 0; i < body_length_size; ++i, length >>= 8U) {
     out[length_at + i] = static_cast<char>(length & 0xffU);
   }
 }
 
-/// Splits a stored object into header and body; throws SerializationError
-/// on anything that is not a well-formed header of a known format version.
-inline ObjectHeader parse_object_header(std::string_view bytes) {
-  if (bytes.size() < 3 || bytes[0] != object_magic[0] || bytes[1] != object_magic[1]) {
+/// Writes the length of everything after the header into its slot.
+inline void patch_body_length(std::string& out, std::size_t length_at) {
+  write_body_length(out, length_at, out.size() - length_at - body_length_size);
+}
+
+/// Where the parts of a stored object are, parsed from its first bytes.
+struct ObjectLayout {
+  std::uint8_t version = 0;
+  std::string_view type_name;  // views the parsed bytes
+  std::size_t body_at = 0;     // offset of the body in the object
+};
+
+/// Parses the header at the start of `prefix`, the first bytes of a stored
+/// object of `total` bytes (prefix.size() <= total); throws
+/// SerializationError unless the whole header lies in `prefix`, is
+/// well-formed, of a known format version, and announces the body length
+/// that `total` leaves.
+inline ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t total) {
+  if (prefix.size() < 3 || prefix[0] != object_magic[0] || prefix[1] != object_magic[1]) {
     throw SerializationError(
-        fmt::format("not a proxystore object ({} bytes, missing the \"PX\" header)", bytes.size()));
+        fmt::format("not a proxystore object ({} bytes, missing the \"PX\" header)", total));
   }
-  ObjectHeader header;
-  header.version = static_cast<std::uint8_t>(bytes[2]);
-  if (header.version != object_format_version) {
+  ObjectLayout layout;
+  layout.version = static_cast<std::uint8_t>(prefix[2]);
+  if (layout.version != object_format_version) {
     throw SerializationError(
-        fmt::format("unsupported object format version {} (this build reads {})", header.version,
+        fmt::format("unsupported object format version {} (this build reads {})", layout.version,
                     object_format_version));
   }
-  WireInputArchive ar(bytes.substr(3));
+  WireInputArchive ar(prefix.substr(3));
   const auto name_length = static_cast<std::size_t>(ar.load_length());
-  const std::size_t name_offset = bytes.size() - ar.remaining();
-  header.type_name = bytes.substr(name_offset, name_length);
+  const std::size_t name_offset = prefix.size() - ar.remaining();
+  layout.type_name = prefix.substr(name_offset, name_length);
   const std::size_t length_at = name_offset + name_length;  // name_length <= remaining: checked
-  if (bytes.size() - length_at < body_length_size) {
+  if (prefix.size() - length_at < body_length_size) {
     throw SerializationError(
-        fmt::format("truncated header of a '{}': {} bytes", header.type_name, bytes.size()));
+        fmt::format("truncated header of a '{}': {} bytes", layout.type_name, total));
   }
   std::uint64_t body_length = 0;
   for (std::size_t i = body_length_size; i-- > 0;) {
-    body_length = (body_length << 8U) | static_cast<unsigned char>(bytes[length_at + i]);
+    body_length = (body_length << 8U) | static_cast<unsigned char>(prefix[length_at + i]);
   }
-  const std::size_t body_at = length_at + body_length_size;
-  if (body_length != bytes.size() - body_at) {
+  layout.body_at = length_at + body_length_size;
+  if (body_length != total - layout.body_at) {
     throw SerializationError(
         fmt::format("the header of a '{}' announces a {}-byte body, {} bytes follow",
-                    header.type_name, body_length, bytes.size() - body_at));
+                    layout.type_name, body_length, total - layout.body_at));
   }
-  header.body = bytes.substr(body_at);
-  return header;
+  return layout;
+}
+
+/// Splits a stored object into header and body; throws SerializationError
+/// on anything that is not a well-formed header of a known format version.
+inline ObjectHeader parse_object_header(std::string_view bytes) {
+  const ObjectLayout layout = parse_object_prefix(bytes, bytes.size());
+  return ObjectHeader{layout.version, layout.type_name, bytes.substr(layout.body_at)};
 }
 
 /// The wire-archive encoding of `value`, without a header (also used for
@@ -237,8 +274,11 @@ decltype(auto) decoding(Decode&& decode) {
 template <class T>
 std::string serialize(const T& value) {
   std::string out;
-  if constexpr (detail::is_byte_like_v<T>) {
-    out.reserve(3 + 10 + type_name<T>().size() + detail::body_length_size + value.size());
+  if constexpr (detail::has_raw_body_v<T>) {
+    // One allocation of the final size: growing by doubling would copy a
+    // large vector's bytes several times over.
+    out.reserve(3 + 10 + type_name<T>().size() + detail::body_length_size + 10 +
+                value.size() * sizeof(typename T::value_type));
   }
   const std::size_t length_at = detail::write_object_header(out, type_name<T>());
   try {
@@ -280,5 +320,116 @@ T deserialize(std::string_view bytes, std::size_t max_object_size = unlimited_ob
     return detail::decode_body<T>(header.body);
   });
 }
+
+namespace detail {
+
+/// A stored object as a head (the header, plus a vector's element count)
+/// and a body that views the object's own memory:
+/// `head + body == serialize(value)`, with no copy of the body.
+struct SplitObject {
+  std::string head;
+  std::string_view body;
+};
+
+template <class T>
+SplitObject serialize_split(const T& value) {
+  static_assert(has_raw_body_v<T>, "serialize_split: T has no raw body");
+  const std::string& type = type_name<T>();
+  SplitObject out;
+  out.head.reserve(3 + 10 + type.size() + body_length_size + 10);
+  const std::size_t length_at = write_object_header(out.head, type);
+  if constexpr (!is_byte_like_v<T>) {
+    WireOutputArchive(out.head).save_varint(value.size());  // cereal's size tag
+  }
+  out.body = std::string_view(reinterpret_cast<const char*>(value.data()),
+                              value.size() * sizeof(typename T::value_type));
+  write_body_length(out.head, length_at,
+                    out.head.size() - length_at - body_length_size + out.body.size());
+  return out;
+}
+
+/// How many leading bytes of a streamed value are read to find its layout.
+inline constexpr std::size_t streamed_head_size = 128;
+
+/// For a raw-body `T` of `total` bytes whose first bytes are `head`: when
+/// the header is well-formed and names `T` (and a vector's element count
+/// matches the bytes that follow), creates the object at its final size
+/// and reads the rest of the value from `reader` straight into its memory.
+/// Otherwise returns nullopt having read nothing more.
+template <class T>
+std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueReader& reader) {
+  using Element = typename T::value_type;
+  ObjectLayout layout;
+  try {
+    layout = parse_object_prefix(head, total);
+  } catch (const SerializationError&) {
+    return std::nullopt;
+  }
+  if (layout.type_name != type_name<T>())
+    return std::nullopt;
+  std::size_t data_at = layout.body_at;  // where the elements' bytes begin
+  if constexpr (!is_byte_like_v<T>) {
+    WireInputArchive ar(head.substr(layout.body_at));
+    std::uint64_t count = 0;
+    try {
+      count = ar.load_varint();
+    } catch (const SerializationError&) {
+      return std::nullopt;
+    }
+    data_at = head.size() - ar.remaining();
+    const std::size_t data_bytes = total - data_at;
+    if (data_bytes % sizeof(Element) != 0 || count != data_bytes / sizeof(Element))
+      return std::nullopt;
+  }
+  const std::size_t data_bytes = total - data_at;
+  std::optional<T> value(std::in_place, data_bytes / sizeof(Element), Element{});
+  char* out = reinterpret_cast<char*>(value->data());
+  const std::size_t in_head = head.size() - data_at;  // head.size() <= total
+  if (in_head != 0)
+    std::memcpy(out, head.data() + data_at, in_head);
+  reader.read(out + in_head, data_bytes - in_head);
+  return value;
+}
+
+/// Decodes a `T` from `reader`. A large value of a raw-body type is read
+/// straight into the object's own memory: its first bytes give the header
+/// (and a vector's element count), the object is created at its final
+/// size and the rest of the value lands in it — one pass, no intermediate
+/// buffer. Everything else (a reader that holds the value in memory, a
+/// small value, another type, a malformed header) goes through
+/// deserialize(), which reports any problem exactly as it does for bytes.
+template <class T>
+T read_object(ValueReader& reader, std::size_t max_object_size) {
+  if (const std::optional<std::string_view> whole = reader.whole())
+    return deserialize<T>(*whole, max_object_size);
+  const std::size_t total = reader.size();
+  if (total > max_object_size) {
+    throw SerializationError(
+        fmt::format("cannot decode '{}': {} bytes exceed the maximum object size {}",
+                    type_name<T>(), total, max_object_size));
+  }
+  char head[streamed_head_size];
+  if (total <= sizeof(head)) {
+    reader.read(head, total);
+    return deserialize<T>(std::string_view(head, total), max_object_size);
+  }
+  std::size_t have = 0;
+  std::string bytes;
+  if constexpr (has_raw_body_v<T>) {
+    reader.read(head, sizeof(head));
+    if (std::optional<T> value =
+            read_raw_body<T>(std::string_view(head, sizeof(head)), total, reader)) {
+      return std::move(*value);
+    }
+    bytes.resize(total);
+    std::memcpy(bytes.data(), head, sizeof(head));
+    have = sizeof(head);
+  }
+  bytes.resize(total);
+  reader.read(bytes.data() + have, total - have);
+  return deserialize<T>(bytes, max_object_size);
+}
+
+}  // namespace detail
 
 }  // namespace proxystore

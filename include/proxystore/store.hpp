@@ -19,6 +19,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +60,22 @@ namespace detail {
 template <class T>
 Proxy<T> make_resolved_proxy(Factory<T> factory, T&& target);  // proxy.hpp
 struct StoreAccess;
+
+/// A ValueReader over bytes already in memory (the default Store::do_read).
+class BytesReader final : public ValueReader {
+ public:
+  explicit BytesReader(std::string_view bytes) noexcept : bytes_(bytes) {}
+  std::size_t size() const noexcept override { return bytes_.size(); }
+  void read(char* into, std::size_t n) override {
+    std::memcpy(into, bytes_.data() + position_, n);
+    position_ += n;
+  }
+  std::optional<std::string_view> whole() const noexcept override { return bytes_; }
+
+ private:
+  std::string_view bytes_;
+  std::size_t position_ = 0;
+};
 
 /// Registers `store` under its name unless the name is taken (registry.cpp).
 void register_store_if_absent(const std::shared_ptr<Store>& store);
@@ -101,11 +119,20 @@ class Store : public std::enable_shared_from_this<Store> {
   template <class T>
   Key set(const T& object) {
     const auto started = metrics_.start();
-    std::string bytes = serialize(object);
-    Key key = do_new_key();
-    do_put(key, bytes);
-    metrics_.record("set", started, bytes.size());
-    return key;
+    if constexpr (detail::has_raw_body_v<T>) {
+      // A vector's or string's body is its own memory: handed down as is.
+      const detail::SplitObject split = detail::serialize_split(object);
+      Key key = do_new_key();
+      do_put_parts(key, split.head, split.body);
+      metrics_.record("set", started, split.head.size() + split.body.size());
+      return key;
+    } else {
+      std::string bytes = serialize(object);
+      Key key = do_new_key();
+      do_put(key, bytes);
+      metrics_.record("set", started, bytes.size());
+      return key;
+    }
   }
 
   /// The object under `key`, or nullopt if there is none.
@@ -118,14 +145,29 @@ class Store : public std::enable_shared_from_this<Store> {
       metrics_.record("cache_hit", started, 0);
       return cached;
     }
-    std::optional<Bytes> bytes = do_get(key);
-    if (!bytes) {
-      metrics_.record("get", started, 0);
-      return std::nullopt;
+    std::optional<T> object;
+    std::size_t size = 0;
+    if constexpr (detail::has_raw_body_v<T>) {
+      // A large body is read straight into the object's memory (do_read).
+      const bool found = do_read(key, [&](ValueReader& reader) {
+        size = reader.size();
+        object.emplace(read<T>(key, reader));
+      });
+      if (!found) {
+        metrics_.record("get", started, 0);
+        return std::nullopt;
+      }
+    } else {
+      std::optional<Bytes> bytes = do_get(key);
+      if (!bytes) {
+        metrics_.record("get", started, 0);
+        return std::nullopt;
+      }
+      size = bytes->size();
+      object.emplace(decode<T>(key, bytes->view()));
     }
-    std::optional<T> object(decode<T>(key, bytes->view()));
     cache<T>(key, *object);
-    metrics_.record("get", started, bytes->size());
+    metrics_.record("get", started, size);
     return object;
   }
 
@@ -261,6 +303,28 @@ class Store : public std::enable_shared_from_this<Store> {
   virtual void do_put(const Key& key, std::string_view bytes) = 0;
   /// The bytes under `key`, or nullopt if there are none.
   virtual std::optional<Bytes> do_get(const Key& key) = 0;
+  /// Optional, for large values: stores `head` followed by `body` under
+  /// `key`. Store::set passes a vector's or string's own memory as `body`,
+  /// so a backend that writes scattered buffers (RedisStore: writev) never
+  /// copies it. The default joins the two and calls do_put.
+  virtual void do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+    std::string joined;
+    joined.reserve(head.size() + body.size());
+    joined.append(head).append(body);
+    do_put(key, joined);
+  }
+  /// Optional, for large values: calls `consume` once with a reader of the
+  /// value under `key` and returns true, or returns false if there is none.
+  /// Store::get reads a vector's or string's body straight into the
+  /// object's memory through it. The default wraps do_get.
+  virtual bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume) {
+    std::optional<Bytes> bytes = do_get(key);
+    if (!bytes)
+      return false;
+    detail::BytesReader reader(bytes->view());
+    consume(reader);
+    return true;
+  }
   /// Whether `key` holds bytes.
   virtual bool do_exists(const Key& key) = 0;
   /// Removes `key` (a no-op if absent).
@@ -349,6 +413,15 @@ class Store : public std::enable_shared_from_this<Store> {
       return detail::make_resolved_proxy(std::move(factory), std::forward<T>(object));
     }
     return Proxy<T>(std::move(factory));
+  }
+
+  template <class T>
+  T read(const Key& key, ValueReader& reader) const {
+    try {
+      return detail::read_object<T>(reader, options_.max_object_size);
+    } catch (const SerializationError& e) {
+      throw SerializationError(fmt::format("store '{}' key '{}': {}", name_, key.id, e.what()));
+    }
   }
 
   template <class T>

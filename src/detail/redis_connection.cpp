@@ -5,14 +5,23 @@
 
 #include <fmt/format.h>
 
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <iterator>
+#include <limits>
 #include <string>
+#include <system_error>
 #include <utility>
 
 namespace proxystore::detail {
@@ -93,6 +102,10 @@ bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
 
+std::string errno_text(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
+
 }  // namespace
 
 std::string RedisEndpoint::subject() const {
@@ -150,23 +163,31 @@ void throw_redis_error(const RedisEndpoint& endpoint, const RedisOperation& oper
   throw ConnectionError(message);
 }
 
-bool is_auth_refusal(const redisReply& reply) noexcept {
-  if (reply.type != REDIS_REPLY_ERROR || reply.str == nullptr)
-    return false;
-  const std::string_view text(reply.str, reply.len);
+bool is_auth_refusal(std::string_view text) noexcept {
   return starts_with(text, "NOAUTH") || starts_with(text, "WRONGPASS") ||
          starts_with(text, "ERR invalid password") || starts_with(text, "ERR Client sent AUTH");
 }
 
+bool is_auth_refusal(const redisReply& reply) noexcept {
+  if (reply.type != REDIS_REPLY_ERROR || reply.str == nullptr)
+    return false;
+  return is_auth_refusal(std::string_view(reply.str, reply.len));
+}
+
 void throw_reply_error(const RedisEndpoint& endpoint, const RedisOperation& operation,
-                       const redisReply& reply) {
-  const std::string_view text(reply.str != nullptr ? reply.str : "", reply.len);
+                       std::string_view text) {
   std::string message = fmt::format("{}: {} failed: server replied: {}", endpoint.subject(),
                                     operation.describe(), text);
   // Refused credentials make the connection unusable, not just the command.
-  if (is_auth_refusal(reply))
+  if (is_auth_refusal(text))
     throw ConnectionError(message);
   throw StoreOperationError(message);
+}
+
+void throw_reply_error(const RedisEndpoint& endpoint, const RedisOperation& operation,
+                       const redisReply& reply) {
+  throw_reply_error(endpoint, operation,
+                    std::string_view(reply.str != nullptr ? reply.str : "", reply.len));
 }
 
 void throw_unexpected_reply(const RedisEndpoint& endpoint, const RedisOperation& operation,
@@ -293,9 +314,224 @@ RedisReplyPtr RedisConnection::check(const RedisOperation& operation, RedisReply
 
 bool RedisConnection::quiescent() const noexcept {
   const redisContext& c = *context_;
-  return failure_ == RedisFailure::none && pending_ == 0 &&
-         (c.obuf == nullptr || sdslen(c.obuf) == 0) &&
+  return failure_ == RedisFailure::none && pending_ == 0 && direct_.size() == 0 &&
+         bulk_left_ == 0 && (c.obuf == nullptr || sdslen(c.obuf) == 0) &&
          (c.reader == nullptr || c.reader->pos == c.reader->len);
+}
+
+// --- direct I/O ---------------------------------------------------------------
+
+void RedisConnection::flush(const RedisOperation& operation) {
+  redisContext* const c = context_.get();
+  if (c->obuf == nullptr || sdslen(c->obuf) == 0)
+    return;
+  SigpipeGuard guard;
+  int done = 0;
+  while (done == 0) {
+    errno = 0;
+    if (redisBufferWrite(c, &done) != REDIS_OK) {
+      const int saved_errno = errno;
+      guard.note_errno(saved_errno);
+      fail(operation, saved_errno);
+    }
+  }
+}
+
+void RedisConnection::wait_for(const RedisOperation& operation, short events) {
+  const auto bound = endpoint_->command_timeout.count();
+  const int timeout_ms =
+      bound > 0 ? static_cast<int>(std::min<long long>(bound, std::numeric_limits<int>::max()))
+                : -1;
+  pollfd entry{fd(), events, 0};
+  for (;;) {
+    const int ready = ::poll(&entry, 1, timeout_ms);
+    if (ready > 0)
+      return;  // ready, or an error/hang-up the next call reports
+    if (ready == 0) {
+      // Reported like hiredis's own SO_RCVTIMEO expiry: a TimeoutError.
+      mark_failed(operation, REDIS_ERR_IO, "Resource temporarily unavailable", EAGAIN);
+    }
+    const int saved_errno = errno;
+    if (saved_errno != EINTR) {
+      mark_failed(operation, REDIS_ERR_IO, errno_text(saved_errno).c_str(), saved_errno);
+    }
+  }
+}
+
+std::size_t RedisConnection::receive_some(const RedisOperation& operation, char* into,
+                                          std::size_t capacity) {
+  for (;;) {
+    const ssize_t n = ::recv(fd(), into, capacity, MSG_DONTWAIT);
+    if (n > 0)
+      return static_cast<std::size_t>(n);
+    if (n == 0)
+      mark_failed(operation, REDIS_ERR_EOF, "Server closed the connection", 0);
+    const int saved_errno = errno;
+    if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) {
+      wait_for(operation, POLLIN);
+    } else if (saved_errno != EINTR) {
+      mark_failed(operation, REDIS_ERR_IO, errno_text(saved_errno).c_str(), saved_errno);
+    }
+  }
+}
+
+void RedisConnection::send_direct(const RedisOperation& operation,
+                                  std::initializer_list<std::string_view> args,
+                                  std::initializer_list<std::string_view> parts) {
+  flush(operation);  // anything hiredis queued goes first, in order
+  std::size_t value_size = 0;
+  for (std::string_view part : parts)
+    value_size += part.size();
+  // The RESP framing and the small arguments in one buffer; the value's
+  // parts are sent from the caller's memory.
+  std::size_t args_size = 0;
+  for (std::string_view arg : args)
+    args_size += arg.size();
+  std::string header;
+  header.reserve(64 + args_size + args.size() * 16);
+  auto out = std::back_inserter(header);
+  fmt::format_to(out, "*{}\r\n", args.size() + (parts.size() != 0 ? 1 : 0));
+  for (std::string_view arg : args) {
+    fmt::format_to(out, "${}\r\n", arg.size());
+    header.append(arg).append("\r\n");
+  }
+  std::vector<iovec> iov;
+  iov.reserve(parts.size() + 2);
+  if (parts.size() != 0)
+    fmt::format_to(out, "${}\r\n", value_size);
+  iov.push_back(iovec{header.data(), header.size()});
+  static constexpr char crlf[] = "\r\n";
+  if (parts.size() != 0) {
+    for (std::string_view part : parts) {
+      if (!part.empty())
+        iov.push_back(
+            iovec{const_cast<char*>(part.data()), part.size()});  // NOLINT: sendmsg never writes
+    }
+    iov.push_back(
+        iovec{const_cast<char*>(crlf), 2});  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  }
+  std::size_t first = 0;
+  while (first < iov.size()) {
+    msghdr message{};
+    message.msg_iov = iov.data() + first;
+    message.msg_iovlen = iov.size() - first;
+    // MSG_NOSIGNAL: a peer that went away is EPIPE here, never SIGPIPE.
+    const ssize_t n = ::sendmsg(fd(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      const int saved_errno = errno;
+      if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) {
+        wait_for(operation, POLLOUT);
+      } else if (saved_errno != EINTR) {
+        mark_failed(operation, REDIS_ERR_IO, errno_text(saved_errno).c_str(), saved_errno);
+      }
+      continue;
+    }
+    auto sent = static_cast<std::size_t>(n);
+    while (first < iov.size() && sent >= iov[first].iov_len) {
+      sent -= iov[first].iov_len;
+      ++first;
+    }
+    if (first < iov.size()) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + sent;
+      iov[first].iov_len -= sent;
+    }
+  }
+  ++pending_;
+}
+
+std::size_t RedisConnection::receive_line(const RedisOperation& operation) {
+  if (!direct_.data)
+    direct_.data.reset(new char[DirectBuffer::capacity]);
+  char* const data = direct_.data.get();
+  std::size_t scanned = direct_.begin;
+  for (;;) {
+    for (std::size_t i = scanned; i + 1 < direct_.end; ++i) {
+      if (data[i] == '\r' && data[i + 1] == '\n')
+        return i - direct_.begin;
+    }
+    if (direct_.begin > 0) {  // make room at the end
+      std::memmove(data, data + direct_.begin, direct_.size());
+      direct_.end -= direct_.begin;
+      direct_.begin = 0;
+    }
+    scanned = direct_.end == 0 ? 0 : direct_.end - 1;
+    if (direct_.end == DirectBuffer::capacity)
+      mark_failed(operation, REDIS_ERR_PROTOCOL, "reply line too long", 0);
+    direct_.end +=
+        receive_some(operation, data + direct_.end, DirectBuffer::capacity - direct_.end);
+  }
+}
+
+std::optional<std::size_t> RedisConnection::read_bulk_header(const RedisOperation& operation) {
+  const std::size_t length = receive_line(operation);
+  const std::string_view line(direct_.data.get() + direct_.begin, length);
+  direct_.begin += length + 2;
+  if (!line.empty() && line[0] == '$') {
+    long long size = 0;
+    const auto [end, error] = std::from_chars(line.data() + 1, line.data() + line.size(), size);
+    if (error == std::errc() && end == line.data() + line.size() && size >= -1) {
+      if (size == -1) {
+        finish_reply(operation);
+        return std::nullopt;
+      }
+      bulk_left_ = static_cast<std::size_t>(size);
+      return bulk_left_;
+    }
+  } else if (!line.empty() && line[0] == '-') {
+    const std::string text(line.substr(1));  // the buffer is reused below
+    finish_reply(operation);
+    if (is_auth_refusal(text))
+      failure_ = RedisFailure::other;  // as check(): reconnect and AUTH again
+    throw_reply_error(*endpoint_, operation, text);
+  } else if (!line.empty() && (line[0] == '+' || line[0] == ':' || line[0] == '*')) {
+    // A complete reply of another type (or an array we will not parse):
+    // the command never returns one, so the stream is not what we think.
+    failure_ = RedisFailure::other;
+    throw StoreOperationError(fmt::format("{}: {} failed: unexpected {} reply",
+                                          endpoint_->subject(), operation.describe(),
+                                          line[0] == '+'   ? "status"
+                                          : line[0] == ':' ? "integer"
+                                                           : "array"));
+  }
+  mark_failed(operation, REDIS_ERR_PROTOCOL, "malformed reply header", 0);
+}
+
+void RedisConnection::read_bulk(const RedisOperation& operation, char* into, std::size_t n) {
+  if (n > bulk_left_)
+    mark_failed(operation, REDIS_ERR_OTHER, "read past the end of a bulk reply", 0);
+  const std::size_t buffered = std::min(n, direct_.size());
+  if (buffered != 0) {
+    std::memcpy(into, direct_.data.get() + direct_.begin, buffered);
+    direct_.begin += buffered;
+  }
+  for (std::size_t filled = buffered; filled < n;)
+    filled += receive_some(operation, into + filled, n - filled);
+  bulk_left_ -= n;
+}
+
+void RedisConnection::finish_bulk(const RedisOperation& operation) {
+  if (bulk_left_ != 0)
+    mark_failed(operation, REDIS_ERR_OTHER, "bulk reply not read to its end", 0);
+  char* const data = direct_.data.get();
+  if (direct_.size() < 2) {
+    std::memmove(data, data + direct_.begin, direct_.size());
+    direct_.end -= direct_.begin;
+    direct_.begin = 0;
+    while (direct_.end < 2)
+      direct_.end += receive_some(operation, data + direct_.end, 2 - direct_.end);
+  }
+  if (data[direct_.begin] != '\r' || data[direct_.begin + 1] != '\n')
+    mark_failed(operation, REDIS_ERR_PROTOCOL, "bulk reply not terminated by CRLF", 0);
+  direct_.begin += 2;
+  finish_reply(operation);
+}
+
+void RedisConnection::finish_reply(const RedisOperation& operation) {
+  // One command was sent and its reply is complete: nothing may follow.
+  if (direct_.size() != 0)
+    mark_failed(operation, REDIS_ERR_PROTOCOL, "unexpected bytes after a reply", 0);
+  direct_.begin = direct_.end = 0;
+  --pending_;
 }
 
 void RedisConnection::mark_failed(const RedisOperation& operation, int err, const char* errstr,

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstddef>
 #include <forward_list>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,11 +81,16 @@ RedisFailure classify_redis_failure(int err, int saved_errno) noexcept;
 
 /// Whether a server error reply refuses our credentials (NOAUTH, WRONGPASS).
 bool is_auth_refusal(const redisReply& reply) noexcept;
+/// The same for the text of an error reply (without its leading '-').
+bool is_auth_refusal(std::string_view error_text) noexcept;
 
 /// A server error reply (`-ERR ...`, `-OOM ...`): StoreOperationError with
 /// Redis's message; authentication refusals are ConnectionError.
 [[noreturn]] void throw_reply_error(const RedisEndpoint& endpoint, const RedisOperation& operation,
                                     const redisReply& reply);
+/// The same for the text of an error reply (without its leading '-').
+[[noreturn]] void throw_reply_error(const RedisEndpoint& endpoint, const RedisOperation& operation,
+                                    std::string_view error_text);
 
 /// A reply of a type the command never returns (a protocol mismatch).
 [[noreturn]] void throw_unexpected_reply(const RedisEndpoint& endpoint,
@@ -126,14 +133,17 @@ class RedisArgs {
 /// After any I/O failure the hiredis context is unusable (`usable()` is
 /// false) and the pool discards it, so the next operation reconnects.
 ///
-/// Large-value fast path (to come): when `quiescent()` — nothing queued,
-/// no reply pending, nothing buffered by hiredis — the socket `fd()` is in
-/// a clean protocol state, so a caller may write a command straight to it
-/// (writev of RESP header, value, CRLF: no copy of the value) and read a
-/// bulk reply's payload straight into its own buffer, then hand the socket
-/// back to hiredis for everything else. Socket timeouts (SO_RCVTIMEO,
-/// SO_SNDTIMEO) are set on the fd, so such I/O is bounded the same way;
-/// a failure there must call `mark_failed` so the pool drops the socket.
+/// Direct I/O (the large-value path): hiredis 0.14 copies a command's
+/// arguments into its output buffer and reads replies 16 KiB at a time into
+/// a growing buffer, then copies the payload into the reply — several
+/// passes over a large value. `send_direct` writes a command with one
+/// writev (the value's own memory, no copy); `read_bulk_header`,
+/// `read_bulk` and `finish_bulk` read a bulk-string reply with the payload
+/// landing straight in the caller's buffer. Both run on the same socket
+/// between hiredis commands: a direct read needs `quiescent()` before its
+/// command was sent (nothing queued, owed or buffered by hiredis). Waits
+/// are bounded by the command timeout with poll(); any I/O failure or
+/// protocol surprise marks the connection failed, so the pool drops it.
 class RedisConnection {
  public:
   /// Connects, applies the command timeout, AUTHs (if a password is set)
@@ -182,6 +192,30 @@ class RedisConnection {
   /// Records a failure seen outside hiredis (fast path) and throws.
   [[noreturn]] void mark_failed(const RedisOperation& operation, int err, const char* errstr,
                                 int saved_errno);
+  /// Marks the connection unusable without throwing (e.g. a direct read
+  /// abandoned midway): the pool closes it instead of reusing it.
+  void discard() noexcept {
+    if (failure_ == RedisFailure::none)
+      failure_ = RedisFailure::other;
+  }
+
+  /// Writes one command straight to the socket with a single writev:
+  /// `args` (small: copied into the RESP header), then — when `parts` is
+  /// not empty — one more argument made of `parts` concatenated, sent from
+  /// the caller's memory. Its reply is owed like an appended command's:
+  /// read it with `reply()` or, for a bulk reply, `read_bulk_header()`.
+  void send_direct(const RedisOperation& operation, std::initializer_list<std::string_view> args,
+                   std::initializer_list<std::string_view> parts = {});
+
+  /// Reads the header of the reply to the one command sent directly on a
+  /// quiescent connection: the payload length of a bulk string, or nullopt
+  /// for nil (then the reply is complete). A server error reply is thrown
+  /// as check() would (the connection stays usable).
+  std::optional<std::size_t> read_bulk_header(const RedisOperation& operation);
+  /// Reads the next `n` bytes of the payload into `into`.
+  void read_bulk(const RedisOperation& operation, char* into, std::size_t n);
+  /// Reads the CRLF after the payload: the reply is complete.
+  void finish_bulk(const RedisOperation& operation);
 
   [[nodiscard]] const RedisEndpoint& endpoint() const noexcept { return *endpoint_; }
 
@@ -191,10 +225,33 @@ class RedisConnection {
 
   [[noreturn]] void fail(const RedisOperation& operation, int saved_errno);
 
+  /// Sends hiredis's queued commands, if any (before a direct write).
+  void flush(const RedisOperation& operation);
+  /// Waits (poll, bounded by the command timeout) for `events` on the fd.
+  void wait_for(const RedisOperation& operation, short events);
+  /// Receives at least one byte into [into, into + capacity).
+  std::size_t receive_some(const RedisOperation& operation, char* into, std::size_t capacity);
+  /// Receives until `direct_` holds a CRLF-terminated line; returns its
+  /// length (without CRLF), consumed from `direct_` by the caller.
+  std::size_t receive_line(const RedisOperation& operation);
+  /// The directly read reply is complete (and must be all there was).
+  void finish_reply(const RedisOperation& operation);
+
   const RedisEndpoint* endpoint_;  // owned by the pool, which outlives us
   RedisContextPtr context_;
   std::size_t pending_ = 0;
   RedisFailure failure_ = RedisFailure::none;
+
+  /// Bytes received by direct reads and not yet consumed: the first read
+  /// of a reply brings its header and, for a small value, all of it.
+  struct DirectBuffer {
+    static constexpr std::size_t capacity = std::size_t{16} << 10U;
+    std::unique_ptr<char[]> data;  // allocated on first use
+    std::size_t begin = 0;
+    std::size_t end = 0;
+    [[nodiscard]] std::size_t size() const noexcept { return end - begin; }
+  } direct_;
+  std::size_t bulk_left_ = 0;  // payload bytes of the current bulk reply still unread
 };
 
 }  // namespace proxystore::detail

@@ -18,6 +18,7 @@
 #include <exception>
 #include <limits>
 #include <system_error>
+#include <typeinfo>
 #include <utility>
 
 namespace proxystore {
@@ -39,6 +40,11 @@ namespace {
 constexpr std::size_t window_bytes = std::size_t{64} << 20U;
 /// Keys per UNLINK command when evicting a chunked value.
 constexpr std::size_t keys_per_unlink = 1024;
+/// Values at least this large are written with one writev from their own
+/// memory (RedisConnection::send_direct) instead of through hiredis, which
+/// would copy them into its output buffer first. Below it the copy is
+/// cheaper than anything it could save.
+constexpr std::size_t direct_write_bytes = std::size_t{64} << 10U;
 
 /// Hands a whole hiredis reply up as the owner of a Bytes (no copy).
 std::shared_ptr<const void> share(RedisReplyPtr reply) {
@@ -63,6 +69,42 @@ std::string blocking_seconds(std::chrono::milliseconds timeout) {
   const long long ms = std::max<long long>(1, timeout.count());
   return fmt::format("{}.{:03}", ms / 1000, ms % 1000);
 }
+
+/// Whether `head + body` begins with the chunk-manifest magic (such a
+/// value must itself be stored chunked, see redis_chunks.hpp).
+bool looks_like_manifest(std::string_view head, std::string_view body) {
+  if (head.size() >= detail::chunk_manifest_magic.size())
+    return detail::is_chunk_manifest(head);
+  std::string prefix(head);
+  prefix.append(body.substr(0, detail::chunk_manifest_magic.size() - head.size()));
+  return detail::is_chunk_manifest(prefix);
+}
+
+/// Reads the payload of a bulk reply straight from the connection.
+class ConnectionReader final : public ValueReader {
+ public:
+  ConnectionReader(RedisConnection& connection, const RedisOperation& operation,
+                   std::size_t size) noexcept
+      : connection_(connection), operation_(operation), size_(size) {}
+
+  std::size_t size() const noexcept override { return size_; }
+  void read(char* into, std::size_t n) override {
+    if (n > size_ - done_) {
+      throw StoreOperationError(fmt::format("{}: {}: read of {} bytes past the end of the value",
+                                            connection_.endpoint().subject(), operation_.describe(),
+                                            n));
+    }
+    connection_.read_bulk(operation_, into, n);
+    done_ += n;
+  }
+  bool finished() const noexcept { return done_ == size_; }
+
+ private:
+  RedisConnection& connection_;
+  const RedisOperation& operation_;
+  std::size_t size_;
+  std::size_t done_ = 0;
+};
 
 /// A value to write under one Redis key.
 struct PutItem {
@@ -271,7 +313,79 @@ struct RedisStore::Impl {
       std::rethrow_exception(error);
   }
 
+  /// SET of one large value from its own memory: one writev of the RESP
+  /// header, `head`, `body` and CRLF (no copy); hiredis reads the +OK.
+  void set_direct(RedisConnection& connection, const std::string& key, std::string_view head,
+                  std::string_view body) {
+    const RedisOperation op{"SET", key};
+    connection.send_direct(op, {"SET", key}, {head, body});
+    connection.check(op, connection.reply(op), REDIS_REPLY_STATUS);
+  }
+
+  /// Whether a value of `size` bytes takes the direct write: large, yet
+  /// not so large (or manifest-like) that it must be chunked.
+  bool writes_direct(std::size_t size, std::string_view head, std::string_view body) const {
+    return size >= direct_write_bytes && size <= options.chunk_size &&
+           !looks_like_manifest(head, body);
+  }
+
   // --- reads ---------------------------------------------------------------
+
+  /// What a GET found, its payload not necessarily read yet.
+  struct Found {
+    enum class Kind { absent, bytes, pending } kind = Kind::absent;
+    std::optional<Bytes> bytes;  // Kind::bytes: a small value or assembled chunks
+    std::size_t size = 0;        // Kind::pending: payload bytes still on the socket
+  };
+
+  /// Sends GET `key` directly and reads the reply's header. A large value's
+  /// payload is left on the socket for the caller to receive where it
+  /// wants it (then finish_bulk); a small one, which may be a chunk
+  /// manifest, is read here and its chunks gathered.
+  Found start_get(RedisConnection& connection, const std::string& key, const RedisOperation& op) {
+    Found found;
+    if (!connection.quiescent()) {  // never for a pooled connection; keep hiredis's path anyway
+      RedisArgs args(2);
+      args.add("GET").add(key);
+      RedisReplyPtr reply =
+          connection.check(op, connection.command(op, args), REDIS_REPLY_STRING, /*nil_ok=*/true);
+      if (reply->type == REDIS_REPLY_NIL)
+        return found;
+      found.kind = Found::Kind::bytes;
+      const char* data = reply->str;
+      const std::size_t size = reply->len;
+      found.bytes.emplace(data, size, share(std::move(reply)));
+      return gather_if_manifest(connection, key, std::move(found));
+    }
+    connection.send_direct(op, {"GET", key});
+    const std::optional<std::size_t> size = connection.read_bulk_header(op);
+    if (!size)
+      return found;
+    if (*size > detail::chunk_manifest_max_size) {
+      found.kind = Found::Kind::pending;
+      found.size = *size;
+      return found;
+    }
+    std::string small(*size, '\0');
+    connection.read_bulk(op, small.data(), small.size());
+    connection.finish_bulk(op);
+    found.kind = Found::Kind::bytes;
+    found.bytes.emplace(std::move(small));
+    return gather_if_manifest(connection, key, std::move(found));
+  }
+
+  /// Replaces a manifest by the value assembled from its chunks (absent
+  /// when a chunk is gone: the value was evicted meanwhile).
+  Found gather_if_manifest(RedisConnection& connection, const std::string& key, Found found) {
+    if (!detail::is_chunk_manifest(found.bytes->view()))
+      return found;
+    std::vector<std::pair<std::string, ChunkManifest>> values;
+    values.emplace_back(key, parse_manifest(key, found.bytes->view()));
+    found.bytes = std::move(read_chunks(connection, values).front());
+    if (!found.bytes)
+      found.kind = Found::Kind::absent;
+    return found;
+  }
 
   /// A value read under `key`: the reply itself (no copy), or, for a
   /// manifest, nothing yet — the caller gathers its chunks.
@@ -477,8 +591,26 @@ std::shared_ptr<RedisStore> RedisStore::from_config(const StoreConfig& config) {
 }
 
 void RedisStore::do_put(const Key& key, std::string_view bytes) {
+  if (impl_->writes_direct(bytes.size(), bytes, {})) {
+    const std::string redis_key = impl_->redis_key(key);
+    impl_->run(
+        [&](RedisConnection& connection) { impl_->set_direct(connection, redis_key, bytes, {}); });
+    return;
+  }
   const std::vector<PutItem> items{PutItem{impl_->redis_key(key), bytes}};
   impl_->run([&](RedisConnection& connection) { impl_->put(connection, items); });
+}
+
+void RedisStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  // A class derived from RedisStore may decorate do_put (count, encrypt):
+  // for it the value goes through do_put, joined first, as for any store.
+  if (!is_plain_redis_store() || !impl_->writes_direct(head.size() + body.size(), head, body)) {
+    Store::do_put_parts(key, head, body);  // joined, then do_put (chunked if need be)
+    return;
+  }
+  const std::string redis_key = impl_->redis_key(key);
+  impl_->run(
+      [&](RedisConnection& connection) { impl_->set_direct(connection, redis_key, head, body); });
 }
 
 void RedisStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
@@ -491,24 +623,57 @@ void RedisStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>
   impl_->run([&](RedisConnection& connection) { impl_->put(connection, puts); });
 }
 
+bool RedisStore::is_plain_redis_store() const noexcept {
+  return typeid(*this) == typeid(RedisStore);
+}
+
 std::optional<Bytes> RedisStore::do_get(const Key& key) {
   const std::string redis_key = impl_->redis_key(key);
   return impl_->run([&](RedisConnection& connection) -> std::optional<Bytes> {
     const RedisOperation op{"GET", redis_key};
-    RedisArgs args(2);
-    args.add("GET").add(redis_key);
-    RedisReplyPtr reply = connection.check(op, connection.command(op, args), REDIS_REPLY_STRING,
-                                           /*nil_ok=*/true);
-    if (reply->type == REDIS_REPLY_NIL)
-      return std::nullopt;
-    if (detail::is_chunk_manifest(view_of(*reply))) {
-      std::vector<std::pair<std::string, ChunkManifest>> values;
-      values.emplace_back(redis_key, impl_->parse_manifest(redis_key, view_of(*reply)));
-      return std::move(impl_->read_chunks(connection, values).front());
+    Impl::Found found = impl_->start_get(connection, redis_key, op);
+    if (found.kind != Impl::Found::Kind::pending)
+      return std::move(found.bytes);
+    // Received straight into a buffer of the payload's size, which becomes
+    // the Bytes: no staging in hiredis's reader, no copy into a reply.
+    std::unique_ptr<char[]> buffer(new char[found.size]);
+    connection.read_bulk(op, buffer.get(), found.size);
+    connection.finish_bulk(op);
+    const char* data = buffer.get();
+    return Bytes(data, found.size, std::shared_ptr<const void>(std::move(buffer)));
+  });
+}
+
+bool RedisStore::do_read(const Key& key, const std::function<void(ValueReader&)>& consume) {
+  if (!is_plain_redis_store())
+    return Store::do_read(key, consume);  // a derived class's do_get stays authoritative
+  const std::string redis_key = impl_->redis_key(key);
+  return impl_->run([&](RedisConnection& connection) {
+    const RedisOperation op{"GET", redis_key};
+    Impl::Found found = impl_->start_get(connection, redis_key, op);
+    if (found.kind == Impl::Found::Kind::absent)
+      return false;
+    if (found.kind == Impl::Found::Kind::bytes) {
+      detail::BytesReader reader(found.bytes->view());
+      consume(reader);
+      return true;
     }
-    const char* data = reply->str;
-    const std::size_t size = reply->len;
-    return Bytes(data, size, share(std::move(reply)));  // the reply's own buffer, no copy
+    // The consumer reads the payload where it wants it (Store::get: into
+    // the object's own memory).
+    ConnectionReader reader(connection, op, found.size);
+    try {
+      consume(reader);
+    } catch (...) {
+      if (!reader.finished())
+        connection.discard();  // the rest of the reply is still on the socket
+      throw;
+    }
+    if (!reader.finished()) {
+      connection.discard();
+      return true;
+    }
+    connection.finish_bulk(op);
+    return true;
   });
 }
 

@@ -12,6 +12,18 @@
 #include <optional>
 #include <utility>
 
+// Marks the rarely taken paths of an access (first resolution, an empty
+// proxy's error) so the compiler keeps them out of line: the inlined fast
+// path then needs no stack frame of its own — one load of the state, one
+// acquire load of the target pointer, the target's own code.
+#if defined(__GNUC__) || defined(__clang__)
+#define PROXYSTORE_DETAIL_COLD __attribute__((noinline, cold))
+#elif defined(_MSC_VER)
+#define PROXYSTORE_DETAIL_COLD __declspec(noinline)
+#else
+#define PROXYSTORE_DETAIL_COLD
+#endif
+
 namespace proxystore::detail {
 
 /// Holds the factory and, once resolved, the target. `target_` is the fast
@@ -72,7 +84,7 @@ class ProxyState {
   }
 
  private:
-  T& resolve_slow() {
+  PROXYSTORE_DETAIL_COLD T& resolve_slow() {
     std::lock_guard<std::mutex> lock(mutex_);  // a running task holds it: we wait for it
     if (T* target = target_.load(std::memory_order_relaxed))
       return *target;

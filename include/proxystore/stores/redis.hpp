@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,13 @@ class RedisStore : public Store {
  protected:
   void do_put(const Key& key, std::string_view bytes) override;
   std::optional<Bytes> do_get(const Key& key) override;
+  /// Large values skip hiredis: the SET is one writev from `body`'s memory.
+  /// (In a class derived from RedisStore, the parts are joined and go
+  /// through its do_put, which it may have overridden.)
+  void do_put_parts(const Key& key, std::string_view head, std::string_view body) override;
+  /// A large value's payload is received straight into the caller's object.
+  /// (In a class derived from RedisStore, reads go through its do_get.)
+  bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume) override;
   bool do_exists(const Key& key) override;
   void do_evict(const Key& key) override;
   void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
@@ -85,6 +93,9 @@ class RedisStore : public Store {
   void do_put_result(const Key& key, std::string_view bytes) override;
 
  private:
+  /// Whether this object is a RedisStore itself, not a derived class.
+  bool is_plain_redis_store() const noexcept;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

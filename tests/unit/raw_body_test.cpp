@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// Raw-body objects (byte-like types, vectors of numbers): serialize_split
+// writes them from their own memory, read_object reads a streamed value
+// straight into the object's memory — and both agree byte for byte, error
+// for error, with serialize()/deserialize().
+#include <proxystore/proxystore.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+using proxystore::SerializationError;
+using proxystore::ValueReader;
+
+namespace {
+
+/// Hands out a value in small, uneven pieces and never as a whole, like a
+/// socket would.
+class PieceReader final : public ValueReader {
+ public:
+  explicit PieceReader(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::size_t size() const noexcept override { return bytes_.size(); }
+  void read(char* into, std::size_t n) override {
+    REQUIRE(n <= bytes_.size() - position_);
+    while (n > 0) {
+      const std::size_t piece = std::min<std::size_t>(n, 1 + (position_ * 7) % 4093);
+      std::memcpy(into, bytes_.data() + position_, piece);
+      into += piece;
+      position_ += piece;
+      n -= piece;
+    }
+  }
+  std::size_t position() const noexcept { return position_; }
+
+ private:
+  std::string bytes_;
+  std::size_t position_ = 0;
+};
+
+template <class T>
+T pattern(std::size_t count) {
+  T value(count, typename T::value_type{});
+  for (std::size_t i = 0; i < count; ++i)
+    value[i] = static_cast<typename T::value_type>((i * 31 + 7) % 251);
+  return value;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("serialize_split: head and body are exactly serialize()", "[serialize]",
+                   std::vector<char>, std::vector<unsigned char>, std::string, std::vector<double>,
+                   std::vector<float>, std::vector<std::int64_t>, std::vector<std::uint16_t>) {
+  for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{200}, std::size_t{70000}}) {
+    const TestType value = pattern<TestType>(count);
+    const proxystore::detail::SplitObject split = proxystore::detail::serialize_split(value);
+    CHECK(split.head + std::string(split.body) == proxystore::serialize(value));
+    CHECK(static_cast<const void*>(split.body.data()) == static_cast<const void*>(value.data()));
+  }
+}
+
+TEMPLATE_TEST_CASE("read_object: a streamed value decodes like its bytes", "[serialize]",
+                   std::vector<char>, std::string, std::vector<double>, std::vector<std::int32_t>) {
+  for (std::size_t count : {std::size_t{0}, std::size_t{3}, std::size_t{100}, std::size_t{5000}}) {
+    const TestType value = pattern<TestType>(count);
+    PieceReader reader(proxystore::serialize(value));
+    CHECK(proxystore::detail::read_object<TestType>(reader, proxystore::unlimited_object_size) ==
+          value);
+    CHECK(reader.position() == reader.size());
+  }
+}
+
+TEST_CASE("read_object: wrong types and damaged headers fail as deserialize does", "[serialize]") {
+  using proxystore::detail::read_object;
+  const std::string doubles = proxystore::serialize(pattern<std::vector<double>>(4000));
+  auto failure = [](const std::string& bytes, auto tag) {
+    using T = decltype(tag);
+    PieceReader reader(bytes);
+    std::string streamed;
+    try {
+      (void)read_object<T>(reader, proxystore::unlimited_object_size);
+    } catch (const SerializationError& e) {
+      streamed = e.what();
+    }
+    std::string direct;
+    try {
+      (void)proxystore::deserialize<T>(bytes);
+    } catch (const SerializationError& e) {
+      direct = e.what();
+    }
+    CHECK_FALSE(direct.empty());
+    CHECK(streamed == direct);
+  };
+  failure(doubles, std::vector<char>{});                    // another type
+  failure(doubles, std::vector<float>{});                   // another element size
+  failure(doubles.substr(0, 3000), std::vector<double>{});  // truncated
+  std::string corrupt = doubles;
+  corrupt[0] = 'Q';
+  failure(corrupt, std::vector<double>{});
+  std::string wrong_count = doubles;
+  wrong_count[doubles.find("vector<f64>") + 11 + 8] ^= 0x01;  // the element count
+  failure(wrong_count, std::vector<double>{});
+
+  SECTION("a long type name is read through the whole-value path") {
+    using Long = std::map<std::string, std::vector<std::pair<std::string, double>>>;
+    Long value;
+    value["k"].emplace_back(std::string(500, 'x'), 1.5);
+    PieceReader reader(proxystore::serialize(value));
+    CHECK(read_object<Long>(reader, proxystore::unlimited_object_size) == value);
+  }
+  SECTION("the size limit is checked before anything is read") {
+    PieceReader reader(doubles);
+    CHECK_THROWS_AS(read_object<std::vector<double>>(reader, 1000), SerializationError);
+    CHECK(reader.position() == 0);
+  }
+}
