@@ -196,11 +196,16 @@ class Store : public std::enable_shared_from_this<Store> {
     encoded.reserve(objects.size());
     std::vector<std::pair<Key, std::string_view>> items;
     items.reserve(objects.size());
+    std::vector<Key> new_keys = do_new_keys(objects.size());
+    if (new_keys.size() != objects.size()) {
+      throw StoreOperationError(fmt::format("store '{}': asked for {} new keys, got {}", name_,
+                                            objects.size(), new_keys.size()));
+    }
     std::uint64_t total = 0;
-    for (const T& object : objects) {
-      encoded.push_back(serialize(object));
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+      encoded.push_back(serialize(objects[i]));
       total += encoded.back().size();
-      items.emplace_back(do_new_key(), encoded.back());
+      items.emplace_back(std::move(new_keys[i]), encoded.back());
     }
     do_put_batch(items);
     std::vector<Key> keys;
@@ -331,6 +336,16 @@ class Store : public std::enable_shared_from_this<Store> {
   virtual void do_evict(const Key& key) = 0;
   /// A fresh key (default: random 128-bit hex id).
   virtual Key do_new_key() { return random_key(); }
+  /// `count` fresh keys for a batch; the default calls do_new_key() for
+  /// each (a backend may mint them together: RedisStore draws all their
+  /// random bits in one system call).
+  virtual std::vector<Key> do_new_keys(std::size_t count) {
+    std::vector<Key> keys;
+    keys.reserve(count);
+    for (std::size_t i = 0; i < count; ++i)
+      keys.push_back(do_new_key());
+    return keys;
+  }
   /// Stores many values; the default loops over do_put.
   virtual void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
     for (const auto& [key, bytes] : items)

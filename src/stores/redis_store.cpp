@@ -8,7 +8,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -621,6 +624,38 @@ void RedisStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>
   for (const auto& [key, bytes] : items)
     puts.push_back(PutItem{impl_->redis_key(key), bytes});
   impl_->run([&](RedisConnection& connection) { impl_->put(connection, puts); });
+}
+
+std::vector<Key> RedisStore::do_new_keys(std::size_t count) {
+  if (!is_plain_redis_store())
+    return Store::do_new_keys(count);  // a derived class may mint its own keys
+  // The same 128-bit random hex ids as random_key(), fresh from the
+  // kernel (never buffered: a forked child must not mint its parent's
+  // keys), but one system call for the whole batch.
+  constexpr std::size_t key_bytes = 16;
+  std::vector<unsigned char> bits(count * key_bytes);
+  for (std::size_t filled = 0; filled < bits.size();) {
+    const ssize_t n = ::getrandom(bits.data() + filled, bits.size() - filled, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw Error(fmt::format("{}: random keys: getrandom failed: {}", impl_->endpoint().subject(),
+                              std::error_code(errno, std::generic_category()).message()));
+    }
+    filled += static_cast<std::size_t>(n);
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::vector<Key> keys(count);
+  for (std::size_t k = 0; k < count; ++k) {
+    std::string& id = keys[k].id;
+    id.resize(2 * key_bytes);
+    for (std::size_t i = 0; i < key_bytes; ++i) {
+      const unsigned char byte = bits[k * key_bytes + i];
+      id[2 * i] = hex[byte >> 4U];
+      id[2 * i + 1] = hex[byte & 0x0fU];
+    }
+  }
+  return keys;
 }
 
 bool RedisStore::is_plain_redis_store() const noexcept {

@@ -80,6 +80,9 @@ class RedisStore : public Store {
   /// A large value's payload is received straight into the caller's object.
   /// (In a class derived from RedisStore, reads go through its do_get.)
   bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume) override;
+  /// Random keys like do_new_key()'s, their bits drawn in one getrandom().
+  /// (In a class derived from RedisStore, each comes from its do_new_key.)
+  std::vector<Key> do_new_keys(std::size_t count) override;
   bool do_exists(const Key& key) override;
   void do_evict(const Key& key) override;
   void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
