@@ -382,6 +382,8 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
       return std::nullopt;
   }
   const std::size_t data_bytes = total - data_at;
+  // Created at its final size — value-initialised: a std::vector cannot
+  // skip that pass — then filled in place.
   std::optional<T> value(std::in_place, data_bytes / sizeof(Element), Element{});
   char* out = reinterpret_cast<char*>(value->data());
   const std::size_t in_head = head.size() - data_at;  // head.size() <= total
