@@ -67,7 +67,8 @@ class BytesReader final : public ValueReader {
   explicit BytesReader(std::string_view bytes) noexcept : bytes_(bytes) {}
   std::size_t size() const noexcept override { return bytes_.size(); }
   void read(char* into, std::size_t n) override {
-    std::memcpy(into, bytes_.data() + position_, n);
+    if (n != 0)
+      std::memcpy(into, bytes_.data() + position_, n);
     position_ += n;
   }
   std::optional<std::string_view> whole() const noexcept override { return bytes_; }
