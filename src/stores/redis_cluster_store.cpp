@@ -386,7 +386,7 @@ RedisClusterStore::RedisClusterStore(std::string name, std::vector<std::string> 
   if (cluster.wait_replicas < 0)
     throw invalid(fmt::format("wait_replicas {} is negative", cluster.wait_replicas));
   impl_ = std::make_unique<Impl>(this->name(), std::move(seed_nodes), std::move(seeds),
-                                 std::move(options), std::move(cluster));
+                                 std::move(options), cluster);
 }
 
 RedisClusterStore::~RedisClusterStore() = default;

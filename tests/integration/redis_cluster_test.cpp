@@ -319,6 +319,35 @@ TEST_CASE("RedisClusterStore: a proxy resolves in a separate process", "[redis-c
   CHECK(consume("string", serialize(via_one_seed->proxy(std::string("one seed")))) == "one seed");
 }
 
+TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store policy allows",
+          "[redis-cluster][security]") {
+  RedisCluster cluster;
+  auto store = make_store(cluster, "policy:");
+  const Key key = store->set(std::string("guarded"));
+  const std::string seed = cluster.server(0).address();
+  // As a consumer that trusts only one node: the seed passes the policy,
+  // but the cluster names the other primaries, which do not.
+  StoreConfig config = store->config();
+  config.name = unique("policy-rebuilt");
+  config.options["seeds"] = seed;
+  const StorePolicy saved = store_policy();
+  StorePolicy only_seed;
+  only_seed.allow_loopback = false;
+  only_seed.allowed_hosts = {seed};
+  set_store_policy(only_seed);
+  auto rebuilt = get_or_create_store(config);
+  CHECK_THROWS_MATCHES(rebuilt->exists(key), ForbiddenStoreError,
+                       MessageContains({config.name, "host is not allowed"}));
+  unregister_store(config.name);
+  // With every node allowed, the same config works.
+  StorePolicy all_nodes = only_seed;
+  all_nodes.allowed_hosts = cluster.seeds();
+  set_store_policy(all_nodes);
+  CHECK(get_or_create_store(config)->get<std::string>(key) == "guarded");
+  unregister_store(config.name);
+  set_store_policy(saved);
+}
+
 TEST_CASE("RedisClusterStore: futures and leases work on a cluster",
           "[redis-cluster][future][lifetime][concurrency]") {
   RedisCluster cluster;
@@ -384,6 +413,24 @@ TEST_CASE("RedisClusterStore: many threads share one store", "[redis-cluster][co
   for (auto& thread : threads)
     thread.join();
   CHECK(mismatches == 0);
+}
+
+TEST_CASE("RedisClusterStore: a slot no node serves is a clear error naming it",
+          "[redis-cluster]") {
+  RedisCluster cluster;
+  RedisOptions options = options_for("orphan:");
+  options.command_timeout = milliseconds(600);
+  auto store = std::make_shared<RedisClusterStore>(unique("orphan"), cluster.seeds(), options);
+  const Key key = store->set(std::string("soon unreachable"));
+  const int slot = store->slot_for_key(key);
+  for (std::size_t i = 0; i < cluster.size(); ++i)  // every node forgets who serves it
+    cluster.server(i).command({"CLUSTER", "DELSLOTS", std::to_string(slot)});
+  store->refresh_slot_map();
+  const auto started = Clock::now();
+  CHECK_THROWS_MATCHES(
+      store->get<std::string>(key), ConnectionError,
+      MessageContains({store->name(), "slot " + std::to_string(slot), "not served by any node"}));
+  CHECK(Clock::now() - started < milliseconds(5000));
 }
 
 TEST_CASE("RedisClusterStore: an unreachable cluster is a clear ConnectionError",
