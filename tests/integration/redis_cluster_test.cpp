@@ -8,6 +8,7 @@
 
 #include "support/matchers.hpp"
 #include "support/redis_cluster.hpp"
+#include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,16 +28,12 @@ using proxystore::test::ProcessResult;
 using proxystore::test::RedisCluster;
 using proxystore::test::RespReply;
 using proxystore::test::run_process;
+using proxystore::test::unique_name;
 
 namespace redis_cluster_test {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-std::string unique(const std::string& stem) {
-  static std::atomic<int> counter{0};
-  return stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-}
 
 RedisOptions options_for(const std::string& prefix,
                          std::size_t chunk_size = std::size_t{1} << 20U) {
@@ -52,7 +49,7 @@ std::shared_ptr<RedisClusterStore> make_store(const RedisCluster& cluster,
                                               const std::string& prefix,
                                               std::size_t chunk_size = std::size_t{1} << 20U,
                                               RedisClusterOptions cluster_options = {}) {
-  return std::make_shared<RedisClusterStore>(unique("cluster"), cluster.seeds(),
+  return std::make_shared<RedisClusterStore>(unique_name("cluster"), cluster.seeds(),
                                              options_for(prefix, chunk_size), cluster_options);
 }
 
@@ -202,7 +199,7 @@ TEST_CASE("RedisClusterStore: a large value's chunks spread over the primaries",
 TEST_CASE("RedisClusterStore: a slot migrated during a run (ASK, then MOVED)", "[redis-cluster]") {
   RedisCluster cluster;
   auto store =
-      std::make_shared<ChosenKeyStore>(unique("move"), cluster.seeds(), options_for("move:"));
+      std::make_shared<ChosenKeyStore>(unique_name("move"), cluster.seeds(), options_for("move:"));
   store->next_id = "first";
   const Key key = store->set(std::string("migrating object"));
   const int slot = store->slot_for_key(key);
@@ -315,7 +312,7 @@ TEST_CASE("RedisClusterStore: a proxy resolves in a separate process", "[redis-c
   RedisOptions options = options_for("xproc:");
   std::vector<std::string> seeds{"127.0.0.1:" + std::to_string(test::free_loopback_port())};
   seeds.push_back(cluster.seeds().back());
-  auto via_one_seed = std::make_shared<RedisClusterStore>(unique("one-seed"), seeds, options);
+  auto via_one_seed = std::make_shared<RedisClusterStore>(unique_name("one-seed"), seeds, options);
   CHECK(consume("string", serialize(via_one_seed->proxy(std::string("one seed")))) == "one seed");
 }
 
@@ -328,7 +325,7 @@ TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store pol
   // As a consumer that trusts only one node: the seed passes the policy,
   // but the cluster names the other primaries, which do not.
   StoreConfig config = store->config();
-  config.name = unique("policy-rebuilt");
+  config.name = unique_name("policy-rebuilt");
   config.options["seeds"] = seed;
   const StorePolicy saved = store_policy();
   StorePolicy only_seed;
@@ -420,7 +417,7 @@ TEST_CASE("RedisClusterStore: a slot no node serves is a clear error naming it",
   RedisCluster cluster;
   RedisOptions options = options_for("orphan:");
   options.command_timeout = milliseconds(600);
-  auto store = std::make_shared<RedisClusterStore>(unique("orphan"), cluster.seeds(), options);
+  auto store = std::make_shared<RedisClusterStore>(unique_name("orphan"), cluster.seeds(), options);
   const Key key = store->set(std::string("soon unreachable"));
   const int slot = store->slot_for_key(key);
   for (std::size_t i = 0; i < cluster.size(); ++i)  // every node forgets who serves it
