@@ -84,7 +84,8 @@ std::size_t total_keys(RedisCluster& cluster, const std::string& pattern) {
 
 using namespace redis_cluster_test;  // NOLINT(google-build-using-namespace)
 
-TEST_CASE("RedisClusterStore: objects land on every primary and read back", "[redis-cluster]") {
+TEST_CASE("RedisClusterStore: objects land on every primary and read back",
+          "[redis][redis-cluster]") {
   RedisCluster cluster;
   auto store = make_store(cluster, "spread:");
   std::vector<std::string> values;
@@ -127,7 +128,8 @@ TEST_CASE("RedisClusterStore: objects land on every primary and read back", "[re
   CHECK_FALSE(store->get<std::string>(Key{"never-stored"}));
 }
 
-TEST_CASE("RedisClusterStore: cross-slot batches never fail with CROSSSLOT", "[redis-cluster]") {
+TEST_CASE("RedisClusterStore: cross-slot batches never fail with CROSSSLOT",
+          "[redis][redis-cluster]") {
   RedisCluster cluster;
   auto store = make_store(cluster, "batch:", 4096);
   // Small values and a few chunked ones (over 4 KiB), in one batch.
@@ -160,7 +162,7 @@ TEST_CASE("RedisClusterStore: cross-slot batches never fail with CROSSSLOT", "[r
 }
 
 TEST_CASE("RedisClusterStore: a large value's chunks spread over the primaries",
-          "[redis-cluster]") {
+          "[redis][redis-cluster]") {
   RedisCluster cluster;
   auto store = make_store(cluster, "big:", 64 << 10);
   std::string value(std::size_t{2} << 20U, '\0');
@@ -196,7 +198,8 @@ TEST_CASE("RedisClusterStore: a large value's chunks spread over the primaries",
   lease->close();
 }
 
-TEST_CASE("RedisClusterStore: a slot migrated during a run (ASK, then MOVED)", "[redis-cluster]") {
+TEST_CASE("RedisClusterStore: a slot migrated during a run (ASK, then MOVED)",
+          "[redis][redis-cluster]") {
   RedisCluster cluster;
   auto store =
       std::make_shared<ChosenKeyStore>(unique_name("move"), cluster.seeds(), options_for("move:"));
@@ -250,7 +253,7 @@ TEST_CASE("RedisClusterStore: a slot migrated during a run (ASK, then MOVED)", "
 }
 
 TEST_CASE("RedisClusterStore: a killed primary's replica takes over, nothing acknowledged lost",
-          "[redis-cluster]") {
+          "[redis][redis-cluster]") {
   RedisCluster cluster;
   RedisClusterOptions durable;
   durable.wait_replicas = 1;  // each write acknowledged by a replica before set() returns
@@ -289,7 +292,7 @@ TEST_CASE("RedisClusterStore: a killed primary's replica takes over, nothing ack
     CHECK(plain->get<std::string>(key) == "after the failover");
 }
 
-TEST_CASE("RedisClusterStore: a proxy resolves in a separate process", "[redis-cluster]") {
+TEST_CASE("RedisClusterStore: a proxy resolves in a separate process", "[redis][redis-cluster]") {
   RedisCluster cluster;
   auto store = make_store(cluster, "xproc:");
   auto consume = [&](const std::string& type, const std::string& serialized) {
@@ -317,7 +320,7 @@ TEST_CASE("RedisClusterStore: a proxy resolves in a separate process", "[redis-c
 }
 
 TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store policy allows",
-          "[redis-cluster][security]") {
+          "[redis][redis-cluster][security]") {
   RedisCluster cluster;
   auto store = make_store(cluster, "policy:");
   const Key key = store->set(std::string("guarded"));
@@ -346,7 +349,7 @@ TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store pol
 }
 
 TEST_CASE("RedisClusterStore: futures and leases work on a cluster",
-          "[redis-cluster][future][lifetime][concurrency]") {
+          "[redis][redis-cluster][future][lifetime][concurrency]") {
   RedisCluster cluster;
   auto store = make_store(cluster, "fut:", 4096);
   FutureOptions future_options;
@@ -383,7 +386,8 @@ TEST_CASE("RedisClusterStore: futures and leases work on a cluster",
   CHECK(total_keys(cluster, "fut:*") == 0);
 }
 
-TEST_CASE("RedisClusterStore: many threads share one store", "[redis-cluster][concurrency]") {
+TEST_CASE("RedisClusterStore: many threads share one store",
+          "[redis][redis-cluster][concurrency]") {
   RedisCluster cluster;
   auto store = make_store(cluster, "mt:", 2048);
   std::atomic<int> mismatches{0};
@@ -413,7 +417,7 @@ TEST_CASE("RedisClusterStore: many threads share one store", "[redis-cluster][co
 }
 
 TEST_CASE("RedisClusterStore: a slot no node serves is a clear error naming it",
-          "[redis-cluster]") {
+          "[redis][redis-cluster]") {
   RedisCluster cluster;
   RedisOptions options = options_for("orphan:");
   options.command_timeout = milliseconds(600);
@@ -431,7 +435,7 @@ TEST_CASE("RedisClusterStore: a slot no node serves is a clear error naming it",
 }
 
 TEST_CASE("RedisClusterStore: an unreachable cluster is a clear ConnectionError",
-          "[redis-cluster]") {
+          "[redis][redis-cluster]") {
   const std::string seed = "127.0.0.1:" + std::to_string(test::free_loopback_port());
   RedisOptions options = options_for("down:");
   options.command_timeout = milliseconds(300);
