@@ -16,6 +16,7 @@
 #include <deque>
 #include <exception>
 #include <limits>
+#include <map>
 #include <thread>
 #include <utility>
 
@@ -231,16 +232,97 @@ struct RedisClusterStore::Impl {
     return Bytes(data, size, detail::share(std::move(command.reply)));
   }
 
+  /// One chunk to read, and where its bytes go.
+  struct ChunkRead {
+    std::size_t value;  // index into the values being read
+    std::uint64_t index;
+    std::string key;
+    char* into;
+    std::size_t size;
+    enum class State : char { pending, read, absent } state = State::pending;
+  };
+
+  /// The fast path for large values: each primary's chunks are read on
+  /// one of its pooled connections, one after another, every payload
+  /// received straight into its place in the value (no staging in
+  /// hiredis, no copy), the primaries in parallel. Best effort: a chunk it
+  /// cannot read so (a redirection, a broken connection, a size that does
+  /// not match) stays pending for the general path, which retries and
+  /// reports.
+  void read_directly(std::vector<ChunkRead>& chunks) noexcept {
+    std::map<std::shared_ptr<detail::ClusterNode>, std::vector<std::size_t>> by_node;
+    try {
+      for (std::size_t c = 0; c < chunks.size(); ++c) {
+        if (std::shared_ptr<detail::ClusterNode> node = topology.owner(key_slot(chunks[c].key)))
+          by_node[node].push_back(c);
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): no map yet; the general path loads it
+      return;
+    }
+    auto read_node = [&chunks](detail::ClusterNode& node,
+                               const std::vector<std::size_t>& mine) noexcept {
+      try {
+        detail::RedisConnectionPool::Lease lease = node.pool().borrow();
+        RedisConnection& connection = *lease;
+        for (const std::size_t c : mine) {
+          ChunkRead& chunk = chunks[c];
+          const RedisOperation op{"GET", chunk.key};
+          if (!connection.quiescent())
+            return;
+          connection.send_direct(op, {"GET", chunk.key});
+          const std::optional<std::size_t> size = connection.read_bulk_header(op);
+          if (!size) {
+            chunk.state = ChunkRead::State::absent;
+            continue;
+          }
+          if (*size != chunk.size) {
+            connection.discard();  // the payload is still on the socket
+            return;
+          }
+          connection.read_bulk(op, chunk.into, chunk.size);
+          connection.finish_bulk(op);
+          chunk.state = ChunkRead::State::read;
+        }
+      } catch (...) {  // NOLINT(bugprone-empty-catch): what is left pending goes the general way
+      }
+    };
+    if (by_node.empty())
+      return;
+    std::vector<std::thread> threads;
+    const auto first = by_node.begin();
+    try {
+      for (auto other = std::next(first); other != by_node.end(); ++other)
+        threads.emplace_back([&, other] { read_node(*other->first, other->second); });
+    } catch (...) {  // NOLINT(bugprone-empty-catch): no thread: those nodes go the general way
+    }
+    read_node(*first->first, first->second);
+    for (std::thread& thread : threads)
+      thread.join();
+  }
+
   /// Reads the chunks of every value — from all primaries at once — into
   /// one buffer per value. A missing chunk means the value was evicted
   /// meanwhile: nullopt.
   std::vector<std::optional<Bytes>> read_chunks(const std::vector<ChunkedValue>& values) {
-    std::vector<ClusterCommand> commands;
-    std::vector<std::pair<std::size_t, std::uint64_t>> origin;  // (value, chunk) per command
+    std::vector<std::unique_ptr<char[]>> buffers(values.size());
+    std::vector<ChunkRead> chunks;
     for (std::size_t v = 0; v < values.size(); ++v) {
-      for (std::uint64_t i = 0; i < values[v].manifest.count; ++i) {
-        commands.push_back(owned_key_command("GET", detail::chunk_key(values[v].chunk_base, i)));
-        origin.emplace_back(v, i);
+      const ChunkManifest& manifest = values[v].manifest;
+      buffers[v].reset(new char[std::max<std::size_t>(1, manifest.total)]);
+      for (std::uint64_t i = 0; i < manifest.count; ++i) {
+        chunks.push_back(ChunkRead{v, i, detail::chunk_key(values[v].chunk_base, i),
+                                   buffers[v].get() + i * manifest.chunk_size,
+                                   static_cast<std::size_t>(manifest.size_of(i))});
+      }
+    }
+    read_directly(chunks);
+    // Whatever the fast path left: pipelined, with redirections and retries.
+    std::vector<ClusterCommand> commands;
+    std::vector<std::size_t> of;  // chunk index per command
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      if (chunks[c].state == ChunkRead::State::pending) {
+        commands.push_back(key_command("GET", chunks[c].key));
+        of.push_back(c);
       }
     }
     const bool single = values.size() == 1;
@@ -248,24 +330,22 @@ struct RedisClusterStore::Impl {
                             single ? std::string_view(values.front().key) : std::string_view(),
                             values.size()};
     run(commands, op, false);
-    std::vector<std::unique_ptr<char[]>> buffers(values.size());
-    std::vector<bool> missing(values.size(), false);
-    for (std::size_t v = 0; v < values.size(); ++v)
-      buffers[v].reset(new char[std::max<std::size_t>(1, values[v].manifest.total)]);
-    for (std::size_t c = 0; c < commands.size(); ++c) {
-      const auto [v, i] = origin[c];
-      const ChunkManifest& manifest = values[v].manifest;
-      const redisReply& reply = *commands[c].reply;
+    for (std::size_t k = 0; k < commands.size(); ++k) {
+      ChunkRead& chunk = chunks[of[k]];
+      const redisReply& reply = *commands[k].reply;
       if (reply.type == REDIS_REPLY_NIL) {
-        missing[v] = true;
-      } else if (reply.type == REDIS_REPLY_STRING && reply.len == manifest.size_of(i)) {
-        std::memcpy(buffers[v].get() + i * manifest.chunk_size, reply.str, reply.len);
+        chunk.state = ChunkRead::State::absent;
+      } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
+        std::memcpy(chunk.into, reply.str, reply.len);
+        chunk.state = ChunkRead::State::read;
       } else {
-        std::rethrow_exception(detail::chunk_reply_error(commands[c].node->endpoint(), op, reply,
-                                                         detail::chunk_key(values[v].chunk_base, i),
-                                                         manifest.size_of(i)));
+        std::rethrow_exception(detail::chunk_reply_error(commands[k].node->endpoint(), op, reply,
+                                                         chunk.key, chunk.size));
       }
     }
+    std::vector<bool> missing(values.size(), false);
+    for (const ChunkRead& chunk : chunks)
+      missing[chunk.value] = missing[chunk.value] || chunk.state == ChunkRead::State::absent;
     std::vector<std::optional<Bytes>> out(values.size());
     for (std::size_t v = 0; v < values.size(); ++v) {
       if (missing[v])
