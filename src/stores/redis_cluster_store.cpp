@@ -248,8 +248,8 @@ struct RedisClusterStore::Impl {
   /// hiredis, no copy), the primaries in parallel. Best effort: a chunk it
   /// cannot read so (a redirection, a broken connection, a size that does
   /// not match) stays pending for the general path, which retries and
-  /// reports.
-  void read_directly(std::vector<ChunkRead>& chunks) noexcept {
+  /// reports. A timeout is thrown, though: that node already had its bound.
+  void read_directly(std::vector<ChunkRead>& chunks) {
     std::map<std::shared_ptr<detail::ClusterNode>, std::vector<std::size_t>> by_node;
     try {
       for (std::size_t c = 0; c < chunks.size(); ++c) {
@@ -259,8 +259,9 @@ struct RedisClusterStore::Impl {
     } catch (...) {  // NOLINT(bugprone-empty-catch): no map yet; the general path loads it
       return;
     }
-    auto read_node = [&chunks](detail::ClusterNode& node,
-                               const std::vector<std::size_t>& mine) noexcept {
+    std::vector<std::exception_ptr> timeouts(by_node.size());
+    auto read_node = [&chunks](detail::ClusterNode& node, const std::vector<std::size_t>& mine,
+                               std::exception_ptr& timeout) noexcept {
       try {
         detail::RedisConnectionPool::Lease lease = node.pool().borrow();
         RedisConnection& connection = *lease;
@@ -283,6 +284,8 @@ struct RedisClusterStore::Impl {
           connection.finish_bulk(op);
           chunk.state = ChunkRead::State::read;
         }
+      } catch (const TimeoutError&) {
+        timeout = std::current_exception();
       } catch (...) {  // NOLINT(bugprone-empty-catch): what is left pending goes the general way
       }
     };
@@ -291,13 +294,20 @@ struct RedisClusterStore::Impl {
     std::vector<std::thread> threads;
     const auto first = by_node.begin();
     try {
-      for (auto other = std::next(first); other != by_node.end(); ++other)
-        threads.emplace_back([&, other] { read_node(*other->first, other->second); });
+      std::size_t n = 1;
+      for (auto other = std::next(first); other != by_node.end(); ++other, ++n) {
+        threads.emplace_back(
+            [&, other, n] { read_node(*other->first, other->second, timeouts[n]); });
+      }
     } catch (...) {  // NOLINT(bugprone-empty-catch): no thread: those nodes go the general way
     }
-    read_node(*first->first, first->second);
+    read_node(*first->first, first->second, timeouts.front());
     for (std::thread& thread : threads)
       thread.join();
+    for (const std::exception_ptr& timeout : timeouts) {
+      if (timeout)
+        std::rethrow_exception(timeout);
+    }
   }
 
   /// Reads the chunks of every value — from all primaries at once — into
@@ -355,6 +365,54 @@ struct RedisClusterStore::Impl {
       out[v].emplace(data, static_cast<std::size_t>(values[v].manifest.total), std::move(owner));
     }
     return out;
+  }
+
+  /// The value under `k` read on its primary's pooled connection with a
+  /// direct read (the payload lands in the value's own buffer: no staging
+  /// in hiredis, no copy): the value, or an empty optional for a missing
+  /// key. nullopt when this way cannot answer — no slot map yet, a
+  /// redirection or other error reply, a broken connection — and the
+  /// general path must (it follows, retries and reports). A timeout is
+  /// thrown: the node already had its bound.
+  std::optional<std::optional<Bytes>> get_directly(const std::string& k) {
+    try {
+      std::shared_ptr<detail::ClusterNode> node = topology.owner(key_slot(k));
+      if (!node)
+        return std::nullopt;
+      detail::RedisConnectionPool::Lease lease = node->pool().borrow();
+      RedisConnection& connection = *lease;
+      if (!connection.quiescent())
+        return std::nullopt;
+      const RedisOperation op{"GET", k};
+      connection.send_direct(op, {"GET", k});
+      const std::optional<std::size_t> size = connection.read_bulk_header(op);
+      if (!size)
+        return std::optional<Bytes>();
+      std::unique_ptr<char[]> buffer(new char[std::max<std::size_t>(1, *size)]);
+      connection.read_bulk(op, buffer.get(), *size);
+      connection.finish_bulk(op);
+      const char* data = buffer.get();
+      return std::optional<Bytes>(
+          Bytes(data, *size, std::shared_ptr<const void>(std::move(buffer))));
+    } catch (const TimeoutError&) {
+      throw;
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }
+
+  /// One value: directly if possible (get_directly), else the general way.
+  std::optional<Bytes> get_one(const Key& key) {
+    const std::string k = redis_key(key);
+    std::optional<std::optional<Bytes>> found = get_directly(k);
+    if (!found)
+      return std::move(get({key}).front());
+    if (!*found || !detail::is_chunk_manifest((*found)->view()))
+      return std::move(*found);
+    const std::vector<ChunkedValue> chunked{ChunkedValue{
+        k, chunk_base(key),
+        detail::checked_manifest(subject(), k, (*found)->view(), options.store.max_object_size)}};
+    return std::move(read_chunks(chunked).front());
   }
 
   /// Values of many keys: one GET each, pipelined per node; then the
@@ -559,7 +617,7 @@ void RedisClusterStore::do_put_batch(const std::vector<std::pair<Key, std::strin
 }
 
 std::optional<Bytes> RedisClusterStore::do_get(const Key& key) {
-  return std::move(impl_->get({key}).front());
+  return impl_->get_one(key);
 }
 
 std::vector<std::optional<Bytes>> RedisClusterStore::do_get_batch(const std::vector<Key>& keys) {
