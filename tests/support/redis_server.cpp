@@ -254,7 +254,8 @@ int free_loopback_port_pair(int offset) {
                   static_cast<unsigned>(Clock::now().time_since_epoch().count());
   for (int attempt = 0; attempt < 200; ++attempt) {
     seed = seed * 1103515245U + 12345U;
-    const int port = lowest + static_cast<int>((seed >> 8U) % static_cast<unsigned>(highest - lowest));
+    const int port =
+        lowest + static_cast<int>((seed >> 8U) % static_cast<unsigned>(highest - lowest));
     Fd first(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     Fd second(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (first.get() < 0 || second.get() < 0)
