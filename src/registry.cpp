@@ -6,6 +6,7 @@
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
 #include <proxystore/stores/redis.hpp>
+#include <proxystore/stores/redis_cluster.hpp>
 
 #include <fmt/format.h>
 
@@ -42,6 +43,15 @@ class Registry {
     types.emplace("local", [](const StoreConfig& c) { return LocalStore::from_config(c); });
     types.emplace("file", [](const StoreConfig& c) { return FileStore::from_config(c); });
     types.emplace("redis", [](const StoreConfig& c) { return RedisStore::from_config(c); });
+    types.emplace("redis-cluster", [](const StoreConfig& c) {
+      // The cluster names its nodes itself: each must pass the policy's
+      // host check like the seeds did, or a forged proxy could steer us.
+      std::shared_ptr<RedisClusterStore> store = RedisClusterStore::from_config(c);
+      store->set_node_check([c](const std::string& host, int port) {
+        detail::check_store_host(c, host, std::to_string(port));
+      });
+      return store;
+    });
   }
 };
 

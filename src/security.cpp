@@ -22,7 +22,12 @@
 namespace proxystore {
 namespace {
 
-constexpr std::string_view builtin_types[] = {"local", "file", "redis"};
+/// What a refused config's message suggests.
+constexpr const char* host_remedy =
+    "register the store in this process, or allow it with PROXYSTORE_ALLOWED_HOSTS / "
+    "PROXYSTORE_ALLOWED_DIRS or proxystore::set_store_policy";
+
+constexpr std::string_view builtin_types[] = {"local", "file", "redis", "redis-cluster"};
 
 // --- small string helpers ---------------------------------------------------
 
@@ -311,13 +316,32 @@ bool is_loopback_host(std::string_view hostname) {
   return parts == 4;
 }
 
+namespace detail {
+
+void check_store_host(const StoreConfig& config, std::string_view hostname, std::string_view port) {
+  const StorePolicy policy = store_policy();
+  const std::string host = normalise_host(hostname);
+  bool allowed = policy.allow_loopback && is_loopback_host(host);
+  for (const auto& pattern : policy.allowed_hosts) {
+    allowed = allowed || host_matches(parse_host_pattern(trim(pattern)), host, port);
+  }
+  if (!allowed) {
+    throw ForbiddenStoreError(
+        fmt::format(R"(store "{}" (type "{}") at {}:{}: host is not allowed (allowed: {}{}); {})",
+                    printable(config.name), printable(config.type), printable(hostname),
+                    port.empty() ? std::string("?") : printable(port, 16),
+                    policy.allow_loopback ? "loopback, " : "", describe_list(policy.allowed_hosts),
+                    host_remedy));
+  }
+}
+
+}  // namespace detail
+
 void check_store_config(const StoreConfig& config) {
   const StorePolicy policy = store_policy();
   const std::string subject =
       fmt::format(R"(store "{}" (type "{}"))", printable(config.name), printable(config.type));
-  const std::string remedy =
-      "register the store in this process, or allow it with PROXYSTORE_ALLOWED_HOSTS / "
-      "PROXYSTORE_ALLOWED_DIRS or proxystore::set_store_policy";
+  const std::string remedy = host_remedy;
 
   // 1. The type.
   const bool listed =
@@ -334,24 +358,29 @@ void check_store_config(const StoreConfig& config) {
                     subject, describe_list(policy.allowed_types), remedy));
   }
 
-  // 2. The host, for any type that names one.
+  // 2. The host, for any type that names one; every seed of a cluster.
   for (const char* option : {"hostname", "host"}) {
     const auto it = config.options.find(option);
     if (it == config.options.end())
       continue;
-    const std::string host = normalise_host(it->second);
     const auto port_it = config.options.find("port");
-    const std::string_view port =
-        port_it == config.options.end() ? std::string_view() : std::string_view(port_it->second);
-    bool allowed = policy.allow_loopback && is_loopback_host(host);
-    for (const auto& pattern : policy.allowed_hosts) {
-      allowed = allowed || host_matches(parse_host_pattern(trim(pattern)), host, port);
-    }
-    if (!allowed) {
-      throw ForbiddenStoreError(fmt::format(
-          "{} at {}:{}: host is not allowed (allowed: {}{}); {}", subject, printable(it->second),
-          port.empty() ? std::string("?") : printable(port, 16),
-          policy.allow_loopback ? "loopback, " : "", describe_list(policy.allowed_hosts), remedy));
+    detail::check_store_host(
+        config, it->second,
+        port_it == config.options.end() ? std::string_view() : std::string_view(port_it->second));
+  }
+  if (const auto it = config.options.find("seeds"); it != config.options.end()) {
+    const std::string_view seeds = it->second;
+    for (std::size_t begin = 0; begin <= seeds.size();) {
+      const std::size_t comma = std::min(seeds.find(',', begin), seeds.size());
+      const std::string_view seed = trim(seeds.substr(begin, comma - begin));
+      // "host:port" or "[v6]:port"; a seed without a port is checked as a host.
+      const std::size_t colon = seed.rfind(':');
+      const bool has_port =
+          colon != std::string_view::npos &&
+          (seed.front() == '[' ? colon > 0 && seed[colon - 1] == ']' : seed.find(':') == colon);
+      detail::check_store_host(config, has_port ? seed.substr(0, colon) : seed,
+                               has_port ? seed.substr(colon + 1) : std::string_view());
+      begin = comma + 1;
     }
   }
 

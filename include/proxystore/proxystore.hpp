@@ -21,5 +21,6 @@
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
 #include <proxystore/stores/redis.hpp>
+#include <proxystore/stores/redis_cluster.hpp>
 #include <proxystore/type_name.hpp>
 #include <proxystore/version.hpp>

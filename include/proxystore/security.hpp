@@ -13,10 +13,11 @@
 // * The store policy (allow-list). get_or_create_store() consults it
 //   before it REBUILDS a store from a config; a store this process
 //   registered itself is never checked. The default policy allows the
-//   types "local", "file" and "redis" plus every other type this process
-//   registered a builder for with register_store_type(); a config with a "hostname"
-//   option must name a loopback host (localhost, 127.0.0.0/8, ::1) or a
-//   host listed in PROXYSTORE_ALLOWED_HOSTS; a config with a "directory"
+//   types "local", "file", "redis" and "redis-cluster" plus every other type
+//   this process registered a builder for with register_store_type(); a config
+//   with a "hostname" option (and each "host:port" of a "seeds" option) must
+//   name a loopback host (localhost, 127.0.0.0/8, ::1) or a host listed in
+//   PROXYSTORE_ALLOWED_HOSTS; a config with a "directory"
 //   option must lie under one of PROXYSTORE_ALLOWED_DIRS when that
 //   variable is set. Refusals throw ForbiddenStoreError.
 //
@@ -50,11 +51,11 @@ namespace proxystore {
 ///   `*`            any host
 struct StorePolicy {
   /// Store types that may be rebuilt ("*": any). Default: the built-in types.
-  std::vector<std::string> allowed_types = {"local", "file", "redis"};
+  std::vector<std::string> allowed_types = {"local", "file", "redis", "redis-cluster"};
   /// Also allow every other type this process has a builder for (one it
   /// registered with register_store_type(): registering a builder is
-  /// already a decision to trust it). The built-in types "local", "file"
-  /// and "redis" are governed by allowed_types alone.
+  /// already a decision to trust it). The built-in types "local", "file",
+  /// "redis" and "redis-cluster" are governed by allowed_types alone.
   bool allow_registered_types = true;
   /// Allow hostnames that name this machine's loopback interface
   /// (`localhost`, `127.0.0.0/8`, `::1`).
@@ -125,6 +126,13 @@ std::string sign_factory(std::string_view kind, std::string_view payload);
 /// @throws SignatureError if the signature is missing or does not match.
 void verify_factory(std::string_view kind, std::string_view payload, std::string_view signature,
                     std::string_view result_type);
+
+/// Throws ForbiddenStoreError (naming the store, its type and
+/// `hostname`:`port`) unless the policy in force allows a store rebuilt
+/// from `config` to connect to that host. check_store_config() applies it
+/// to a config's "hostname" and to each of its "seeds"; a rebuilt
+/// RedisClusterStore applies it to every node the cluster names.
+void check_store_host(const StoreConfig& config, std::string_view hostname, std::string_view port);
 
 /// Whether this process has a builder for store `type` (registry.cpp).
 bool has_store_builder(std::string_view type);

@@ -5,6 +5,7 @@
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_pool.hpp"
+#include "detail/redis_values.hpp"
 
 #include <fmt/format.h>
 
@@ -26,13 +27,18 @@
 
 namespace proxystore {
 
+using detail::blocking_seconds;
 using detail::ChunkManifest;
+using detail::looks_like_manifest;
+using detail::ready_key;
 using detail::RedisArgs;
 using detail::RedisConnection;
 using detail::RedisEndpoint;
 using detail::RedisFailure;
 using detail::RedisOperation;
 using detail::RedisReplyPtr;
+using detail::share;
+using detail::view_of;
 
 namespace {
 
@@ -48,40 +54,6 @@ constexpr std::size_t keys_per_unlink = 1024;
 /// would copy them into its output buffer first. Below it the copy is
 /// cheaper than anything it could save.
 constexpr std::size_t direct_write_bytes = std::size_t{64} << 10U;
-
-/// Hands a whole hiredis reply up as the owner of a Bytes (no copy).
-std::shared_ptr<const void> share(RedisReplyPtr reply) {
-  return {reply.release(), detail::RedisReplyDeleter{}};
-}
-
-std::string_view view_of(const redisReply& reply) {
-  return {reply.str, reply.len};
-}
-
-/// The companion list of a future's key: set_result pushes a token to it,
-/// waiters BLPOP it (and push it back for the next waiter).
-std::string ready_key(std::string_view redis_key) {
-  std::string out(redis_key);
-  out.append(":ready");
-  return out;
-}
-
-/// A Redis timeout argument in seconds (BLPOP takes decimals; 0 would
-/// block forever, so never less than a millisecond).
-std::string blocking_seconds(std::chrono::milliseconds timeout) {
-  const long long ms = std::max<long long>(1, timeout.count());
-  return fmt::format("{}.{:03}", ms / 1000, ms % 1000);
-}
-
-/// Whether `head + body` begins with the chunk-manifest magic (such a
-/// value must itself be stored chunked, see redis_chunks.hpp).
-bool looks_like_manifest(std::string_view head, std::string_view body) {
-  if (head.size() >= detail::chunk_manifest_magic.size())
-    return detail::is_chunk_manifest(head);
-  std::string prefix(head);
-  prefix.append(body.substr(0, detail::chunk_manifest_magic.size() - head.size()));
-  return detail::is_chunk_manifest(prefix);
-}
 
 /// Reads the payload of a bulk reply straight from the connection.
 class ConnectionReader final : public ValueReader {
@@ -393,35 +365,8 @@ struct RedisStore::Impl {
   /// A value read under `key`: the reply itself (no copy), or, for a
   /// manifest, nothing yet — the caller gathers its chunks.
   ChunkManifest parse_manifest(const std::string& key, std::string_view value) const {
-    std::optional<ChunkManifest> manifest = detail::decode_chunk_manifest(value);
-    if (!manifest) {
-      throw StoreOperationError(
-          fmt::format("{}: GET \"{}\" failed: corrupt chunk manifest", endpoint().subject(), key));
-    }
-    if (manifest->total > options.store.max_object_size ||
-        manifest->total > std::numeric_limits<std::size_t>::max()) {
-      throw SerializationError(fmt::format(
-          "{}: key \"{}\": object of {} bytes exceeds the maximum object size of {} bytes",
-          endpoint().subject(), key, manifest->total, options.store.max_object_size));
-    }
-    return *manifest;
-  }
-
-  /// The failure a chunk reply that is neither the chunk nor nil stands for.
-  std::exception_ptr chunk_error(RedisConnection& connection, const RedisOperation& op,
-                                 RedisReplyPtr reply, const std::string& key, std::uint64_t index,
-                                 std::uint64_t expected) const {
-    try {
-      if (reply->type == REDIS_REPLY_STRING) {
-        throw StoreOperationError(
-            fmt::format("{}: GET \"{}\" failed: the chunk has {} bytes, its manifest says {}",
-                        endpoint().subject(), detail::chunk_key(key, index), reply->len, expected));
-      }
-      connection.check(op, std::move(reply), REDIS_REPLY_STRING);  // throws: error or wrong type
-    } catch (...) {
-      return std::current_exception();
-    }
-    return {};
+    return detail::checked_manifest(endpoint().subject(), key, value,
+                                    options.store.max_object_size);
   }
 
   /// Reads the chunks of every manifest (pipelined in windows; one round
@@ -456,8 +401,8 @@ struct RedisStore::Impl {
         } else if (reply.type == REDIS_REPLY_STRING && reply.len == manifest.size_of(i)) {
           std::memcpy(targets[v].buffer.get() + i * manifest.chunk_size, reply.str, reply.len);
         } else if (!error) {
-          error = chunk_error(connection, op, std::move(replies[r]), values[v].first, i,
-                              manifest.size_of(i));
+          error = detail::chunk_reply_error(
+              endpoint(), op, reply, detail::chunk_key(values[v].first, i), manifest.size_of(i));
         }
       }
       queued.clear();
@@ -525,71 +470,26 @@ int RedisStore::port() const noexcept {
 }
 
 StoreConfig RedisStore::config() const {
-  const RedisOptions& o = impl_->options;
-  return StoreConfig{"redis",
+  StoreConfig config{"redis",
                      name(),
                      {{"hostname", impl_->hostname},
                       {"port", std::to_string(impl_->port)},
-                      {"db", std::to_string(o.db)},
-                      {"username", o.username},
-                      {"key_prefix", o.key_prefix},
-                      {"connect_timeout_ms", std::to_string(o.connect_timeout.count())},
-                      {"command_timeout_ms", std::to_string(o.command_timeout.count())}}};
+                      {"db", std::to_string(impl_->options.db)}}};
+  detail::add_common_redis_options(impl_->options, config.options);
+  return config;
 }
-
-namespace {
-
-/// Reads option `option` of `config` as an integer in [min, max];
-/// `fallback` if absent (required when there is none).
-template <class Int>
-Int integer_option(const StoreConfig& config, const char* option, Int min, Int max,
-                   std::optional<Int> fallback) {
-  auto it = config.options.find(option);
-  if (it == config.options.end()) {
-    if (fallback)
-      return *fallback;
-    throw Error(fmt::format("redis store \"{}\": config has no '{}' option", config.name, option));
-  }
-  const std::string& text = it->second;
-  Int value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty() || value < min ||
-      value > max) {
-    throw Error(fmt::format(
-        R"(redis store "{}": config option '{}' must be an integer in [{}, {}], got "{}")",
-        config.name, option, min, max, text));
-  }
-  return value;
-}
-
-}  // namespace
 
 std::shared_ptr<RedisStore> RedisStore::from_config(const StoreConfig& config) {
   auto hostname = config.options.find("hostname");
   if (hostname == config.options.end() || hostname->second.empty()) {
     throw Error(fmt::format("redis store \"{}\": config has no 'hostname' option", config.name));
   }
-  const int port = integer_option<int>(config, "port", 1, 65535, std::nullopt);
+  const auto port =
+      static_cast<int>(detail::integer_option(config, "port", 1, 65535, std::nullopt));
   RedisOptions options;
-  options.db = integer_option<int>(config, "db", 0, std::numeric_limits<int>::max(), 0);
-  using Ms = std::chrono::milliseconds::rep;
-  options.connect_timeout = std::chrono::milliseconds(
-      integer_option<Ms>(config, "connect_timeout_ms", 0, std::numeric_limits<Ms>::max() / 1000,
-                         options.connect_timeout.count()));
-  options.command_timeout = std::chrono::milliseconds(
-      integer_option<Ms>(config, "command_timeout_ms", 0, std::numeric_limits<Ms>::max() / 1000,
-                         options.command_timeout.count()));
-  if (auto it = config.options.find("username"); it != config.options.end()) {
-    options.username = it->second;
-  }
-  if (auto it = config.options.find("key_prefix"); it != config.options.end()) {
-    options.key_prefix = it->second;
-  }
-  // Secrets never travel in a config: take the password from this process.
-  if (const char* password =
-          std::getenv("PROXYSTORE_REDIS_PASSWORD")) {  // NOLINT(concurrency-mt-unsafe)
-    options.password = password;
-  }
+  options.db =
+      static_cast<int>(detail::integer_option(config, "db", 0, std::numeric_limits<int>::max(), 0));
+  detail::read_common_redis_options(config, options);
   return std::make_shared<RedisStore>(config.name, hostname->second, port, std::move(options));
 }
 

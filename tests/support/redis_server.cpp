@@ -243,6 +243,39 @@ int free_loopback_port() {
   return ntohs(address.sin_port);
 }
 
+int free_loopback_port_pair(int offset) {
+  // Probe ports low enough for the companion, spread by pid and time so
+  // parallel test processes rarely probe the same ones.
+  const int highest = 65535 - offset;
+  const int lowest = 20000;
+  if (highest <= lowest)
+    throw failure("no port range leaves room for an offset of " + std::to_string(offset));
+  unsigned seed = static_cast<unsigned>(::getpid()) * 2654435761U ^
+                  static_cast<unsigned>(Clock::now().time_since_epoch().count());
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    seed = seed * 1103515245U + 12345U;
+    const int port =
+        lowest + static_cast<int>((seed >> 8U) % static_cast<unsigned>(highest - lowest));
+    Fd first(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    Fd second(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (first.get() < 0 || second.get() < 0)
+      throw failure("socket: " + errno_text(errno));
+    bool free = true;
+    for (const auto& [socket, candidate] : {std::pair<int, int>{first.get(), port},
+                                            std::pair<int, int>{second.get(), port + offset}}) {
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(static_cast<std::uint16_t>(candidate));
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+      free = free && ::bind(socket, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    }
+    if (free)
+      return port;
+  }
+  throw failure("cannot find a free loopback port pair (offset " + std::to_string(offset) + ")");
+}
+
 std::string RedisServer::find_binary() {
   if (const char* env = std::getenv("PROXYSTORE_REDIS_SERVER");
       env != nullptr && *env != '\0') {  // NOLINT(concurrency-mt-unsafe)
@@ -277,7 +310,9 @@ RedisServer::RedisServer(Options options) : options_(std::move(options)), binary
     // Another process may take the port between our probe and the
     // server's bind: then try another one.
     for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_loopback_port();
+      port_ = options_.companion_port_offset == 0
+                  ? free_loopback_port()
+                  : free_loopback_port_pair(options_.companion_port_offset);
       if (start())
         return;
     }
@@ -301,7 +336,9 @@ RedisServer::~RedisServer() {
 void RedisServer::remove_directory() noexcept {
   if (directory_.empty())
     return;
-  ::unlink((directory_ + "/redis.log").c_str());
+  // The log, and what a cluster node or replica leaves (nodes.conf, an RDB).
+  for (const char* file : {"redis.log", "nodes.conf", "dump.rdb"})
+    ::unlink((directory_ + "/" + file).c_str());
   ::rmdir(directory_.c_str());
 }
 

@@ -45,6 +45,9 @@ class RedisServer {
     std::string admin_password;
     /// Bound on waiting for the server to answer PING.
     std::chrono::milliseconds start_timeout{10000};
+    /// When not 0, the port is chosen so that port + this offset is free
+    /// too and below 65536 (a cluster node's bus port is port + 10000).
+    int companion_port_offset = 0;
   };
 
   RedisServer();
@@ -121,6 +124,10 @@ struct RedisStoreTraits {
 
 /// A loopback port that was free a moment ago (bound to port 0, closed).
 int free_loopback_port();
+
+/// A loopback port that was free a moment ago, as was port + `offset`
+/// (both at most 65535).
+int free_loopback_port_pair(int offset);
 
 /// Result of running a child process to completion.
 struct ProcessResult {

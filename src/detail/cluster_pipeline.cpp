@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "detail/cluster_pipeline.hpp"
+
+#include <proxystore/errors.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <numeric>
+#include <thread>
+#include <utility>
+
+namespace proxystore::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Rounds in a row that only followed redirections (no pause, no map
+/// reload) before giving up: a healthy cluster needs one or two.
+constexpr int max_redirect_rounds = 16;
+
+/// The commands one node gets in one round, and how sending them went.
+struct Bucket {
+  std::shared_ptr<ClusterNode> node;
+  std::vector<std::size_t> indices;  // into the commands
+  std::vector<bool> asking;          // per index: ASKING first (an ASK redirection)
+  std::exception_ptr unreachable;    // a ConnectionError/TimeoutError: retried
+  std::exception_ptr fatal;          // anything else: thrown
+};
+
+std::string_view error_text(const redisReply& reply) {
+  return {reply.str != nullptr ? reply.str : "", reply.len};
+}
+
+/// Pipelines a bucket's commands on one pooled connection (then WAIT, for
+/// writes with wait_replicas) and stores each reply with its command.
+/// Never throws: failures are kept in the bucket (it may run on a thread).
+void send_bucket(Bucket& bucket, std::vector<ClusterCommand>& commands,
+                 const RedisOperation& operation, const ClusterRunOptions& options,
+                 bool writes) noexcept {
+  try {
+    RedisConnectionPool::Lease lease = bucket.node->pool().borrow();
+    RedisConnection& connection = *lease;
+    std::size_t sent = 0;
+    for (std::size_t k = 0; k < bucket.indices.size(); ++k) {
+      if (bucket.asking[k]) {
+        RedisArgs asking(1);
+        asking.add("ASKING");
+        connection.append(operation, asking);
+        ++sent;
+      }
+      connection.append(operation, commands[bucket.indices[k]].args);
+      ++sent;
+    }
+    const bool wait = writes && options.wait_replicas > 0;
+    RedisArgs wait_args(3);
+    if (wait) {
+      wait_args.add("WAIT")
+          .add_owned(std::to_string(options.wait_replicas))
+          .add_owned(std::to_string(options.wait_timeout.count()));
+      connection.append(operation, wait_args);
+      ++sent;
+    }
+    std::vector<RedisReplyPtr> replies = connection.replies(operation, sent);
+    std::size_t r = 0;
+    for (std::size_t k = 0; k < bucket.indices.size(); ++k) {
+      if (bucket.asking[k])
+        ++r;  // ASKING's +OK (an error would show in the command's own reply)
+      ClusterCommand& command = commands[bucket.indices[k]];
+      command.reply = std::move(replies[r++]);
+      command.node = bucket.node;
+    }
+    if (wait) {
+      const RedisOperation wait_op{"WAIT after", operation.key, operation.count};
+      // The reply is held while read: a reference into a temporary would dangle.
+      const RedisReplyPtr acks =
+          connection.check(wait_op, std::move(replies[r]), REDIS_REPLY_INTEGER);
+      if (acks->integer < options.wait_replicas) {
+        throw StoreOperationError(fmt::format(
+            "{}: {} failed: the write reached {} of {} required replicas within {} ms (WAIT); "
+            "it is stored on the primary but may be lost if the primary fails",
+            bucket.node->endpoint().subject(), operation.describe(), acks->integer,
+            options.wait_replicas, options.wait_timeout.count()));
+      }
+    }
+  } catch (const ConnectionError&) {
+    bucket.unreachable = std::current_exception();
+  } catch (...) {
+    bucket.fatal = std::current_exception();
+  }
+}
+
+/// Sends every bucket: the first on this thread, the others on threads of
+/// their own, so a batch spanning three primaries costs one round trip.
+void send_buckets(std::vector<Bucket>& buckets, std::vector<ClusterCommand>& commands,
+                  const RedisOperation& operation, const ClusterRunOptions& options, bool writes) {
+  std::vector<std::thread> threads;
+  threads.reserve(buckets.size());
+  try {
+    for (std::size_t b = 1; b < buckets.size(); ++b) {
+      threads.emplace_back(
+          [&, b] { send_bucket(buckets[b], commands, operation, options, writes); });
+    }
+  } catch (...) {
+    for (std::thread& thread : threads)
+      thread.join();
+    throw;
+  }
+  if (!buckets.empty())
+    send_bucket(buckets.front(), commands, operation, options, writes);
+  for (std::thread& thread : threads)
+    thread.join();
+}
+
+}  // namespace
+
+void run_cluster_commands(ClusterTopology& topology, std::vector<ClusterCommand>& commands,
+                          const RedisOperation& operation, const ClusterRunOptions& options,
+                          bool writes) {
+  const auto deadline = Clock::now() + options.retry_budget;
+  std::vector<std::size_t> pending(commands.size());
+  std::iota(pending.begin(), pending.end(), std::size_t{0});
+  std::vector<std::shared_ptr<ClusterNode>> ask_target(commands.size());
+  std::chrono::milliseconds pause(10);
+  int redirect_rounds = 0;
+  while (!pending.empty()) {
+    std::exception_ptr unreachable;  // this round's last connection failure
+    int uncovered_slot = -1;
+    bool reload = false;
+    bool wait = false;
+    std::vector<std::size_t> next;
+
+    // 1. Route each pending command to a node.
+    std::vector<Bucket> buckets;
+    std::map<const ClusterNode*, std::size_t> bucket_of;
+    for (const std::size_t i : pending) {
+      std::shared_ptr<ClusterNode> node = std::exchange(ask_target[i], nullptr);
+      const bool asking = node != nullptr;
+      if (!node) {
+        try {
+          node = topology.owner(commands[i].slot);
+        } catch (const ConnectionError&) {  // no map could be loaded yet
+          unreachable = std::current_exception();
+          reload = wait = true;
+          next.push_back(i);
+          continue;
+        }
+      }
+      if (!node) {
+        uncovered_slot = commands[i].slot;
+        reload = wait = true;
+        next.push_back(i);
+        continue;
+      }
+      auto [it, added] = bucket_of.try_emplace(node.get(), buckets.size());
+      if (added)
+        buckets.push_back(Bucket{node, {}, {}, {}, {}});
+      buckets[it->second].indices.push_back(i);
+      buckets[it->second].asking.push_back(asking);
+    }
+
+    // 2. Send; 3. sort the replies into done and to-retry.
+    send_buckets(buckets, commands, operation, options, writes);
+    for (Bucket& bucket : buckets) {
+      if (bucket.fatal)
+        std::rethrow_exception(bucket.fatal);
+      if (bucket.unreachable) {
+        unreachable = bucket.unreachable;
+        reload = wait = true;
+        next.insert(next.end(), bucket.indices.begin(), bucket.indices.end());
+        continue;
+      }
+      for (const std::size_t i : bucket.indices) {
+        const redisReply& reply = *commands[i].reply;
+        if (reply.type != REDIS_REPLY_ERROR)
+          continue;
+        const std::string_view text = error_text(reply);
+        if (std::optional<ClusterRedirect> redirect = parse_redirect(text)) {
+          std::shared_ptr<ClusterNode> target = topology.node(redirect->target);
+          if (redirect->kind == ClusterRedirect::Kind::moved) {
+            topology.moved(redirect->slot, target);
+          } else {
+            ask_target[i] = std::move(target);
+          }
+          next.push_back(i);
+        } else if (is_transient_cluster_error(text)) {
+          wait = true;
+          next.push_back(i);
+        }
+      }
+    }
+    if (next.empty())
+      return;
+
+    // 4. Give up past the budget (or in a redirection loop) ...
+    redirect_rounds = wait || reload ? 0 : redirect_rounds + 1;
+    if (Clock::now() >= deadline || redirect_rounds > max_redirect_rounds) {
+      if (unreachable)
+        std::rethrow_exception(unreachable);
+      if (uncovered_slot >= 0) {
+        throw ConnectionError(fmt::format(
+            "redis cluster store \"{}\": slot {} is not served by any node (the cluster is "
+            "down or still failing over); gave up after {} ms",
+            topology.base().store_name, uncovered_slot, options.retry_budget.count()));
+      }
+      return;  // redirections or TRYAGAIN/CLUSTERDOWN: the caller reports Redis's reply
+    }
+    // ... else pause, reload the map if the cluster changed, and resend.
+    if (wait) {
+      std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - Clock::now()));
+      pause = std::min(pause * 2, std::chrono::milliseconds(250));
+    }
+    if (reload) {
+      try {
+        topology.refresh();
+      } catch (const ConnectionError&) {  // NOLINT(bugprone-empty-catch): retried next round
+      }
+    }
+    pending = std::move(next);
+  }
+}
+
+const redisReply& check_cluster_reply(const ClusterCommand& command,
+                                      const RedisOperation& operation, int expected, bool nil_ok) {
+  const redisReply& reply = *command.reply;
+  if (reply.type == REDIS_REPLY_ERROR)
+    throw_reply_error(command.node->endpoint(), operation, reply);
+  if (reply.type != expected && !(nil_ok && reply.type == REDIS_REPLY_NIL))
+    throw_unexpected_reply(command.node->endpoint(), operation, reply);
+  return reply;
+}
+
+}  // namespace proxystore::detail

@@ -1,0 +1,727 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <proxystore/errors.hpp>
+#include <proxystore/stores/redis_cluster.hpp>
+
+#include "detail/cluster_pipeline.hpp"
+#include "detail/cluster_slots.hpp"
+#include "detail/cluster_topology.hpp"
+#include "detail/redis_chunks.hpp"
+#include "detail/redis_connection.hpp"
+#include "detail/redis_values.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <limits>
+#include <map>
+#include <thread>
+#include <utility>
+
+namespace proxystore {
+
+using detail::ChunkManifest;
+using detail::ClusterCommand;
+using detail::HostPort;
+using detail::key_slot;
+using detail::RedisArgs;
+using detail::RedisConnection;
+using detail::RedisEndpoint;
+using detail::RedisOperation;
+using detail::RedisReplyPtr;
+using detail::view_of;
+
+namespace {
+
+/// Bound on retries when the command timeout is 0 ("no bound"): a cluster
+/// that stays down must still end in an error.
+constexpr std::chrono::milliseconds unbounded_retry_budget{30000};
+
+/// A command on one key: its slot comes from the key.
+ClusterCommand key_command(std::string_view command, const std::string& key,
+                           std::initializer_list<std::string_view> more = {}) {
+  RedisArgs args(2 + more.size());
+  args.add(command).add(key);
+  for (std::string_view arg : more)
+    args.add(arg);
+  return {key_slot(key), std::move(args)};
+}
+
+/// A command on a key the command itself keeps (chunk keys made on the fly).
+ClusterCommand owned_key_command(std::string_view command, std::string key,
+                                 std::string_view value = {}, bool with_value = false) {
+  const int slot = key_slot(key);
+  RedisArgs args(3);
+  args.add(command).add_owned(std::move(key));
+  if (with_value)
+    args.add(value);
+  return {slot, std::move(args)};
+}
+
+/// One value to write: its Redis key, the base its chunk keys derive
+/// from, and the bytes.
+struct PutItem {
+  std::string key;
+  std::string chunk_base;
+  std::string_view value;
+};
+
+/// A value read as a manifest: where its chunks are and their layout.
+struct ChunkedValue {
+  std::string key;
+  std::string chunk_base;
+  ChunkManifest manifest;
+};
+
+std::vector<HostPort> parse_seeds(const std::string& store_name,
+                                  const std::vector<std::string>& seeds) {
+  if (seeds.empty()) {
+    throw Error(
+        fmt::format("redis cluster store \"{}\": invalid options: no seed nodes", store_name));
+  }
+  std::vector<HostPort> out;
+  for (const std::string& seed : seeds) {
+    std::optional<HostPort> parsed = detail::parse_host_port(seed);
+    if (!parsed) {
+      throw Error(
+          fmt::format("redis cluster store \"{}\": invalid options: seed \"{}\" is not host:port "
+                      "(port in [1, 65535]; IPv6 as [addr]:port)",
+                      store_name, seed));
+    }
+    out.push_back(std::move(*parsed));
+  }
+  return out;
+}
+
+}  // namespace
+
+struct RedisClusterStore::Impl {
+  Impl(const std::string& store_name, std::vector<std::string> seeds_given,
+       std::vector<HostPort> seeds, RedisOptions opts, RedisClusterOptions cluster_opts)
+      : seed_nodes(std::move(seeds_given)),
+        options(std::move(opts)),
+        cluster(cluster_opts),
+        topology(RedisEndpoint{store_name, "", 0, options.username,
+                               std::exchange(options.password, std::string()), 0,
+                               options.connect_timeout, options.command_timeout},
+                 std::move(seeds), options.pool_size) {}
+
+  const std::vector<std::string> seed_nodes;
+  RedisOptions options;  // the password lives only in the topology's endpoints
+  const RedisClusterOptions cluster;
+  detail::ClusterTopology topology;
+
+  /// `<prefix>{<id>}`: the id is the hash tag, shared with `:ready`.
+  std::string redis_key(const Key& key) const {
+    std::string out;
+    out.reserve(options.key_prefix.size() + key.id.size() + 2);
+    out.append(options.key_prefix).append("{").append(key.id).append("}");
+    return out;
+  }
+  /// `<prefix><id>`: chunk keys derive from it untagged, so they spread.
+  std::string chunk_base(const Key& key) const { return options.key_prefix + key.id; }
+
+  std::string subject() const {
+    return fmt::format("redis cluster store \"{}\"", topology.base().store_name);
+  }
+
+  void run(std::vector<ClusterCommand>& commands, const RedisOperation& op, bool writes) {
+    detail::ClusterRunOptions run_options;
+    run_options.retry_budget =
+        options.command_timeout.count() > 0 ? options.command_timeout : unbounded_retry_budget;
+    run_options.wait_replicas = cluster.wait_replicas;
+    run_options.wait_timeout = cluster.wait_timeout;
+    detail::run_cluster_commands(topology, commands, op, run_options, writes);
+  }
+
+  /// Runs commands that all answer `expected`, throwing the first failure.
+  void run_checked(std::vector<ClusterCommand>& commands, const RedisOperation& op, bool writes,
+                   int expected) {
+    if (commands.empty())
+      return;
+    run(commands, op, writes);
+    for (const ClusterCommand& command : commands)
+      detail::check_cluster_reply(command, op, expected);
+  }
+
+  /// Best effort after a failed write: drop chunks nobody will reference.
+  void remove_quietly(const std::vector<std::string>& keys) noexcept {
+    try {
+      unlink(keys);
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the original error is what matters
+    }
+  }
+
+  void unlink(const std::vector<std::string>& keys) {
+    std::vector<ClusterCommand> commands;
+    commands.reserve(keys.size());
+    for (const std::string& key : keys)
+      commands.push_back(key_command("UNLINK", key));
+    run_checked(commands, RedisOperation{"UNLINK chunks", std::string_view(), keys.size()}, false,
+                REDIS_REPLY_INTEGER);
+  }
+
+  // --- writes --------------------------------------------------------------
+
+  /// Writes every item: chunks of large (or manifest-like) values first,
+  /// spread over the slots, then values and manifests — so a reader never
+  /// sees a manifest whose chunks are not all there yet.
+  void put(const std::vector<PutItem>& items) {
+    std::vector<ClusterCommand> chunks;
+    std::vector<std::string> chunk_keys;
+    std::vector<ClusterCommand> sets;
+    sets.reserve(items.size());
+    std::deque<std::string> manifests;  // stable addresses: commands view them
+    for (const PutItem& item : items) {
+      if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value)) {
+        sets.push_back(key_command("SET", item.key, {item.value}));
+        continue;
+      }
+      const ChunkManifest manifest =
+          detail::make_chunk_manifest(item.value.size(), options.chunk_size);
+      for (std::uint64_t i = 0; i < manifest.count; ++i) {
+        chunk_keys.push_back(detail::chunk_key(item.chunk_base, i));
+        chunks.push_back(
+            owned_key_command("SET", chunk_keys.back(),
+                              item.value.substr(static_cast<std::size_t>(i * manifest.chunk_size),
+                                                static_cast<std::size_t>(manifest.size_of(i))),
+                              true));
+      }
+      manifests.push_back(detail::encode_chunk_manifest(manifest));
+      sets.push_back(key_command("SET", item.key, {manifests.back()}));
+    }
+    const bool single = items.size() == 1;
+    try {
+      run_checked(chunks,
+                  RedisOperation{single ? "SET chunks of" : "SET chunks",
+                                 single ? std::string_view(items.front().key) : std::string_view(),
+                                 items.size()},
+                  true, REDIS_REPLY_STATUS);
+      run_checked(sets,
+                  RedisOperation{single ? "SET" : "SET batch",
+                                 single ? std::string_view(items.front().key) : std::string_view(),
+                                 single ? 0 : items.size()},
+                  true, REDIS_REPLY_STATUS);
+    } catch (const Error&) {
+      remove_quietly(chunk_keys);
+      throw;
+    }
+  }
+
+  // --- reads ---------------------------------------------------------------
+
+  /// The value of a GET reply: the reply itself (no copy), nullopt for
+  /// nil, or — for a manifest — nothing yet: it is added to `chunked`.
+  std::optional<Bytes> value_of(ClusterCommand& command, const RedisOperation& op,
+                                const std::string& key, const std::string& base,
+                                std::vector<ChunkedValue>& chunked) const {
+    const redisReply& reply = detail::check_cluster_reply(command, op, REDIS_REPLY_STRING, true);
+    if (reply.type == REDIS_REPLY_NIL)
+      return std::nullopt;
+    if (detail::is_chunk_manifest(view_of(reply))) {
+      chunked.push_back(
+          ChunkedValue{key, base,
+                       detail::checked_manifest(command.node->endpoint().subject(), key,
+                                                view_of(reply), options.store.max_object_size)});
+      return std::nullopt;
+    }
+    const char* data = reply.str;
+    const std::size_t size = reply.len;
+    return Bytes(data, size, detail::share(std::move(command.reply)));
+  }
+
+  /// One chunk to read, and where its bytes go.
+  struct ChunkRead {
+    std::size_t value;  // index into the values being read
+    std::uint64_t index;
+    std::string key;
+    char* into;
+    std::size_t size;
+    enum class State : char { pending, read, absent } state = State::pending;
+  };
+
+  /// The fast path for large values: each primary's chunks are read on
+  /// one of its pooled connections, one after another, every payload
+  /// received straight into its place in the value (no staging in
+  /// hiredis, no copy), the primaries in parallel. Best effort: a chunk it
+  /// cannot read so (a redirection, a broken connection, a size that does
+  /// not match) stays pending for the general path, which retries and
+  /// reports. A timeout is thrown, though: that node already had its bound.
+  void read_directly(std::vector<ChunkRead>& chunks) {
+    std::map<std::shared_ptr<detail::ClusterNode>, std::vector<std::size_t>> by_node;
+    try {
+      for (std::size_t c = 0; c < chunks.size(); ++c) {
+        if (std::shared_ptr<detail::ClusterNode> node = topology.owner(key_slot(chunks[c].key)))
+          by_node[node].push_back(c);
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): no map yet; the general path loads it
+      return;
+    }
+    std::vector<std::exception_ptr> timeouts(by_node.size());
+    auto read_node = [&chunks](detail::ClusterNode& node, const std::vector<std::size_t>& mine,
+                               std::exception_ptr& timeout) noexcept {
+      try {
+        detail::RedisConnectionPool::Lease lease = node.pool().borrow();
+        RedisConnection& connection = *lease;
+        for (const std::size_t c : mine) {
+          ChunkRead& chunk = chunks[c];
+          const RedisOperation op{"GET", chunk.key};
+          if (!connection.quiescent())
+            return;
+          connection.send_direct(op, {"GET", chunk.key});
+          const std::optional<std::size_t> size = connection.read_bulk_header(op);
+          if (!size) {
+            chunk.state = ChunkRead::State::absent;
+            continue;
+          }
+          if (*size != chunk.size) {
+            connection.discard();  // the payload is still on the socket
+            return;
+          }
+          connection.read_bulk(op, chunk.into, chunk.size);
+          connection.finish_bulk(op);
+          chunk.state = ChunkRead::State::read;
+        }
+      } catch (const TimeoutError&) {
+        timeout = std::current_exception();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): what is left pending goes the general way
+      }
+    };
+    if (by_node.empty())
+      return;
+    std::vector<std::thread> threads;
+    const auto first = by_node.begin();
+    try {
+      std::size_t n = 1;
+      for (auto other = std::next(first); other != by_node.end(); ++other, ++n) {
+        threads.emplace_back(
+            [&, other, n] { read_node(*other->first, other->second, timeouts[n]); });
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): no thread: those nodes go the general way
+    }
+    read_node(*first->first, first->second, timeouts.front());
+    for (std::thread& thread : threads)
+      thread.join();
+    for (const std::exception_ptr& timeout : timeouts) {
+      if (timeout)
+        std::rethrow_exception(timeout);
+    }
+  }
+
+  /// Reads the chunks of every value — from all primaries at once — into
+  /// one buffer per value. A missing chunk means the value was evicted
+  /// meanwhile: nullopt.
+  std::vector<std::optional<Bytes>> read_chunks(const std::vector<ChunkedValue>& values) {
+    std::vector<std::unique_ptr<char[]>> buffers(values.size());
+    std::vector<ChunkRead> chunks;
+    for (std::size_t v = 0; v < values.size(); ++v) {
+      const ChunkManifest& manifest = values[v].manifest;
+      buffers[v].reset(new char[std::max<std::size_t>(1, manifest.total)]);
+      for (std::uint64_t i = 0; i < manifest.count; ++i) {
+        chunks.push_back(ChunkRead{v, i, detail::chunk_key(values[v].chunk_base, i),
+                                   buffers[v].get() + i * manifest.chunk_size,
+                                   static_cast<std::size_t>(manifest.size_of(i))});
+      }
+    }
+    read_directly(chunks);
+    // Whatever the fast path left: pipelined, with redirections and retries.
+    std::vector<ClusterCommand> commands;
+    std::vector<std::size_t> of;  // chunk index per command
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      if (chunks[c].state == ChunkRead::State::pending) {
+        commands.push_back(key_command("GET", chunks[c].key));
+        of.push_back(c);
+      }
+    }
+    const bool single = values.size() == 1;
+    const RedisOperation op{single ? "GET chunks of" : "GET chunks",
+                            single ? std::string_view(values.front().key) : std::string_view(),
+                            values.size()};
+    run(commands, op, false);
+    for (std::size_t k = 0; k < commands.size(); ++k) {
+      ChunkRead& chunk = chunks[of[k]];
+      const redisReply& reply = *commands[k].reply;
+      if (reply.type == REDIS_REPLY_NIL) {
+        chunk.state = ChunkRead::State::absent;
+      } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
+        std::memcpy(chunk.into, reply.str, reply.len);
+        chunk.state = ChunkRead::State::read;
+      } else {
+        std::rethrow_exception(detail::chunk_reply_error(commands[k].node->endpoint(), op, reply,
+                                                         chunk.key, chunk.size));
+      }
+    }
+    std::vector<bool> missing(values.size(), false);
+    for (const ChunkRead& chunk : chunks)
+      missing[chunk.value] = missing[chunk.value] || chunk.state == ChunkRead::State::absent;
+    std::vector<std::optional<Bytes>> out(values.size());
+    for (std::size_t v = 0; v < values.size(); ++v) {
+      if (missing[v])
+        continue;
+      const char* data = buffers[v].get();
+      std::shared_ptr<const void> owner(std::move(buffers[v]));
+      out[v].emplace(data, static_cast<std::size_t>(values[v].manifest.total), std::move(owner));
+    }
+    return out;
+  }
+
+  /// The value under `k` read on its primary's pooled connection with a
+  /// direct read (the payload lands in the value's own buffer: no staging
+  /// in hiredis, no copy): the value, or an empty optional for a missing
+  /// key. nullopt when this way cannot answer — no slot map yet, a
+  /// redirection or other error reply, a broken connection — and the
+  /// general path must (it follows, retries and reports). A timeout is
+  /// thrown: the node already had its bound.
+  std::optional<std::optional<Bytes>> get_directly(const std::string& k) {
+    try {
+      std::shared_ptr<detail::ClusterNode> node = topology.owner(key_slot(k));
+      if (!node)
+        return std::nullopt;
+      detail::RedisConnectionPool::Lease lease = node->pool().borrow();
+      RedisConnection& connection = *lease;
+      if (!connection.quiescent())
+        return std::nullopt;
+      const RedisOperation op{"GET", k};
+      connection.send_direct(op, {"GET", k});
+      const std::optional<std::size_t> size = connection.read_bulk_header(op);
+      if (!size)
+        return std::optional<Bytes>();
+      std::unique_ptr<char[]> buffer(new char[std::max<std::size_t>(1, *size)]);
+      connection.read_bulk(op, buffer.get(), *size);
+      connection.finish_bulk(op);
+      const char* data = buffer.get();
+      return std::optional<Bytes>(
+          Bytes(data, *size, std::shared_ptr<const void>(std::move(buffer))));
+    } catch (const TimeoutError&) {
+      throw;
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }
+
+  /// One value: directly if possible (get_directly), else the general way.
+  std::optional<Bytes> get_one(const Key& key) {
+    const std::string k = redis_key(key);
+    std::optional<std::optional<Bytes>> found = get_directly(k);
+    if (!found)
+      return std::move(get({key}).front());
+    if (!*found || !detail::is_chunk_manifest((*found)->view()))
+      return std::move(*found);
+    const std::vector<ChunkedValue> chunked{ChunkedValue{
+        k, chunk_base(key),
+        detail::checked_manifest(subject(), k, (*found)->view(), options.store.max_object_size)}};
+    return std::move(read_chunks(chunked).front());
+  }
+
+  /// Values of many keys: one GET each, pipelined per node; then the
+  /// chunks of any chunked ones.
+  std::vector<std::optional<Bytes>> get(const std::vector<Key>& keys) {
+    std::vector<std::string> redis_keys;
+    redis_keys.reserve(keys.size());
+    std::vector<ClusterCommand> commands;
+    commands.reserve(keys.size());
+    for (const Key& key : keys) {
+      redis_keys.push_back(redis_key(key));
+      commands.push_back(key_command("GET", redis_keys.back()));
+    }
+    const bool single = keys.size() == 1;
+    const RedisOperation op{single ? "GET" : "GET batch",
+                            single ? std::string_view(redis_keys.front()) : std::string_view(),
+                            single ? 0 : keys.size()};
+    run(commands, op, false);
+    std::vector<std::optional<Bytes>> values(keys.size());
+    std::vector<ChunkedValue> chunked;
+    std::vector<std::size_t> chunked_at;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const std::size_t before = chunked.size();
+      values[i] = value_of(commands[i], op, redis_keys[i], chunk_base(keys[i]), chunked);
+      if (chunked.size() != before)
+        chunked_at.push_back(i);
+    }
+    if (!chunked.empty()) {
+      std::vector<std::optional<Bytes>> assembled = read_chunks(chunked);
+      for (std::size_t j = 0; j < chunked.size(); ++j)
+        values[chunked_at[j]] = std::move(assembled[j]);
+    }
+    return values;
+  }
+
+  /// `command` (UNLINK or PEXPIRE ... `argument`) on a key, its future
+  /// companion and, when the value is chunked, every chunk. The value's
+  /// head is read in the same round trip as the key's own command, to
+  /// recognise a manifest without reading a whole value.
+  void on_every_part(const Key& key, const char* command, std::string_view argument) {
+    const std::string k = redis_key(key);
+    const std::string ready = detail::ready_key(k);
+    const std::string last = std::to_string(detail::chunk_manifest_max_size - 1);
+    // `command <key> [argument]`; the key is viewed (it outlives the run).
+    auto on = [&](const std::string& target) {
+      ClusterCommand made = key_command(command, target);
+      if (!argument.empty())
+        made.args.add(argument);
+      return made;
+    };
+    std::vector<ClusterCommand> commands;
+    commands.push_back(key_command("GETRANGE", k, {"0", last}));
+    commands.push_back(on(k));
+    commands.push_back(on(ready));
+    const RedisOperation head_op{"GETRANGE", k};
+    const RedisOperation op{command, k};
+    run(commands, op, false);
+    detail::check_cluster_reply(commands[1], op, REDIS_REPLY_INTEGER);
+    detail::check_cluster_reply(commands[2], op, REDIS_REPLY_INTEGER);
+    const redisReply& head = *commands[0].reply;
+    if (head.type == REDIS_REPLY_ERROR && std::strncmp(head.str, "WRONGTYPE", 9) == 0)
+      return;  // not a value of ours; the key itself was handled
+    detail::check_cluster_reply(commands[0], head_op, REDIS_REPLY_STRING);
+    if (!detail::is_chunk_manifest(view_of(head)))
+      return;
+    const std::optional<ChunkManifest> manifest = detail::decode_chunk_manifest(view_of(head));
+    if (!manifest)
+      return;  // not ours to interpret
+    std::vector<ClusterCommand> chunks;
+    chunks.reserve(static_cast<std::size_t>(manifest->count));
+    const std::string base = chunk_base(key);
+    for (std::uint64_t i = 0; i < manifest->count; ++i) {
+      ClusterCommand chunk = owned_key_command(command, detail::chunk_key(base, i));
+      if (!argument.empty())
+        chunk.args.add(argument);
+      chunks.push_back(std::move(chunk));
+    }
+    run_checked(chunks, RedisOperation{command, k, 0}, false, REDIS_REPLY_INTEGER);
+  }
+};
+
+// --- RedisClusterStore -----------------------------------------------------------
+
+RedisClusterStore::RedisClusterStore(std::string name, std::vector<std::string> seed_nodes,
+                                     RedisOptions options, RedisClusterOptions cluster)
+    : Store(std::move(name), options.store) {
+  auto invalid = [&](std::string_view what) {
+    return Error(
+        fmt::format("redis cluster store \"{}\": invalid options: {}", this->name(), what));
+  };
+  std::vector<HostPort> seeds = parse_seeds(this->name(), seed_nodes);
+  if (options.db != 0) {
+    throw invalid(
+        fmt::format("db {} requested, but a Redis Cluster has only database 0", options.db));
+  }
+  if (options.key_prefix.find_first_of("{}") != std::string::npos) {
+    throw invalid(fmt::format(
+        "key_prefix \"{}\" contains '{{' or '}}' (the store puts each key's id in a hash tag)",
+        options.key_prefix));
+  }
+  if (options.connect_timeout.count() < 0 || options.command_timeout.count() < 0 ||
+      cluster.wait_timeout.count() < 0) {
+    throw invalid("timeouts must not be negative");
+  }
+  if (options.pool_size == 0)
+    throw invalid("pool_size must be at least 1");
+  if (options.chunk_size == 0)
+    throw invalid("chunk_size must be at least 1");
+  if (cluster.wait_replicas < 0)
+    throw invalid(fmt::format("wait_replicas {} is negative", cluster.wait_replicas));
+  impl_ = std::make_unique<Impl>(this->name(), std::move(seed_nodes), std::move(seeds),
+                                 std::move(options), cluster);
+}
+
+RedisClusterStore::~RedisClusterStore() = default;
+
+const std::vector<std::string>& RedisClusterStore::seed_nodes() const noexcept {
+  return impl_->seed_nodes;
+}
+
+void RedisClusterStore::set_node_check(std::function<void(const std::string&, int)> check) {
+  impl_->topology.set_node_check(std::move(check));
+}
+
+int RedisClusterStore::slot_for_key(const Key& key) const {
+  return key_slot(impl_->redis_key(key));
+}
+
+std::string RedisClusterStore::node_for_key(const Key& key) {
+  const int slot = slot_for_key(key);
+  std::shared_ptr<detail::ClusterNode> node = impl_->topology.owner(slot);
+  if (!node) {
+    throw ConnectionError(fmt::format("{}: slot {} (key \"{}\") is not served by any node",
+                                      impl_->subject(), slot, key.id));
+  }
+  return node->address();
+}
+
+std::vector<std::string> RedisClusterStore::primaries() {
+  std::vector<std::string> out;
+  for (const auto& node : impl_->topology.primaries())
+    out.push_back(node->address());
+  return out;
+}
+
+void RedisClusterStore::refresh_slot_map() {
+  impl_->topology.refresh();
+}
+
+StoreConfig RedisClusterStore::config() const {
+  std::string seeds;
+  for (const std::string& seed : impl_->seed_nodes)
+    seeds += (seeds.empty() ? "" : ",") + seed;
+  StoreConfig config{"redis-cluster",
+                     name(),
+                     {{"seeds", seeds},
+                      {"wait_replicas", std::to_string(impl_->cluster.wait_replicas)},
+                      {"wait_timeout_ms", std::to_string(impl_->cluster.wait_timeout.count())}}};
+  detail::add_common_redis_options(impl_->options, config.options);
+  return config;
+}
+
+std::shared_ptr<RedisClusterStore> RedisClusterStore::from_config(const StoreConfig& config) {
+  auto seeds_option = config.options.find("seeds");
+  if (seeds_option == config.options.end() || seeds_option->second.empty()) {
+    throw Error(
+        fmt::format("redis cluster store \"{}\": config has no 'seeds' option", config.name));
+  }
+  std::vector<std::string> seeds;
+  const std::string& text = seeds_option->second;
+  for (std::size_t begin = 0; begin <= text.size();) {
+    const std::size_t comma = std::min(text.find(',', begin), text.size());
+    seeds.push_back(text.substr(begin, comma - begin));
+    begin = comma + 1;
+  }
+  if (detail::integer_option(config, "db", 0, 0, 0) != 0) {
+    throw Error(fmt::format("redis cluster store \"{}\": a cluster has only db 0", config.name));
+  }
+  RedisOptions options;
+  detail::read_common_redis_options(config, options);
+  RedisClusterOptions cluster;
+  cluster.wait_replicas = static_cast<int>(detail::integer_option(
+      config, "wait_replicas", 0, std::numeric_limits<int>::max(), cluster.wait_replicas));
+  cluster.wait_timeout = std::chrono::milliseconds(detail::integer_option(
+      config, "wait_timeout_ms", 0, std::numeric_limits<int>::max(), cluster.wait_timeout.count()));
+  return std::make_shared<RedisClusterStore>(config.name, std::move(seeds), std::move(options),
+                                             cluster);
+}
+
+void RedisClusterStore::do_put(const Key& key, std::string_view bytes) {
+  impl_->put({PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes}});
+}
+
+void RedisClusterStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
+  if (items.empty())
+    return;
+  std::vector<PutItem> puts;
+  puts.reserve(items.size());
+  for (const auto& [key, bytes] : items)
+    puts.push_back(PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes});
+  impl_->put(puts);
+}
+
+std::optional<Bytes> RedisClusterStore::do_get(const Key& key) {
+  return impl_->get_one(key);
+}
+
+std::vector<std::optional<Bytes>> RedisClusterStore::do_get_batch(const std::vector<Key>& keys) {
+  if (keys.empty())
+    return {};
+  return impl_->get(keys);
+}
+
+bool RedisClusterStore::do_exists(const Key& key) {
+  const std::string k = impl_->redis_key(key);
+  std::vector<ClusterCommand> commands;
+  commands.push_back(key_command("EXISTS", k));
+  const RedisOperation op{"EXISTS", k};
+  impl_->run(commands, op, false);
+  return detail::check_cluster_reply(commands.front(), op, REDIS_REPLY_INTEGER).integer > 0;
+}
+
+void RedisClusterStore::do_evict(const Key& key) {
+  impl_->on_every_part(key, "UNLINK", {});
+}
+
+bool RedisClusterStore::do_expire(const Key& key, std::chrono::milliseconds ttl) {
+  if (ttl.count() <= 0) {
+    do_evict(key);
+    return true;
+  }
+  impl_->on_every_part(key, "PEXPIRE", std::to_string(ttl.count()));
+  return true;
+}
+
+void RedisClusterStore::do_put_result(const Key& key, std::string_view bytes) {
+  const std::string k = impl_->redis_key(key);
+  impl_->put({PutItem{k, impl_->chunk_base(key), bytes}});  // first: a woken waiter must find it
+  const std::string ready = detail::ready_key(k);
+  std::vector<ClusterCommand> commands;
+  commands.push_back(key_command("RPUSH", ready, {"1"}));
+  impl_->run_checked(commands, RedisOperation{"RPUSH", ready}, false, REDIS_REPLY_INTEGER);
+}
+
+std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
+                                                    std::chrono::milliseconds timeout) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + timeout;
+  if (std::optional<Bytes> bytes = do_get(key))
+    return bytes;
+  const std::string ready = detail::ready_key(impl_->redis_key(key));
+  const int slot = key_slot(ready);
+  // A connection of its own to the slot's primary, whose read timeout
+  // covers the whole wait (a pooled one would be held that long). After a
+  // redirection or a lost connection (failover) it is opened again.
+  RedisEndpoint endpoint;
+  std::unique_ptr<RedisConnection> connection;
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+    if (left.count() <= 0)
+      return do_get(key);  // one last look: it may have come just now
+    const RedisOperation op{"BLPOP", ready};
+    RedisReplyPtr reply;
+    try {
+      if (!connection) {
+        std::shared_ptr<detail::ClusterNode> node = impl_->topology.owner(slot);
+        if (!node)
+          throw ConnectionError(
+              fmt::format("{}: slot {} is not served by any node", impl_->subject(), slot));
+        endpoint = node->endpoint();
+        if (endpoint.command_timeout.count() > 0)
+          endpoint.command_timeout += timeout;
+        connection = RedisConnection::open(endpoint);
+      }
+      RedisArgs args(3);
+      args.add("BLPOP").add(ready).add_owned(detail::blocking_seconds(left));
+      reply = connection->command(op, args);
+    } catch (const ConnectionError&) {
+      if (clock::now() >= deadline)
+        throw;
+      connection.reset();  // the primary may have failed over: look again
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      try {
+        impl_->topology.refresh();
+      } catch (const ConnectionError&) {  // NOLINT(bugprone-empty-catch): retried in the loop
+      }
+      continue;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && (detail::parse_redirect(view_of(*reply)) ||
+                                             detail::is_transient_cluster_error(view_of(*reply)))) {
+      if (auto redirect = detail::parse_redirect(view_of(*reply));
+          redirect && redirect->kind == detail::ClusterRedirect::Kind::moved) {
+        impl_->topology.moved(redirect->slot, impl_->topology.node(redirect->target));
+      }
+      connection.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    reply = connection->check(op, std::move(reply), REDIS_REPLY_ARRAY, /*nil_ok=*/true);
+    if (reply->type == REDIS_REPLY_NIL)
+      return do_get(key);
+    // Put the token back so every other waiter wakes too.
+    std::vector<ClusterCommand> push;
+    push.push_back(key_command("RPUSH", ready, {"1"}));
+    impl_->run_checked(push, RedisOperation{"RPUSH", ready}, false, REDIS_REPLY_INTEGER);
+    if (std::optional<Bytes> bytes = do_get(key))
+      return bytes;
+    // Evicted between the token and the read: keep waiting.
+  }
+}
+
+}  // namespace proxystore
