@@ -7,7 +7,7 @@
 // bench/run.sh starts the Redis server and passes its port. --smoke runs
 // each benchmark once on small objects (CI keeps them working; the numbers
 // mean nothing). Google Benchmark flags (--benchmark_filter=...,
-// --benchmark_repetitions=N, ...) pass through; the full run defaults to 5
+// --benchmark_repetitions=N, ...) pass through; the full run defaults to 10
 // repetitions, randomly interleaved so a burst of load from elsewhere hits
 // all variants alike.
 #include "bench_common.hpp"
@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(s.scratch);
 
   if (!has_flag(passed, "--benchmark_repetitions"))
-    passed.emplace_back(s.smoke ? "--benchmark_repetitions=1" : "--benchmark_repetitions=5");
+    passed.emplace_back(s.smoke ? "--benchmark_repetitions=1" : "--benchmark_repetitions=10");
   if (!s.smoke && !has_flag(passed, "--benchmark_enable_random_interleaving"))
     passed.emplace_back("--benchmark_enable_random_interleaving=true");
   std::vector<char*> benchmark_argv;

@@ -5,7 +5,7 @@
 # prints the markdown report (ratio tables, targets met or missed, and the
 # disassembly of a resolved-proxy access) to stdout. Progress goes to stderr.
 #
-#   bash bench/run.sh                 full run (about 10-15 minutes on 2 cores)
+#   bash bench/run.sh                 full run (about 30 minutes on 2 cores)
 #   bash bench/run.sh --smoke         CI: each benchmark once on small objects
 #   bash bench/run.sh -- ARGS...      extra arguments for proxystore_bench, e.g.
 #                                     --benchmark_filter=redis/get
