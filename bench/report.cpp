@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "report.hpp"
+
+#include "bench_common.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+namespace proxystore::bench {
+
+void RecordingReporter::ReportRuns(const std::vector<Run>& reports) {
+  ConsoleReporter::ReportRuns(reports);
+  for (const Run& run : reports) {
+    if (run.run_type != Run::RT_Iteration)
+      continue;
+    const std::string& name = run.run_name.function_name;
+    if (run.error_occurred) {
+      errors_.push_back(name + ": " + run.error_message);
+      continue;
+    }
+    const double seconds =
+        run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
+    results_[name].push_back(seconds);
+  }
+}
+
+namespace {
+
+/// The repetitions of one benchmark, summarised.
+struct Stats {
+  double median = 0;
+  double cv = 0;  // coefficient of variation (stddev / mean) over repetitions
+};
+
+std::optional<Stats> stats_of(const RecordingReporter& reporter, const std::string& name) {
+  auto it = reporter.results().find(name);
+  if (it == reporter.results().end() || it->second.empty())
+    return std::nullopt;
+  std::vector<double> values = it->second;
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  Stats s;
+  s.median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  double mean = 0;
+  for (double v : values)
+    mean += v;
+  mean /= static_cast<double>(n);
+  double variance = 0;
+  for (double v : values)
+    variance += (v - mean) * (v - mean);
+  if (n > 1)
+    s.cv = std::sqrt(variance / static_cast<double>(n - 1)) / mean;
+  return s;
+}
+
+std::string format(const char* pattern, double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), pattern, value);
+  return buffer;
+}
+
+std::string duration(double seconds) {
+  if (seconds < 1e-6)
+    return format("%.1f ns", seconds * 1e9);
+  if (seconds < 1e-3)
+    return format("%.1f µs", seconds * 1e6);
+  if (seconds < 1)
+    return format("%.2f ms", seconds * 1e3);
+  return format("%.2f s", seconds);
+}
+
+/// `a / b` with the spread of the two medians (their CVs combined).
+struct Ratio {
+  double value = 0;
+  double spread = 0;
+  bool valid = false;
+};
+
+Ratio ratio(const std::optional<Stats>& a, const std::optional<Stats>& b) {
+  if (!a || !b || b->median <= 0)
+    return {};
+  return {a->median / b->median, std::sqrt(a->cv * a->cv + b->cv * b->cv), true};
+}
+
+std::string show(const Ratio& r) {
+  if (!r.valid)
+    return "n/a";
+  std::string text = format("%.2f", r.value);
+  if (r.spread > 0)
+    text += format(" ±%.0f%%", r.spread * 100);
+  return text;
+}
+
+std::string show(const std::optional<Stats>& s) {
+  return s ? duration(s->median) : "n/a";
+}
+
+/// A target on a ratio: "≤ 1.25 × floor: ✅".
+struct Verdict {
+  std::string text = "—";
+  bool missed = false;
+};
+
+Verdict at_most(const Ratio& r, double limit, const char* what) {
+  Verdict v;
+  if (!r.valid)
+    return {std::string("no data (") + what + ")", true};
+  v.missed = r.value > limit;
+  v.text = format("≤ %.2f", limit) + " × " + what + (v.missed ? " ❌" : " ✅");
+  return v;
+}
+
+std::optional<double> measurement(const std::string& name) {
+  for (const Measurement& m : measurements()) {
+    if (m.name == name)
+      return m.value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int print_report(std::ostream& out, const RunInfo& info, const RecordingReporter& reporter) {
+  int missed = 0;
+  auto get = [&](const std::string& name) {
+    return stats_of(reporter, name);
+  };
+
+  out << "## proxystore-cpp benchmark results\n\n";
+  if (info.smoke)
+    out << "**Smoke run** (one iteration, objects up to " << size_label(largest_size())
+        << "): it checks that every benchmark runs; its figures and verdicts mean nothing.\n\n";
+  out << "- machine: " << info.machine << "\n";
+  out << "- load average (1/5/15 min): " << info.load_before << " before, " << info.load_after
+      << " after\n";
+  out << "- compiler: " << info.compiler << "; flags: `" << info.flags << "`\n";
+  out << "- redis-server " << info.redis_version << " on loopback, persistence off\n";
+  out << "- each value: median of " << info.repetitions
+      << " repetition(s); ±: spread of the ratio (the two CVs combined)\n\n";
+
+  // --- Redis ---------------------------------------------------------------
+  out << "### Redis: the library against raw hiredis and the floor\n\n";
+  out << "`set`/`proxy` are compared with the SET baselines, `get`/`resolve` with the GET "
+         "baselines. Targets: 100 B ≤ 1.5 × raw hiredis; ≥ 1 MB ≤ 1.25 × the floor.\n\n";
+  out << "| object | operation | library | raw hiredis | floor | ÷ hiredis | ÷ floor | target |\n";
+  out << "|---|---|---:|---:|---:|---:|---:|---|\n";
+  const char* elements[] = {"char", "double"};
+  for (const char* element : elements) {
+    for (std::size_t size : object_sizes()) {
+      const std::string label = size_label(size);
+      auto named = [&](const char* op, const char* variant) {
+        return "redis/" + std::string(op) + "/" + element + "/" + label + "/" + variant;
+      };
+      struct Row {
+        const char* op;
+        const char* title;
+        const char* baseline_op;
+      };
+      const Row rows[] = {{"set", "Store::set", "set"},
+                          {"proxy", "Store::proxy", "set"},
+                          {"get", "Store::get", "get"},
+                          {"resolve", "resolve fresh proxy", "get"},
+                          {"resolve_wire", "resolve deserialized proxy", "get"}};
+      for (const Row& row : rows) {
+        const auto library = get(named(row.op, "store"));
+        const auto hiredis = get(named(row.baseline_op, "hiredis"));
+        const auto floor = get(named(row.baseline_op, "floor"));
+        const Ratio vs_hiredis = ratio(library, hiredis);
+        const Ratio vs_floor = ratio(library, floor);
+        Verdict verdict;
+        if (size <= 100)
+          verdict = at_most(vs_hiredis, 1.5, "hiredis");
+        else if (size >= (std::size_t{1} << 20))
+          verdict = at_most(vs_floor, 1.25, "floor");
+        missed += verdict.missed ? 1 : 0;
+        out << "| vector<" << element << "> " << label << " | " << row.title << " | "
+            << show(library) << " | " << show(hiredis) << " | " << show(floor) << " | "
+            << show(vs_hiredis) << " | " << show(vs_floor) << " | " << verdict.text << " |\n";
+      }
+    }
+  }
+
+  // --- other targets ----------------------------------------------------------
+  out << "\n### Proxies\n\n";
+  out << "| what | library | baseline | ratio | target |\n|---|---:|---:|---:|---|\n";
+  {
+    const auto proxy = get("access/proxy");
+    const auto pointer = get("access/pointer");
+    out << "| resolved access `p->size()` vs `ptr->size()` | " << show(proxy) << " | "
+        << show(pointer) << " | " << show(ratio(proxy, pointer))
+        << " | one atomic load + one dereference (see the disassembly) |\n";
+  }
+  if (const auto bytes = measurement("proxy_size/redis")) {
+    const bool miss = *bytes > 128;
+    missed += miss ? 1 : 0;
+    out << "| serialized Redis proxy | " << format("%.0f B", *bytes) << " | — | — | ≤ 128 B "
+        << (miss ? "❌" : "✅") << " |\n";
+  }
+  {
+    const auto single = get("batch/single");
+    const auto batch = get("batch/batch");
+    const Ratio speedup = ratio(single, batch);
+    const bool miss = !speedup.valid || speedup.value < 10;
+    missed += miss ? 1 : 0;
+    out << "| proxy_batch of 1000 × 100 B vs 1000 × proxy() | " << show(batch) << " | "
+        << show(single) << " | " << show(speedup) << " × faster | ≥ 10 × " << (miss ? "❌" : "✅")
+        << " |\n";
+  }
+
+  out << "\n### Peak memory reading the " << size_label(largest_size()) << " object\n\n";
+  out << "Peak RSS growth during one read, in a fresh child process, divided by the object's "
+         "size (the result itself counts: 1.00 = the result and nothing else).\n\n";
+  out << "| object | floor GET | raw hiredis GET | Store::get | resolve | resolve, default "
+         "StoreOptions (cache on) | target (resolve) |\n|---|---:|---:|---:|---:|---:|---|\n";
+  for (const char* element : elements) {
+    const std::string prefix = std::string("memory/") + element + "/";
+    auto cell = [&](const char* what) {
+      const auto value = measurement(prefix + what);
+      return value && *value >= 0 ? format("%.2f", *value) : std::string("n/a");
+    };
+    const auto resolve = measurement(prefix + "resolve");
+    const bool miss = !resolve || *resolve < 0 || *resolve > 1.1;
+    missed += miss ? 1 : 0;
+    out << "| vector<" << element << "> | " << cell("floor") << " | " << cell("hiredis") << " | "
+        << cell("get") << " | " << cell("resolve") << " | " << cell("resolve_default")
+        << " | ≤ 1.10 " << (miss ? "❌" : "✅") << " |\n";
+  }
+
+  // --- FileStore and LocalStore ----------------------------------------------
+  out << "\n### FileStore and LocalStore (no targets)\n\n";
+  out << "FileStore against raw `write`/`read` of one file; LocalStore against a copy of the "
+         "object.\n\n";
+  out << "| object | FileStore set | raw write | ÷ | FileStore get | raw read | ÷ | LocalStore "
+         "set | LocalStore get | copy | set ÷ copy | get ÷ copy |\n";
+  out << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const char* element : elements) {
+    for (std::size_t size : object_sizes()) {
+      const std::string suffix = std::string(element) + "/" + size_label(size) + "/";
+      const auto file_set = get("file/set/" + suffix + "store");
+      const auto raw_write = get("file/set/" + suffix + "raw");
+      const auto file_get = get("file/get/" + suffix + "store");
+      const auto raw_read = get("file/get/" + suffix + "raw");
+      const auto local_set = get("local/set/" + suffix + "store");
+      const auto local_get = get("local/get/" + suffix + "store");
+      const auto copy = get("local/copy/" + std::string(element) + "/" + size_label(size));
+      out << "| vector<" << element << "> " << size_label(size) << " | " << show(file_set) << " | "
+          << show(raw_write) << " | " << show(ratio(file_set, raw_write)) << " | " << show(file_get)
+          << " | " << show(raw_read) << " | " << show(ratio(file_get, raw_read)) << " | "
+          << show(local_set) << " | " << show(local_get) << " | " << show(copy) << " | "
+          << show(ratio(local_set, copy)) << " | " << show(ratio(local_get, copy)) << " |\n";
+    }
+  }
+
+  if (!reporter.errors().empty()) {
+    out << "\n### Errors\n\n";
+    for (const std::string& error : reporter.errors())
+      out << "- " << error << "\n";
+    missed += static_cast<int>(reporter.errors().size());
+  }
+  out << "\nTargets missed: " << missed << "\n";
+  return missed;
+}
+
+}  // namespace proxystore::bench
