@@ -5,6 +5,7 @@
 #include <proxystore/store.hpp>
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
+#include <proxystore/stores/multi.hpp>
 #include <proxystore/stores/redis.hpp>
 
 #include <fmt/format.h>
@@ -42,6 +43,7 @@ class Registry {
     types.emplace("local", [](const StoreConfig& c) { return LocalStore::from_config(c); });
     types.emplace("file", [](const StoreConfig& c) { return FileStore::from_config(c); });
     types.emplace("redis", [](const StoreConfig& c) { return RedisStore::from_config(c); });
+    types.emplace("multi", [](const StoreConfig& c) { return MultiStore::from_config(c); });
   }
 };
 
