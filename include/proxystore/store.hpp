@@ -597,8 +597,7 @@ struct StoreAccess {
     store.do_put_parts(key, head, body);
   }
   static std::optional<Bytes> get(Store& store, const Key& key) { return store.do_get(key); }
-  static bool read(Store& store, const Key& key,
-                   const std::function<void(ValueReader&)>& consume) {
+  static bool read(Store& store, const Key& key, const std::function<void(ValueReader&)>& consume) {
     return store.do_read(key, consume);
   }
   static void put_batch(Store& store, const std::vector<std::pair<Key, std::string_view>>& items) {

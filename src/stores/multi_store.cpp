@@ -3,6 +3,8 @@
 #include <proxystore/registry.hpp>
 #include <proxystore/stores/multi.hpp>
 
+#include "detail/printable.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 namespace proxystore {
 namespace {
 
+using detail::printable;
 using detail::StoreAccess;
 
 /// Tags for messages: ["a", "b"], or "no tags".
@@ -26,7 +29,7 @@ std::string describe_tags(const std::vector<std::string>& tags) {
   std::string out = "tags [";
   const char* separator = "";
   for (const auto& tag : tags) {
-    out += fmt::format("{}\"{}\"", separator, tag);
+    out += fmt::format("{}\"{}\"", separator, printable(tag));
     separator = ", ";
   }
   return out + "]";
@@ -38,7 +41,9 @@ bool contains(const std::vector<std::string>& tags, const std::string& tag) {
 
 // --- config encoding ---------------------------------------------------------
 
-std::string route_prefix(std::size_t index) { return fmt::format("route.{}.", index); }
+std::string route_prefix(std::size_t index) {
+  return fmt::format("route.{}.", index);
+}
 
 void write_tags(StoreConfig& config, const std::string& prefix, const char* kind,
                 const std::vector<std::string>& tags) {
@@ -57,7 +62,7 @@ class ConfigReader {
   std::string take(const std::string& option) {
     auto it = remaining_.find(option);
     if (it == remaining_.end())
-      throw malformed(fmt::format("option '{}' is missing", option));
+      throw malformed(fmt::format("option '{}' is missing", printable(option)));
     std::string value = std::move(it->second);
     remaining_.erase(it);
     return value;
@@ -71,7 +76,7 @@ class ConfigReader {
     const auto [stop, error] = std::from_chars(text.data(), end, value);
     if (text.empty() || error != std::errc() || stop != end) {
       throw malformed(
-          fmt::format("option '{}' is '{}', not a {} integer in range", option, text,
+          fmt::format("option '{}' is '{}', not a {} integer in range", option, printable(text),
                       std::numeric_limits<Integer>::is_signed ? "signed" : "non-negative"));
     }
     return value;
@@ -101,13 +106,13 @@ class ConfigReader {
   /// Throws if an option was not consumed (a typo, or a newer format).
   void expect_nothing_left() const {
     if (!remaining_.empty())
-      throw malformed(fmt::format("unknown option '{}'", remaining_.begin()->first));
+      throw malformed(fmt::format("unknown option '{}'", printable(remaining_.begin()->first)));
   }
 
   std::size_t remaining() const noexcept { return remaining_.size(); }
 
   Error malformed(const std::string& what) const {
-    return Error(fmt::format("multi store '{}': malformed config: {}", name_, what));
+    return Error{fmt::format("multi store '{}': malformed config: {}", printable(name_), what)};
   }
 
  private:
@@ -122,9 +127,10 @@ class ConfigReader {
 bool RoutingPolicy::accepts(std::size_t size, const std::vector<std::string>& tags) const {
   if (size < min_size || size > max_size)
     return false;
-  const bool allowed = subset_tags.empty() ||
-                       std::all_of(tags.begin(), tags.end(),
-                                   [&](const std::string& tag) { return contains(subset_tags, tag); });
+  const bool allowed =
+      subset_tags.empty() || std::all_of(tags.begin(), tags.end(), [&](const std::string& tag) {
+        return contains(subset_tags, tag);
+      });
   const bool required_present =
       std::all_of(superset_tags.begin(), superset_tags.end(),
                   [&](const std::string& tag) { return contains(tags, tag); });
@@ -144,17 +150,17 @@ MultiStore::MultiStore(std::string name, std::vector<Route> routes, StoreOptions
       throw Error(fmt::format("multi store '{}': route {} has no store", this->name(), i));
     const std::string& child = route.store->name();
     if (child == this->name()) {
-      throw Error(fmt::format("multi store '{}': route {} is a store of the same name",
-                              this->name(), i));
+      throw Error(
+          fmt::format("multi store '{}': route {} is a store of the same name", this->name(), i));
     }
     if (!names.insert(child).second) {
       throw Error(
           fmt::format("multi store '{}': two routes use stores named '{}'", this->name(), child));
     }
     if (route.policy.min_size > route.policy.max_size) {
-      throw Error(fmt::format("multi store '{}': route {} (store '{}') has min_size {} > max_size {}",
-                              this->name(), i, child, route.policy.min_size,
-                              route.policy.max_size));
+      throw Error(
+          fmt::format("multi store '{}': route {} (store '{}') has min_size {} > max_size {}",
+                      this->name(), i, child, route.policy.min_size, route.policy.max_size));
     }
   }
   // A key is "<child>/<id>": no child name plus '/' may begin another's,
@@ -181,7 +187,7 @@ StoreConfig MultiStore::config() const {
     config.options[prefix + "type"] = child.type;
     config.options[prefix + "name"] = child.name;
     for (const auto& [option, value] : child.options)
-      config.options[prefix + "option." + option] = value;
+      config.options[fmt::format("{}option.{}", prefix, option)] = value;
     const RoutingPolicy& policy = routes_[i].policy;
     config.options[prefix + "min_size"] = std::to_string(policy.min_size);
     config.options[prefix + "max_size"] = std::to_string(policy.max_size);
@@ -195,10 +201,11 @@ StoreConfig MultiStore::config() const {
 std::shared_ptr<MultiStore> MultiStore::from_config(const StoreConfig& config) {
   ConfigReader reader(config);
   const auto count = reader.take_integer<std::size_t>("routes");
-  // Each route has at least 7 options: a count beyond that is forged.
-  if (count == 0 || count > reader.remaining() / 7) {
-    throw reader.malformed(fmt::format("'routes' is {} for {} options", count,
-                                       reader.remaining() + 1));
+  // Every route takes options: a count beyond them is forged (and must not
+  // size an allocation). A missing option is reported by name below.
+  if (count == 0 || count > reader.remaining()) {
+    throw reader.malformed(
+        fmt::format("'routes' is {} for {} other options", count, reader.remaining()));
   }
   std::vector<Route> routes;
   routes.reserve(count);
@@ -262,7 +269,7 @@ std::pair<std::size_t, Key> MultiStore::split(const Key& key) const {
     children += (children.empty() ? "'" : ", '") + route.store->name() + "/'";
   throw StoreOperationError(
       fmt::format("multi store '{}': key '{}' names none of its child stores (keys start with {})",
-                  name(), key.id, children));
+                  name(), printable(key.id), children));
 }
 
 std::pair<std::shared_ptr<Store>, Key> MultiStore::locate(const Key& key) const {
@@ -361,11 +368,12 @@ std::vector<std::optional<Bytes>> MultiStore::do_get_batch(const std::vector<Key
   for (std::size_t i = 0; i < routes_.size(); ++i) {
     if (shares[i].empty())
       continue;
-    std::vector<std::optional<Bytes>> fetched = StoreAccess::get_batch(*routes_[i].store, shares[i]);
+    std::vector<std::optional<Bytes>> fetched =
+        StoreAccess::get_batch(*routes_[i].store, shares[i]);
     if (fetched.size() != shares[i].size()) {
-      throw StoreOperationError(fmt::format(
-          "multi store '{}': child '{}' returned {} values for a batch of {} keys", name(),
-          routes_[i].store->name(), fetched.size(), shares[i].size()));
+      throw StoreOperationError(
+          fmt::format("multi store '{}': child '{}' returned {} values for a batch of {} keys",
+                      name(), routes_[i].store->name(), fetched.size(), shares[i].size()));
     }
     for (std::size_t j = 0; j < fetched.size(); ++j)
       values[positions[i][j]] = std::move(fetched[j]);

@@ -69,9 +69,8 @@ struct RoutingPolicy {
   /// @{
   /// Equal when every field is equal (tags compared as given).
   friend bool operator==(const RoutingPolicy& a, const RoutingPolicy& b) {
-    return a.min_size == b.min_size && a.max_size == b.max_size &&
-           a.subset_tags == b.subset_tags && a.superset_tags == b.superset_tags &&
-           a.priority == b.priority;
+    return a.min_size == b.min_size && a.max_size == b.max_size && a.subset_tags == b.subset_tags &&
+           a.superset_tags == b.superset_tags && a.priority == b.priority;
   }
   friend bool operator!=(const RoutingPolicy& a, const RoutingPolicy& b) { return !(a == b); }
   /// @}
