@@ -68,7 +68,8 @@ struct SetOptions {
 };
 
 /// What a backend knows about an object when it mints its key
-/// (`Store::do_new_key_for`): already serialized, not yet stored.
+/// (`Store::do_new_key_for`): already serialized, not yet stored. Valid
+/// only during that call (it refers to the caller's tags).
 struct PutInfo {
   /// The size of the serialized object in bytes (header and body).
   std::size_t size;
@@ -214,6 +215,7 @@ class Store : public std::enable_shared_from_this<Store> {
   std::vector<Key> set_batch(const std::vector<T>& objects, const SetOptions& options) {
     return put_objects(objects, options.tags);
   }
+
   /// Reads many objects in one backend batch; nullopt where a key is absent.
   template <class T>
   std::vector<std::optional<T>> get_batch(const std::vector<Key>& keys) {
