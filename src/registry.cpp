@@ -5,6 +5,7 @@
 #include <proxystore/store.hpp>
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
+#include <proxystore/stores/multi.hpp>
 #include <proxystore/stores/redis.hpp>
 #include <proxystore/stores/redis_cluster.hpp>
 
@@ -52,6 +53,7 @@ class Registry {
       });
       return store;
     });
+    types.emplace("multi", [](const StoreConfig& c) { return MultiStore::from_config(c); });
   }
 };
 

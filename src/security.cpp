@@ -2,6 +2,7 @@
 #include <proxystore/errors.hpp>
 #include <proxystore/security.hpp>
 
+#include "detail/printable.hpp"
 #include "detail/sha256.hpp"
 
 #include <fmt/format.h>
@@ -20,21 +21,9 @@
 #include <vector>
 
 namespace proxystore {
-namespace {
+namespace detail {
 
-/// What a refused config's message suggests.
-constexpr const char* host_remedy =
-    "register the store in this process, or allow it with PROXYSTORE_ALLOWED_HOSTS / "
-    "PROXYSTORE_ALLOWED_DIRS or proxystore::set_store_policy";
-
-constexpr std::string_view builtin_types[] = {"local", "file", "redis", "redis-cluster"};
-
-// --- small string helpers ---------------------------------------------------
-
-/// Config strings come from peers: quote them for messages with control
-/// bytes escaped and length bounded, so a forged proxy cannot forge log
-/// lines or flood them.
-std::string printable(std::string_view text, std::size_t limit = 128) {
+std::string printable(std::string_view text, std::size_t limit) {
   std::string out;
   for (std::size_t i = 0; i < text.size() && i < limit; ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -48,6 +37,21 @@ std::string printable(std::string_view text, std::size_t limit = 128) {
     out += fmt::format("...({} bytes)", text.size());
   return out;
 }
+
+}  // namespace detail
+
+namespace {
+
+/// What a refused config's message suggests.
+constexpr const char* host_remedy =
+    "register the store in this process, or allow it with PROXYSTORE_ALLOWED_HOSTS / "
+    "PROXYSTORE_ALLOWED_DIRS or proxystore::set_store_policy";
+
+constexpr std::string_view builtin_types[] = {"local", "file", "redis", "redis-cluster"};
+
+// --- small string helpers ---------------------------------------------------
+
+using detail::printable;  // also quotes MultiStore config values (detail/printable.hpp)
 
 std::string lower(std::string_view text) {
   std::string out(text);

@@ -14,6 +14,10 @@ class Store;
 class LocalStore;
 class FileStore;
 class RedisStore;
+class MultiStore;
+struct RoutingPolicy;
+struct SetOptions;
+struct PutInfo;
 struct RedisOptions;
 
 template <class T>

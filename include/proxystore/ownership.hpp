@@ -383,7 +383,7 @@ struct TypeName<RefMutProxy<T>> : TypeName<Proxy<T>> {};
 
 template <class T>
 OwnedProxy<T> Store::owned_proxy(T object, ProxyOptions options) {
-  Key key = set(object);
+  Key key = put_object(object, options.tags);
   attach_lifetime(options, {key});
   register_self();
   Proxy<T> proxy = make_proxy<T>(config(), key, options, std::move(object));

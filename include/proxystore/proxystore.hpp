@@ -20,6 +20,7 @@
 #include <proxystore/store_factory.hpp>
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
+#include <proxystore/stores/multi.hpp>
 #include <proxystore/stores/redis.hpp>
 #include <proxystore/stores/redis_cluster.hpp>
 #include <proxystore/type_name.hpp>

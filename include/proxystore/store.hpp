@@ -54,6 +54,27 @@ struct ProxyOptions {
   /// lifetime and evicted when it ends (lifetimes.hpp). Null: the object
   /// stays until evicted explicitly.
   std::shared_ptr<Lifetime> lifetime{};
+  /// Labels for the objects the call creates, handed to the backend when it
+  /// mints their keys (PutInfo). Most stores ignore them; a MultiStore
+  /// routes by them (stores/multi.hpp).
+  std::vector<std::string> tags{};
+};
+
+/// How `Store::set` / `Store::set_batch` store objects.
+struct SetOptions {
+  /// Labels handed to the backend when it mints the keys (PutInfo); a
+  /// MultiStore routes by them, other stores ignore them.
+  std::vector<std::string> tags{};
+};
+
+/// What a backend knows about an object when it mints its key
+/// (`Store::do_new_key_for`): already serialized, not yet stored. Valid
+/// only during that call (it refers to the caller's tags).
+struct PutInfo {
+  /// The size of the serialized object in bytes (header and body).
+  std::size_t size;
+  /// The caller's tags (SetOptions::tags / ProxyOptions::tags), often empty.
+  const std::vector<std::string>& tags;
 };
 
 namespace detail {
@@ -119,21 +140,14 @@ class Store : public std::enable_shared_from_this<Store> {
   /// Serializes `object` and stores it under a new key.
   template <class T>
   Key set(const T& object) {
-    const auto started = metrics_.start();
-    if constexpr (detail::has_raw_body_v<T>) {
-      // A vector's or string's body is its own memory: handed down as is.
-      const detail::SplitObject split = detail::serialize_split(object);
-      Key key = do_new_key();
-      do_put_parts(key, split.head, split.body);
-      metrics_.record("set", started, split.head.size() + split.body.size());
-      return key;
-    } else {
-      std::string bytes = serialize(object);
-      Key key = do_new_key();
-      do_put(key, bytes);
-      metrics_.record("set", started, bytes.size());
-      return key;
-    }
+    return put_object(object, no_tags());
+  }
+
+  /// Serializes `object` and stores it under a new key, handing
+  /// `options.tags` to the backend (a MultiStore routes by them).
+  template <class T>
+  Key set(const T& object, const SetOptions& options) {
+    return put_object(object, options.tags);
   }
 
   /// The object under `key`, or nullopt if there is none.
@@ -192,29 +206,14 @@ class Store : public std::enable_shared_from_this<Store> {
   /// Stores many objects in one backend batch (one round trip on Redis).
   template <class T>
   std::vector<Key> set_batch(const std::vector<T>& objects) {
-    const auto started = metrics_.start();
-    std::vector<std::string> encoded;
-    encoded.reserve(objects.size());
-    std::vector<std::pair<Key, std::string_view>> items;
-    items.reserve(objects.size());
-    std::vector<Key> new_keys = do_new_keys(objects.size());
-    if (new_keys.size() != objects.size()) {
-      throw StoreOperationError(fmt::format("store '{}': asked for {} new keys, got {}", name_,
-                                            objects.size(), new_keys.size()));
-    }
-    std::uint64_t total = 0;
-    for (std::size_t i = 0; i < objects.size(); ++i) {
-      encoded.push_back(serialize(objects[i]));
-      total += encoded.back().size();
-      items.emplace_back(std::move(new_keys[i]), encoded.back());
-    }
-    do_put_batch(items);
-    std::vector<Key> keys;
-    keys.reserve(items.size());
-    for (auto& item : items)
-      keys.push_back(std::move(item.first));
-    metrics_.record("set_batch", started, total);
-    return keys;
+    return put_objects(objects, no_tags());
+  }
+
+  /// Stores many objects in one backend batch, handing `options.tags` (the
+  /// same for every object) to the backend.
+  template <class T>
+  std::vector<Key> set_batch(const std::vector<T>& objects, const SetOptions& options) {
+    return put_objects(objects, options.tags);
   }
 
   /// Reads many objects in one backend batch; nullopt where a key is absent.
@@ -254,7 +253,7 @@ class Store : public std::enable_shared_from_this<Store> {
   /// Stores `object` and returns a lazy proxy to it.
   template <class T>
   Proxy<T> proxy(T object, ProxyOptions options = {}) {
-    Key key = set(object);
+    Key key = put_object(object, options.tags);
     attach_lifetime(options, {key});
     register_self();
     return make_proxy<T>(config(), std::move(key), options, std::move(object));
@@ -263,7 +262,7 @@ class Store : public std::enable_shared_from_this<Store> {
   /// Stores `objects` in one batch and returns a proxy to each.
   template <class T>
   std::vector<Proxy<T>> proxy_batch(std::vector<T> objects, ProxyOptions options = {}) {
-    std::vector<Key> keys = set_batch(objects);
+    std::vector<Key> keys = put_objects(objects, options.tags);
     attach_lifetime(options, keys);
     register_self();
     const StoreConfig store_config = config();
@@ -347,6 +346,20 @@ class Store : public std::enable_shared_from_this<Store> {
       keys.push_back(do_new_key());
     return keys;
   }
+  /// A fresh key for the object `info` describes (its serialized size and
+  /// the caller's tags), minted just before it is stored. Store::set and
+  /// the proxies call this; the default ignores `info` and calls
+  /// do_new_key(). A backend that places objects by size or tag overrides
+  /// it (MultiStore picks a child store here).
+  virtual Key do_new_key_for(const PutInfo& info) {
+    (void)info;
+    return do_new_key();
+  }
+  /// Fresh keys for a batch, one per entry of `infos`, in order. The
+  /// default ignores the infos and calls do_new_keys(infos.size()).
+  virtual std::vector<Key> do_new_keys_for(const std::vector<PutInfo>& infos) {
+    return do_new_keys(infos.size());
+  }
   /// Stores many values; the default loops over do_put.
   virtual void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
     for (const auto& [key, bytes] : items)
@@ -413,6 +426,67 @@ class Store : public std::enable_shared_from_this<Store> {
         evict(keys[i]);
       throw;
     }
+  }
+
+  static const std::vector<std::string>& no_tags() noexcept {
+    static const std::vector<std::string> none;
+    return none;
+  }
+
+  /// set(): serializes `object`, mints its key knowing its size and tags,
+  /// stores it.
+  template <class T>
+  Key put_object(const T& object, const std::vector<std::string>& tags) {
+    const auto started = metrics_.start();
+    if constexpr (detail::has_raw_body_v<T>) {
+      // A vector's or string's body is its own memory: handed down as is.
+      const detail::SplitObject split = detail::serialize_split(object);
+      const std::size_t size = split.head.size() + split.body.size();
+      Key key = do_new_key_for(PutInfo{size, tags});
+      do_put_parts(key, split.head, split.body);
+      metrics_.record("set", started, size);
+      return key;
+    } else {
+      std::string bytes = serialize(object);
+      Key key = do_new_key_for(PutInfo{bytes.size(), tags});
+      do_put(key, bytes);
+      metrics_.record("set", started, bytes.size());
+      return key;
+    }
+  }
+
+  /// set_batch(): serializes every object first, so the keys are minted
+  /// together knowing each size, then stores them in one backend batch.
+  template <class T>
+  std::vector<Key> put_objects(const std::vector<T>& objects,
+                               const std::vector<std::string>& tags) {
+    const auto started = metrics_.start();
+    std::vector<std::string> encoded;
+    encoded.reserve(objects.size());
+    std::vector<PutInfo> infos;
+    infos.reserve(objects.size());
+    std::uint64_t total = 0;
+    for (const T& object : objects) {
+      encoded.push_back(serialize(object));
+      total += encoded.back().size();
+      infos.push_back(PutInfo{encoded.back().size(), tags});
+    }
+    std::vector<Key> new_keys = do_new_keys_for(infos);
+    if (new_keys.size() != objects.size()) {
+      throw StoreOperationError(fmt::format("store '{}': asked for {} new keys, got {}", name_,
+                                            objects.size(), new_keys.size()));
+    }
+    std::vector<std::pair<Key, std::string_view>> items;
+    items.reserve(objects.size());
+    for (std::size_t i = 0; i < objects.size(); ++i)
+      items.emplace_back(std::move(new_keys[i]), encoded[i]);
+    do_put_batch(items);
+    std::vector<Key> keys;
+    keys.reserve(items.size());
+    for (auto& item : items)
+      keys.push_back(std::move(item.first));
+    metrics_.record("set_batch", started, total);
+    return keys;
   }
 
   void register_self() {
@@ -510,6 +584,30 @@ struct StoreAccess {
   }
   static void register_self(Store& store) { store.register_self(); }
   static Key new_key(Store& store) { return store.do_new_key(); }
+
+  // The remaining backend hooks, for stores built from other stores
+  // (MultiStore forwards each operation to the child that holds the key).
+  static Key new_key_for(Store& store, const PutInfo& info) { return store.do_new_key_for(info); }
+  static std::vector<Key> new_keys_for(Store& store, const std::vector<PutInfo>& infos) {
+    return store.do_new_keys_for(infos);
+  }
+  static void put(Store& store, const Key& key, std::string_view bytes) {
+    store.do_put(key, bytes);
+  }
+  static void put_parts(Store& store, const Key& key, std::string_view head,
+                        std::string_view body) {
+    store.do_put_parts(key, head, body);
+  }
+  static std::optional<Bytes> get(Store& store, const Key& key) { return store.do_get(key); }
+  static bool read(Store& store, const Key& key, const std::function<void(ValueReader&)>& consume) {
+    return store.do_read(key, consume);
+  }
+  static void put_batch(Store& store, const std::vector<std::pair<Key, std::string_view>>& items) {
+    store.do_put_batch(items);
+  }
+  static std::vector<std::optional<Bytes>> get_batch(Store& store, const std::vector<Key>& keys) {
+    return store.do_get_batch(keys);
+  }
 };
 }  // namespace detail
 
