@@ -27,6 +27,7 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -350,6 +351,9 @@ SplitObject serialize_split(const T& value) {
 
 /// How many leading bytes of a streamed value are read to find its layout.
 inline constexpr std::size_t streamed_head_size = 128;
+/// How much of a streamed body is zeroed and received at a time (well
+/// inside a core's L2 cache).
+inline constexpr std::size_t streamed_slice_size = std::size_t{256} << 10U;
 
 /// For a raw-body `T` of `total` bytes whose first bytes are `head`: when
 /// the header is well-formed and names `T` (and a vector's element count
@@ -382,14 +386,27 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
       return std::nullopt;
   }
   const std::size_t data_bytes = total - data_at;
-  // Created at its final size — value-initialised: a std::vector cannot
-  // skip that pass — then filled in place.
-  std::optional<T> value(std::in_place, data_bytes / sizeof(Element), Element{});
-  char* out = reinterpret_cast<char*>(value->data());
   const std::size_t in_head = head.size() - data_at;  // head.size() <= total
+  // Allocated once at its final capacity, then grown and filled one slice
+  // at a time. A std::vector cannot skip value-initialising what it grows
+  // into; a slice small enough to stay in cache is zeroed and overwritten
+  // there, so the zeroing costs no second pass over main memory.
+  // Growing to whole elements never re-zeroes an element a previous slice
+  // filled in part: resize only initialises the elements it adds.
+  const auto elements_for = [](std::size_t bytes) {
+    return (bytes + sizeof(Element) - 1) / sizeof(Element);
+  };
+  std::optional<T> value(std::in_place);
+  value->reserve(data_bytes / sizeof(Element));
+  value->resize(elements_for(in_head));
   if (in_head != 0)
-    std::memcpy(out, head.data() + data_at, in_head);
-  reader.read(out + in_head, data_bytes - in_head);
+    std::memcpy(value->data(), head.data() + data_at, in_head);
+  for (std::size_t filled = in_head; filled < data_bytes;) {
+    const std::size_t slice = std::min(streamed_slice_size, data_bytes - filled);
+    value->resize(elements_for(filled + slice));
+    reader.read(reinterpret_cast<char*>(value->data()) + filled, slice);
+    filled += slice;
+  }
   return value;
 }
 

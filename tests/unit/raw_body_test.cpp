@@ -65,8 +65,12 @@ TEMPLATE_TEST_CASE("serialize_split: head and body are exactly serialize()", "[s
 }
 
 TEMPLATE_TEST_CASE("read_object: a streamed value decodes like its bytes", "[serialize]",
-                   std::vector<char>, std::string, std::vector<double>, std::vector<std::int32_t>) {
-  for (std::size_t count : {std::size_t{0}, std::size_t{3}, std::size_t{100}, std::size_t{5000}}) {
+                   std::vector<char>, std::string, std::vector<double>, std::vector<std::int32_t>,
+                   std::vector<std::uint16_t>) {
+  // 100003 elements span several of the slices a body is received in, and
+  // end part-way through one.
+  for (std::size_t count :
+       {std::size_t{0}, std::size_t{3}, std::size_t{100}, std::size_t{5000}, std::size_t{100003}}) {
     const TestType value = pattern<TestType>(count);
     PieceReader reader(proxystore::serialize(value));
     CHECK(proxystore::detail::read_object<TestType>(reader, proxystore::unlimited_object_size) ==
