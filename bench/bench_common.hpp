@@ -21,6 +21,8 @@ namespace proxystore::bench {
 struct Settings {
   std::string redis_host = "127.0.0.1";
   int redis_port = 0;
+  /// "host:port" of the Redis Cluster's nodes (bench/run.sh starts it).
+  std::vector<std::string> cluster_seeds;
   /// CI mode: tiny sizes, one iteration of each benchmark.
   bool smoke = false;
   /// Where FileStore and the raw file baseline write.
@@ -68,14 +70,15 @@ void timed(benchmark::State& state, Body&& body) {
 
 /// Registers `body` (a `void(benchmark::State&)` callable) under `name`,
 /// manually timed (see timed()), with the run's iteration policy: one
-/// iteration in smoke mode.
+/// iteration in smoke mode. Returns the benchmark, for further settings.
 template <class Body>
-void add_timed(const std::string& name, Body&& body) {
+benchmark::internal::Benchmark* add_timed(const std::string& name, Body&& body) {
   benchmark::internal::Benchmark* b =
       benchmark::RegisterBenchmark(name.c_str(), std::forward<Body>(body));
   b->UseManualTime()->Unit(benchmark::kMicrosecond);
   if (settings().smoke)
     b->Iterations(1);
+  return b;
 }
 
 /// Registers `name`: `Store::set` of one object of `size` bytes; the key
@@ -113,6 +116,15 @@ void add_store_get(const std::string& name, std::size_t size, StoreOf store) {
 
 void register_redis_benchmarks();
 void register_store_benchmarks();
+void register_cluster_benchmarks();
+
+/// Objects per batch in the batch benchmarks.
+constexpr std::size_t batch_count = 1000;
+/// Object sizes of the cluster's batch benchmarks.
+std::vector<std::size_t> cluster_batch_sizes();
+/// Chunk size of the chunked large-object reads: 4 MiB for the full run's
+/// 100 MB object (1/25 of the largest size, so smoke runs chunk too).
+std::size_t cluster_chunk_size();
 
 /// A named number outside Google Benchmark (sizes, memory), for the table.
 struct Measurement {

@@ -2,9 +2,11 @@
 // proxystore_bench: every benchmark of the library against its baseline,
 // then the ratio tables (markdown, on stdout; progress goes to stderr).
 //
-//   proxystore_bench --redis-port=N [--smoke] [--scratch=DIR] [benchmark flags]
+//   proxystore_bench --redis-port=N --redis-cluster=HOST:PORT,... [--smoke]
+//                    [--scratch=DIR] [benchmark flags]
 //
-// bench/run.sh starts the Redis server and passes its port. --smoke runs
+// bench/run.sh starts a Redis server and a Redis Cluster and passes the
+// server's port and the cluster's nodes. --smoke runs
 // each benchmark once on small objects (CI keeps them working; the numbers
 // mean nothing). Google Benchmark flags (--benchmark_filter=...,
 // --benchmark_repetitions=N, ...) pass through; the full run defaults to 10
@@ -164,16 +166,23 @@ int main(int argc, char** argv) {
       s.smoke = true;
     } else if (arg.rfind("--redis-port=", 0) == 0) {
       s.redis_port = std::atoi(arg.c_str() + 13);
+    } else if (arg.rfind("--redis-cluster=", 0) == 0) {
+      std::istringstream seeds(arg.substr(16));
+      for (std::string seed; std::getline(seeds, seed, ',');) {
+        if (!seed.empty())
+          s.cluster_seeds.push_back(seed);
+      }
     } else if (arg.rfind("--scratch=", 0) == 0) {
       s.scratch = arg.substr(10);
     } else {
       passed.push_back(arg);
     }
   }
-  if (s.redis_port <= 0) {
+  if (s.redis_port <= 0 || s.cluster_seeds.empty()) {
     std::cerr << "usage: " << argv[0]
-              << " --redis-port=N [--smoke] [--scratch=DIR] [benchmark flags]\n"
-                 "(bash bench/run.sh starts a server and runs this)\n";
+              << " --redis-port=N --redis-cluster=HOST:PORT,... [--smoke] [--scratch=DIR] "
+                 "[benchmark flags]\n"
+                 "(bash bench/run.sh starts a server and a cluster and runs this)\n";
     return 2;
   }
   if (s.scratch.empty())
@@ -200,11 +209,14 @@ int main(int argc, char** argv) {
   info.redis_version = redis_version();
   info.load_before = load_average();
   info.smoke = s.smoke;
+  for (const std::string& seed : s.cluster_seeds)
+    info.cluster_nodes += (info.cluster_nodes.empty() ? "" : ", ") + seed;
 
   int status = 0;
   try {
     register_redis_benchmarks();
     register_store_benchmarks();
+    register_cluster_benchmarks();
     RecordingReporter reporter;
     reporter.SetOutputStream(&std::cerr);
     reporter.SetErrorStream(&std::cerr);

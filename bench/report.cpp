@@ -121,6 +121,67 @@ std::optional<double> measurement(const std::string& name) {
   return std::nullopt;
 }
 
+/// "12.3 k/s": `count` objects in the median time of `s`.
+std::string rate(std::size_t count, const std::optional<Stats>& s) {
+  if (!s || s->median <= 0)
+    return "n/a";
+  const double per_second = static_cast<double>(count) / s->median;
+  if (per_second >= 1e6)
+    return format("%.2f M/s", per_second / 1e6);
+  return format("%.1f k/s", per_second / 1e3);
+}
+
+/// The Redis Cluster against the single server (informational: no targets).
+void print_cluster_tables(std::ostream& out, const RecordingReporter& reporter) {
+  auto get = [&](const std::string& name) {
+    return stats_of(reporter, name);
+  };
+  out << "\n### Redis Cluster against one redis-server (no targets)\n\n";
+  out << "`RedisClusterStore` on the cluster against `RedisStore` on the single server, same "
+         "objects, same run. Ratio = cluster ÷ single node (below 1: the cluster is faster).\n\n";
+  out << "| batch | operation | cluster | single node | cluster ÷ single | cluster objects/s | "
+         "single objects/s |\n|---|---|---:|---:|---:|---:|---:|\n";
+  const char* operations[] = {"proxy_batch", "get_batch"};
+  for (std::size_t size : cluster_batch_sizes()) {
+    for (const char* operation : operations) {
+      const std::string prefix = std::string("cluster/") + operation + "/" + size_label(size) + "/";
+      const auto cluster = get(prefix + "cluster");
+      const auto single = get(prefix + "single");
+      out << "| " << batch_count << " × " << size_label(size) << " | " << operation << " | "
+          << show(cluster) << " | " << show(single) << " | " << show(ratio(cluster, single))
+          << " | " << rate(batch_count, cluster) << " | " << rate(batch_count, single) << " |\n";
+    }
+  }
+
+  const std::string size = size_label(largest_size());
+  const std::string chunk = size_label(cluster_chunk_size());
+  const std::string single = "redis/get/char/" + size + "/store";
+  const std::string floor = "redis/get/char/" + size + "/floor";
+  out << "\n`Store::get` of one `vector<char>` of " << size << "; chunked: " << chunk
+      << " chunks (on the cluster they spread over the primaries and are read in "
+         "parallel).\n\n";
+  out << "| read | time | ÷ single node get | ÷ floor |\n|---|---:|---:|---:|\n";
+  struct Row {
+    std::string title;
+    std::string name;
+  };
+  const Row rows[] = {
+      {"floor GET, single node", floor},
+      {"RedisStore, single node", single},
+      {"RedisStore, single node, " + chunk + " chunks",
+       "cluster/get/char/" + size + "/single_chunked"},
+      {"RedisClusterStore, unchunked", "cluster/get/char/" + size + "/cluster"},
+      {"RedisClusterStore, " + chunk + " chunks", "cluster/get/char/" + size + "/cluster_chunked"}};
+  // A row against itself is 1 by definition: no spread to show.
+  auto versus = [&](const std::string& name, const std::string& baseline) {
+    return name == baseline ? std::string("1.00") : show(ratio(get(name), get(baseline)));
+  };
+  for (const Row& row : rows) {
+    out << "| " << row.title << " | " << show(get(row.name)) << " | " << versus(row.name, single)
+        << " | " << versus(row.name, floor) << " |\n";
+  }
+}
+
 }  // namespace
 
 int print_report(std::ostream& out, const RunInfo& info, const RecordingReporter& reporter) {
@@ -138,6 +199,8 @@ int print_report(std::ostream& out, const RunInfo& info, const RecordingReporter
       << " after\n";
   out << "- compiler: " << info.compiler << "; flags: `" << info.flags << "`\n";
   out << "- redis-server " << info.redis_version << " on loopback, persistence off\n";
+  out << "- Redis Cluster of the same redis-server: primaries " << info.cluster_nodes
+      << ", no replicas, persistence off\n";
   out << "- each value: median of " << info.repetitions
       << " repetition(s); ±: spread of the ratio (the two CVs combined)\n\n";
 
@@ -253,6 +316,8 @@ int print_report(std::ostream& out, const RunInfo& info, const RecordingReporter
           << show(ratio(local_set, copy)) << " | " << show(ratio(local_get, copy)) << " |\n";
     }
   }
+
+  print_cluster_tables(out, reporter);
 
   if (!reporter.errors().empty()) {
     out << "\n### Errors\n\n";

@@ -35,6 +35,8 @@ struct RunInfo {
   std::string compiler;
   std::string flags;
   std::string redis_version;
+  /// The Redis Cluster's nodes, "host:port, ...".
+  std::string cluster_nodes;
   std::string load_before;
   std::string load_after;
   int repetitions = 1;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Runs every benchmark against a throwaway redis-server on loopback and
-# prints the markdown report (ratio tables, targets met or missed, and the
+# Runs every benchmark against a throwaway redis-server and a throwaway
+# 3-primary Redis Cluster on loopback, and prints the markdown report (ratio tables, targets met or missed, and the
 # disassembly of a resolved-proxy access) to stdout. Progress goes to stderr.
 #
 #   bash bench/run.sh                 full run (about 30 minutes on 2 cores)
@@ -46,41 +46,111 @@ server=${PROXYSTORE_REDIS_SERVER:-$(command -v redis-server || true)}
 [ -n "$server" ] || { echo "redis-server not found (set PROXYSTORE_REDIS_SERVER)" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/proxystore-bench.XXXXXX")
-pid=""
+pids=()
 cleanup() {
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
+  local p
+  for p in "${pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in "${pids[@]}"; do
+    wait "$p" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# A free loopback port: let the kernel pick one (bind to port 0), then start
-# the server on it; retry if someone took it in between.
+# A free loopback port: let the kernel pick one (bind to port 0); with an
+# offset, port + offset must be free too (a cluster node's bus port is
+# port + 10000). The server is started on it right away; start_server
+# retries if someone took it in between.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
-    echo $((20000 + RANDOM % 40000))
+  python3 - "$1" 2>/dev/null <<'PY' || echo $((20000 + RANDOM % 30000))
+import socket, sys
+offset = int(sys.argv[1])
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    if offset == 0:
+        break
+    if port + offset < 65536:
+        try:
+            t = socket.socket()
+            t.bind(("127.0.0.1", port + offset))
+            t.close()
+            break
+        except OSError:
+            pass
+    s.close()
+print(port)
+PY
 }
-for attempt in 1 2 3 4 5; do
-  port=$(free_port)
-  "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-    --dir "$work" --logfile "$work/redis.log" &
-  pid=$!
-  for _ in $(seq 100); do
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then break 2; fi
-    sleep 0.1
+
+# start_server NAME OFFSET [redis-server args...]: starts a private
+# redis-server (loopback only, persistence off, its own directory
+# $work/NAME) and waits for PING; sets $port. Its pid joins $pids, so the
+# EXIT trap kills it whatever happens next.
+start_server() {
+  local name=$1 offset=$2 dir="$work/$1" pid
+  shift 2
+  mkdir -p "$dir"
+  for _ in 1 2 3 4 5; do
+    port=$(free_port "$offset")
+    "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+      --dir "$dir" --logfile "$dir/redis.log" "$@" &
+    pid=$!
+    pids+=("$pid")
+    for _ in $(seq 100); do
+      if ! kill -0 "$pid" 2>/dev/null; then break; fi
+      if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then return 0; fi
+      sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=""
+  echo "could not start redis-server $name; log:" >&2
+  cat "$dir/redis.log" >&2 || true
+  exit 1
+}
+
+start_server single 0
+single_port=$port
+echo "redis-server $("$server" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$single_port" >&2
+
+# A throwaway Redis Cluster next to it: 3 primaries, no replicas (the
+# store reads and writes primaries only; replicas would only add
+# replication traffic competing for the same cores). Every failure here is
+# fatal: the cluster rows are part of the run.
+cluster_nodes=3
+seeds=()
+for i in $(seq "$cluster_nodes"); do
+  start_server "cluster-$i" 10000 --cluster-enabled yes --cluster-config-file nodes.conf \
+    --cluster-node-timeout 5000
+  seeds+=("127.0.0.1:$port")
 done
-[ -n "$pid" ] || { echo "could not start redis-server; log:" >&2; cat "$work/redis.log" >&2 || true; exit 1; }
-echo "redis-server $("$server" --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') on 127.0.0.1:$port" >&2
+if ! timeout 60 redis-cli --cluster create "${seeds[@]}" --cluster-replicas 0 --cluster-yes \
+  >"$work/cluster-create.log" 2>&1; then
+  echo "could not create the Redis Cluster (${seeds[*]}):" >&2
+  cat "$work/cluster-create.log" >&2
+  exit 1
+fi
+cluster_ok() {
+  local seed
+  for seed in "${seeds[@]}"; do
+    redis-cli -h "${seed%:*}" -p "${seed##*:}" cluster info 2>/dev/null |
+      grep -q '^cluster_state:ok' || return 1
+  done
+}
+for _ in $(seq 300); do
+  if cluster_ok; then break; fi
+  sleep 0.1
+done
+cluster_ok || { echo "Redis Cluster ${seeds[*]}: cluster_state is not ok on every node after 30 s" >&2; exit 1; }
+cluster_seeds=$(IFS=,; echo "${seeds[*]}")
+echo "Redis Cluster of $cluster_nodes primaries on $cluster_seeds" >&2
 
 status=0
-"$bench" --redis-port="$port" --scratch="$work/scratch" "${smoke[@]}" "${extra[@]}" || status=$?
+"$bench" --redis-port="$single_port" --redis-cluster="$cluster_seeds" --scratch="$work/scratch" "${smoke[@]}" "${extra[@]}" || status=$?
 
 # What a resolved access compiles to (docs/performance.md quotes it).
 if [ ${#smoke[@]} -eq 0 ] && command -v objdump >/dev/null 2>&1; then

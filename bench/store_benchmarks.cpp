@@ -163,7 +163,7 @@ void register_access() {
 
 /// 1000 objects of 100 B to Redis: proxy_batch against 1000 proxy() calls.
 void register_batch() {
-  constexpr std::size_t count = 1000;
+  constexpr std::size_t count = batch_count;
   auto store = [] {
     RedisOptions options;
     options.store.cache_size = 0;
