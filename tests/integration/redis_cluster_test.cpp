@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -78,6 +79,27 @@ std::size_t total_keys(RedisCluster& cluster, const std::string& pattern) {
   for (const auto& [node, keys] : keys_by_node(cluster, cluster.live_primaries(), pattern))
     total += keys.size();
   return total;
+}
+
+/// A thread running `body` whose exception is kept in `failure` for the
+/// test to rethrow after join(): one escaping a std::thread would
+/// terminate the whole run instead of failing this test.
+template <class Body>
+std::thread guarded_thread(std::exception_ptr& failure, Body body) {
+  return std::thread([&failure, body] {
+    try {
+      body();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+}
+
+void rethrow_any(const std::vector<std::exception_ptr>& failures) {
+  for (const std::exception_ptr& failure : failures) {
+    if (failure)
+      std::rethrow_exception(failure);
+  }
 }
 
 }  // namespace redis_cluster_test
@@ -330,7 +352,14 @@ TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store pol
   StoreConfig config = store->config();
   config.name = unique_name("policy-rebuilt");
   config.options["seeds"] = seed;
-  const StorePolicy saved = store_policy();
+  // Restored however the test ends: a leaked policy would fail later tests.
+  struct PolicyRestore {
+    StorePolicy saved = store_policy();
+    PolicyRestore() = default;
+    PolicyRestore(const PolicyRestore&) = delete;
+    PolicyRestore& operator=(const PolicyRestore&) = delete;
+    ~PolicyRestore() { set_store_policy(saved); }
+  } restore;
   StorePolicy only_seed;
   only_seed.allow_loopback = false;
   only_seed.allowed_hosts = {seed};
@@ -345,7 +374,6 @@ TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store pol
   set_store_policy(all_nodes);
   CHECK(get_or_create_store(config)->get<std::string>(key) == "guarded");
   unregister_store(config.name);
-  set_store_policy(saved);
 }
 
 TEST_CASE("RedisClusterStore: futures and leases work on a cluster",
@@ -358,17 +386,19 @@ TEST_CASE("RedisClusterStore: futures and leases work on a cluster",
   const Proxy<std::string> proxy = future.proxy();
   std::vector<std::string> got(3);
   std::vector<std::thread> waiters;
+  std::vector<std::exception_ptr> failures(got.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
-    waiters.emplace_back([&, i] {
+    waiters.push_back(guarded_thread(failures[i], [&, i] {
       auto mine = deserialize<Proxy<std::string>>(serialize(proxy));
       got[i] = *mine;
-    });
+    }));
   }
   std::this_thread::sleep_for(milliseconds(200));  // let them block (not required for correctness)
   const std::string result(10000, 'r');            // chunked: the result spreads too
   future.set_result(result);
   for (auto& waiter : waiters)
     waiter.join();
+  rethrow_any(failures);
   for (const std::string& value : got)
     CHECK(value == result);
   store->evict(future.key());
@@ -392,8 +422,9 @@ TEST_CASE("RedisClusterStore: many threads share one store",
   auto store = make_store(cluster, "mt:", 2048);
   std::atomic<int> mismatches{0};
   std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> failures(6);
   for (int t = 0; t < 6; ++t) {
-    threads.emplace_back([&, t] {
+    threads.push_back(guarded_thread(failures[static_cast<std::size_t>(t)], [&, t] {
       for (int i = 0; i < 40; ++i) {
         const std::string value(static_cast<std::size_t>(i % 5 == 0 ? 5000 : 10 + i),
                                 static_cast<char>('a' + t));
@@ -409,10 +440,11 @@ TEST_CASE("RedisClusterStore: many threads share one store",
         }
         store->evict(key);
       }
-    });
+    }));
   }
   for (auto& thread : threads)
     thread.join();
+  rethrow_any(failures);
   CHECK(mismatches == 0);
 }
 
