@@ -478,3 +478,35 @@ TEST_CASE("RedisClusterStore: an unreachable cluster is a clear ConnectionError"
                        MessageContains({"down-cluster", seed}));
   CHECK(Clock::now() - started < milliseconds(5000));  // bounded by the command timeout
 }
+
+TEST_CASE("RedisClusterStore: a durable write follows MOVED from a demoted primary",
+          "[redis][redis-cluster]") {
+  RedisCluster cluster;
+  RedisClusterOptions durable;
+  durable.wait_replicas = 1;
+  auto store = make_store(cluster, "demoted:", 4096, durable);
+  const Key first = store->set(std::string("before the failover"));  // loads the slot map
+  const std::size_t old_primary = cluster.index_of(store->node_for_key(first));
+  const std::size_t replica = old_primary + 3;  // the harness: replica of primary p is 3 + p
+  // A manual failover: the old primary becomes a replica, but the store's
+  // map still names it, so its writes go there first and come back MOVED.
+  const RespReply failover = cluster.server(replica).command({"CLUSTER", "FAILOVER"});
+  REQUIRE(failover.type != RespReply::Type::error);
+  const auto deadline = Clock::now() + milliseconds(20000);
+  while (cluster.server(replica).command({"ROLE"}).elements.at(0).text != "master" ||
+         cluster.server(old_primary).command({"ROLE"}).elements.at(0).text != "slave") {
+    REQUIRE(Clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  cluster.wait_until_ok();
+  CHECK(cluster.index_of(store->node_for_key(first)) == old_primary);  // not refreshed yet
+
+  // WAIT is refused by a replica; the write it answered MOVED to must
+  // still go to the new primary and be acknowledged there.
+  std::vector<std::string> values(60, "after the failover");
+  const std::vector<Key> keys = store->set_batch(values);
+  for (const Key& key : keys)
+    CHECK(store->get<std::string>(key) == "after the failover");
+  CHECK(store->get<std::string>(first) == "before the failover");
+  CHECK(cluster.index_of(store->node_for_key(first)) == replica);  // the get followed MOVED
+}
