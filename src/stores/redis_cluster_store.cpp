@@ -127,12 +127,22 @@ struct RedisClusterStore::Impl {
     return fmt::format("redis cluster store \"{}\"", topology.base().store_name);
   }
 
+  /// WAIT's timeout: its answer must come before the connection's read
+  /// timeout (else too few replicas would read as a dead primary, and be
+  /// retried), and never 0, which Redis takes as "forever".
+  std::chrono::milliseconds wait_bound() const {
+    std::chrono::milliseconds bound = cluster.wait_timeout;
+    if (options.command_timeout.count() > 0)
+      bound = std::min(bound, options.command_timeout / 2);
+    return std::max(bound, std::chrono::milliseconds(1));
+  }
+
   void run(std::vector<ClusterCommand>& commands, const RedisOperation& op, bool writes) {
     detail::ClusterRunOptions run_options;
     run_options.retry_budget =
         options.command_timeout.count() > 0 ? options.command_timeout : unbounded_retry_budget;
     run_options.wait_replicas = cluster.wait_replicas;
-    run_options.wait_timeout = cluster.wait_timeout;
+    run_options.wait_timeout = wait_bound();
     detail::run_cluster_commands(topology, commands, op, run_options, writes);
   }
 

@@ -510,3 +510,27 @@ TEST_CASE("RedisClusterStore: a durable write follows MOVED from a demoted prima
   CHECK(store->get<std::string>(first) == "before the failover");
   CHECK(cluster.index_of(store->node_for_key(first)) == replica);  // the get followed MOVED
 }
+
+TEST_CASE("RedisClusterStore: too few replicas is reported as such, within the command timeout",
+          "[redis][redis-cluster]") {
+  RedisCluster::Options alone;
+  alone.primaries = 1;
+  alone.replicas_per_primary = 0;
+  RedisCluster cluster(alone);
+  RedisOptions options = options_for("lonely:");
+  options.command_timeout = milliseconds(600);
+  for (const long long wait_ms : {0LL, 1000LL}) {  // WAIT 0 would block forever in Redis
+    INFO("wait_timeout " << wait_ms << " ms");
+    RedisClusterOptions durable;
+    durable.wait_replicas = 1;
+    durable.wait_timeout = milliseconds(wait_ms);
+    auto store = std::make_shared<RedisClusterStore>(unique_name("lonely"), cluster.seeds(),
+                                                     options, durable);
+    const auto started = Clock::now();
+    // WAIT's own answer ("0 of 1"), not a read timeout that blames the node.
+    CHECK_THROWS_MATCHES(
+        store->set(std::string("x")), StoreOperationError,
+        MessageContains({cluster.server(0).address(), "0 of 1 required replicas"}));
+    CHECK(Clock::now() - started < milliseconds(3000));
+  }
+}
