@@ -511,6 +511,48 @@ TEST_CASE("RedisClusterStore: a durable write follows MOVED from a demoted prima
   CHECK(cluster.index_of(store->node_for_key(first)) == replica);  // the get followed MOVED
 }
 
+TEST_CASE("RedisClusterStore: a future's waiter follows ASK during a slot migration",
+          "[redis][redis-cluster][future]") {
+  RedisCluster cluster;
+  auto store = std::make_shared<ChosenKeyStore>(unique_name("askwait"), cluster.seeds(),
+                                                options_for("askwait:"));
+  store->next_id = "awaited";
+  const int slot = store->slot_for_key(Key{store->next_id});
+  const std::size_t source = cluster.owner_of(slot);
+  std::size_t target = source;
+  for (const std::size_t p : cluster.live_primaries()) {
+    if (p != source)
+      target = p;
+  }
+  REQUIRE(target != source);
+  // The slot is moving: the key and its companion do not exist on the
+  // source, so the source answers ASK to the waiter's BLPOP.
+  cluster.begin_migration(slot, source, target);
+  FutureOptions future_options;
+  future_options.timeout = milliseconds(8000);
+  Future<std::string> future = store->future<std::string>(future_options);
+  const Proxy<std::string> proxy = future.proxy();
+  std::string got;
+  auto woken = Clock::now();
+  std::vector<std::exception_ptr> failures(1);
+  std::thread waiter = guarded_thread(failures.front(), [&] {
+    auto mine = deserialize<Proxy<std::string>>(serialize(proxy));
+    got = *mine;
+    woken = Clock::now();
+  });
+  std::this_thread::sleep_for(milliseconds(300));  // let it block (not required for correctness)
+  const auto set_at = Clock::now();
+  future.set_result("set mid-migration");  // via ASK: on the target
+  waiter.join();
+  rethrow_any(failures);
+  CHECK(got == "set mid-migration");
+  const auto latency = std::chrono::duration_cast<milliseconds>(woken - set_at);
+  INFO("the waiter woke " << latency.count() << " ms after set_result");
+  CHECK(latency < milliseconds(3000));  // woken by the token, not by its own timeout
+  store->evict(future.key());
+  CHECK(total_keys(cluster, "askwait:*") == 0);
+}
+
 TEST_CASE("RedisClusterStore: too few replicas is reported as such, within the command timeout",
           "[redis][redis-cluster]") {
   RedisCluster::Options alone;
