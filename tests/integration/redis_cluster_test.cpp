@@ -81,6 +81,16 @@ std::size_t total_keys(RedisCluster& cluster, const std::string& pattern) {
   return total;
 }
 
+/// A live primary other than `source` (`source` itself if there is none).
+std::size_t other_primary(const RedisCluster& cluster, std::size_t source) {
+  std::size_t other = source;
+  for (const std::size_t p : cluster.live_primaries()) {
+    if (p != source)
+      other = p;
+  }
+  return other;
+}
+
 /// A thread running `body` whose exception is kept in `failure` for the
 /// test to rethrow after join(): one escaping a std::thread would
 /// terminate the whole run instead of failing this test.
@@ -230,11 +240,7 @@ TEST_CASE("RedisClusterStore: a slot migrated during a run (ASK, then MOVED)",
   const int slot = store->slot_for_key(key);
   const std::size_t source = cluster.owner_of(slot);
   CHECK(cluster.index_of(store->node_for_key(key)) == source);
-  std::size_t target = source;
-  for (const std::size_t p : cluster.live_primaries()) {
-    if (p != source)
-      target = p;
-  }
+  const std::size_t target = other_primary(cluster, source);
   REQUIRE(target != source);
 
   cluster.begin_migration(slot, source, target);
@@ -519,11 +525,7 @@ TEST_CASE("RedisClusterStore: a future's waiter follows ASK during a slot migrat
   store->next_id = "awaited";
   const int slot = store->slot_for_key(Key{store->next_id});
   const std::size_t source = cluster.owner_of(slot);
-  std::size_t target = source;
-  for (const std::size_t p : cluster.live_primaries()) {
-    if (p != source)
-      target = p;
-  }
+  const std::size_t target = other_primary(cluster, source);
   REQUIRE(target != source);
   // The slot is moving: the key and its companion do not exist on the
   // source, so the source answers ASK to the waiter's BLPOP.
