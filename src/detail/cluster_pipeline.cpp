@@ -72,7 +72,13 @@ void send_bucket(Bucket& bucket, std::vector<ClusterCommand>& commands,
       command.reply = std::move(replies[r++]);
       command.node = bucket.node;
     }
-    if (wait) {
+    // A node that wrote nothing (every command redirected: after a
+    // failover it may be a replica, which refuses WAIT) has nothing to
+    // wait for; the commands go, with a WAIT, to the node that owns them.
+    const bool wrote =
+        std::any_of(bucket.indices.begin(), bucket.indices.end(),
+                    [&](std::size_t i) { return commands[i].reply->type != REDIS_REPLY_ERROR; });
+    if (wait && wrote) {
       const RedisOperation wait_op{"WAIT after", operation.key, operation.count};
       // The reply is held while read: a reference into a temporary would dangle.
       const RedisReplyPtr acks =

@@ -127,12 +127,22 @@ struct RedisClusterStore::Impl {
     return fmt::format("redis cluster store \"{}\"", topology.base().store_name);
   }
 
+  /// WAIT's timeout: its answer must come before the connection's read
+  /// timeout (else too few replicas would read as a dead primary, and be
+  /// retried), and never 0, which Redis takes as "forever".
+  std::chrono::milliseconds wait_bound() const {
+    std::chrono::milliseconds bound = cluster.wait_timeout;
+    if (options.command_timeout.count() > 0)
+      bound = std::min(bound, options.command_timeout / 2);
+    return std::max(bound, std::chrono::milliseconds(1));
+  }
+
   void run(std::vector<ClusterCommand>& commands, const RedisOperation& op, bool writes) {
     detail::ClusterRunOptions run_options;
     run_options.retry_budget =
         options.command_timeout.count() > 0 ? options.command_timeout : unbounded_retry_budget;
     run_options.wait_replicas = cluster.wait_replicas;
-    run_options.wait_timeout = cluster.wait_timeout;
+    run_options.wait_timeout = wait_bound();
     detail::run_cluster_commands(topology, commands, op, run_options, writes);
   }
 
@@ -668,8 +678,13 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
   // A connection of its own to the slot's primary, whose read timeout
   // covers the whole wait (a pooled one would be held that long). After a
   // redirection or a lost connection (failover) it is opened again.
+  // After an ASK (the slot is migrating and the list is not on the
+  // source), the wait moves to the importing node, which serves the list
+  // only to a client that sent ASKING just before.
   RedisEndpoint endpoint;
   std::unique_ptr<RedisConnection> connection;
+  std::shared_ptr<detail::ClusterNode> ask_target;
+  bool asking = false;  // the connection is to an ASK target
   for (;;) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0)
@@ -678,7 +693,10 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
     RedisReplyPtr reply;
     try {
       if (!connection) {
-        std::shared_ptr<detail::ClusterNode> node = impl_->topology.owner(slot);
+        std::shared_ptr<detail::ClusterNode> node = std::exchange(ask_target, nullptr);
+        asking = node != nullptr;
+        if (!node)
+          node = impl_->topology.owner(slot);
         if (!node)
           throw ConnectionError(
               fmt::format("{}: slot {} is not served by any node", impl_->subject(), slot));
@@ -689,7 +707,16 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
       }
       RedisArgs args(3);
       args.add("BLPOP").add(ready).add_owned(detail::blocking_seconds(left));
-      reply = connection->command(op, args);
+      if (asking) {
+        RedisArgs asking_args(1);
+        asking_args.add("ASKING");
+        connection->append(op, asking_args);
+        connection->append(op, args);
+        // ASKING's +OK first (an error would show in BLPOP's own reply).
+        reply = std::move(connection->replies(op, 2).back());
+      } else {
+        reply = connection->command(op, args);
+      }
     } catch (const ConnectionError&) {
       if (clock::now() >= deadline)
         throw;
@@ -703,9 +730,12 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
     }
     if (reply->type == REDIS_REPLY_ERROR && (detail::parse_redirect(view_of(*reply)) ||
                                              detail::is_transient_cluster_error(view_of(*reply)))) {
-      if (auto redirect = detail::parse_redirect(view_of(*reply));
-          redirect && redirect->kind == detail::ClusterRedirect::Kind::moved) {
-        impl_->topology.moved(redirect->slot, impl_->topology.node(redirect->target));
+      if (auto redirect = detail::parse_redirect(view_of(*reply))) {
+        std::shared_ptr<detail::ClusterNode> target = impl_->topology.node(redirect->target);
+        if (redirect->kind == detail::ClusterRedirect::Kind::moved)
+          impl_->topology.moved(redirect->slot, target);
+        else
+          ask_target = std::move(target);  // the map stays as it is
       }
       connection.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -78,6 +79,37 @@ std::size_t total_keys(RedisCluster& cluster, const std::string& pattern) {
   for (const auto& [node, keys] : keys_by_node(cluster, cluster.live_primaries(), pattern))
     total += keys.size();
   return total;
+}
+
+/// A live primary other than `source` (`source` itself if there is none).
+std::size_t other_primary(const RedisCluster& cluster, std::size_t source) {
+  std::size_t other = source;
+  for (const std::size_t p : cluster.live_primaries()) {
+    if (p != source)
+      other = p;
+  }
+  return other;
+}
+
+/// A thread running `body` whose exception is kept in `failure` for the
+/// test to rethrow after join(): one escaping a std::thread would
+/// terminate the whole run instead of failing this test.
+template <class Body>
+std::thread guarded_thread(std::exception_ptr& failure, Body body) {
+  return std::thread([&failure, body] {
+    try {
+      body();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+}
+
+void rethrow_any(const std::vector<std::exception_ptr>& failures) {
+  for (const std::exception_ptr& failure : failures) {
+    if (failure)
+      std::rethrow_exception(failure);
+  }
 }
 
 }  // namespace redis_cluster_test
@@ -208,11 +240,7 @@ TEST_CASE("RedisClusterStore: a slot migrated during a run (ASK, then MOVED)",
   const int slot = store->slot_for_key(key);
   const std::size_t source = cluster.owner_of(slot);
   CHECK(cluster.index_of(store->node_for_key(key)) == source);
-  std::size_t target = source;
-  for (const std::size_t p : cluster.live_primaries()) {
-    if (p != source)
-      target = p;
-  }
+  const std::size_t target = other_primary(cluster, source);
   REQUIRE(target != source);
 
   cluster.begin_migration(slot, source, target);
@@ -330,7 +358,14 @@ TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store pol
   StoreConfig config = store->config();
   config.name = unique_name("policy-rebuilt");
   config.options["seeds"] = seed;
-  const StorePolicy saved = store_policy();
+  // Restored however the test ends: a leaked policy would fail later tests.
+  struct PolicyRestore {
+    StorePolicy saved = store_policy();
+    PolicyRestore() = default;
+    PolicyRestore(const PolicyRestore&) = delete;
+    PolicyRestore& operator=(const PolicyRestore&) = delete;
+    ~PolicyRestore() { set_store_policy(saved); }
+  } restore;
   StorePolicy only_seed;
   only_seed.allow_loopback = false;
   only_seed.allowed_hosts = {seed};
@@ -345,7 +380,6 @@ TEST_CASE("RedisClusterStore: a rebuilt store may reach only nodes the store pol
   set_store_policy(all_nodes);
   CHECK(get_or_create_store(config)->get<std::string>(key) == "guarded");
   unregister_store(config.name);
-  set_store_policy(saved);
 }
 
 TEST_CASE("RedisClusterStore: futures and leases work on a cluster",
@@ -358,17 +392,19 @@ TEST_CASE("RedisClusterStore: futures and leases work on a cluster",
   const Proxy<std::string> proxy = future.proxy();
   std::vector<std::string> got(3);
   std::vector<std::thread> waiters;
+  std::vector<std::exception_ptr> failures(got.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
-    waiters.emplace_back([&, i] {
+    waiters.push_back(guarded_thread(failures[i], [&, i] {
       auto mine = deserialize<Proxy<std::string>>(serialize(proxy));
       got[i] = *mine;
-    });
+    }));
   }
   std::this_thread::sleep_for(milliseconds(200));  // let them block (not required for correctness)
   const std::string result(10000, 'r');            // chunked: the result spreads too
   future.set_result(result);
   for (auto& waiter : waiters)
     waiter.join();
+  rethrow_any(failures);
   for (const std::string& value : got)
     CHECK(value == result);
   store->evict(future.key());
@@ -392,8 +428,9 @@ TEST_CASE("RedisClusterStore: many threads share one store",
   auto store = make_store(cluster, "mt:", 2048);
   std::atomic<int> mismatches{0};
   std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> failures(6);
   for (int t = 0; t < 6; ++t) {
-    threads.emplace_back([&, t] {
+    threads.push_back(guarded_thread(failures[static_cast<std::size_t>(t)], [&, t] {
       for (int i = 0; i < 40; ++i) {
         const std::string value(static_cast<std::size_t>(i % 5 == 0 ? 5000 : 10 + i),
                                 static_cast<char>('a' + t));
@@ -409,10 +446,11 @@ TEST_CASE("RedisClusterStore: many threads share one store",
         }
         store->evict(key);
       }
-    });
+    }));
   }
   for (auto& thread : threads)
     thread.join();
+  rethrow_any(failures);
   CHECK(mismatches == 0);
 }
 
@@ -445,4 +483,98 @@ TEST_CASE("RedisClusterStore: an unreachable cluster is a clear ConnectionError"
   CHECK_THROWS_MATCHES(store->set(std::string("x")), ConnectionError,
                        MessageContains({"down-cluster", seed}));
   CHECK(Clock::now() - started < milliseconds(5000));  // bounded by the command timeout
+}
+
+TEST_CASE("RedisClusterStore: a durable write follows MOVED from a demoted primary",
+          "[redis][redis-cluster]") {
+  RedisCluster cluster;
+  RedisClusterOptions durable;
+  durable.wait_replicas = 1;
+  auto store = make_store(cluster, "demoted:", 4096, durable);
+  const Key first = store->set(std::string("before the failover"));  // loads the slot map
+  const std::size_t old_primary = cluster.index_of(store->node_for_key(first));
+  const std::size_t replica = old_primary + 3;  // the harness: replica of primary p is 3 + p
+  // A manual failover: the old primary becomes a replica, but the store's
+  // map still names it, so its writes go there first and come back MOVED.
+  const RespReply failover = cluster.server(replica).command({"CLUSTER", "FAILOVER"});
+  REQUIRE(failover.type != RespReply::Type::error);
+  const auto deadline = Clock::now() + milliseconds(20000);
+  while (cluster.server(replica).command({"ROLE"}).elements.at(0).text != "master" ||
+         cluster.server(old_primary).command({"ROLE"}).elements.at(0).text != "slave") {
+    REQUIRE(Clock::now() < deadline);
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  cluster.wait_until_ok();
+  CHECK(cluster.index_of(store->node_for_key(first)) == old_primary);  // not refreshed yet
+
+  // WAIT is refused by a replica; the write it answered MOVED to must
+  // still go to the new primary and be acknowledged there.
+  std::vector<std::string> values(60, "after the failover");
+  const std::vector<Key> keys = store->set_batch(values);
+  for (const Key& key : keys)
+    CHECK(store->get<std::string>(key) == "after the failover");
+  CHECK(store->get<std::string>(first) == "before the failover");
+  CHECK(cluster.index_of(store->node_for_key(first)) == replica);  // the get followed MOVED
+}
+
+TEST_CASE("RedisClusterStore: a future's waiter follows ASK during a slot migration",
+          "[redis][redis-cluster][future]") {
+  RedisCluster cluster;
+  auto store = std::make_shared<ChosenKeyStore>(unique_name("askwait"), cluster.seeds(),
+                                                options_for("askwait:"));
+  store->next_id = "awaited";
+  const int slot = store->slot_for_key(Key{store->next_id});
+  const std::size_t source = cluster.owner_of(slot);
+  const std::size_t target = other_primary(cluster, source);
+  REQUIRE(target != source);
+  // The slot is moving: the key and its companion do not exist on the
+  // source, so the source answers ASK to the waiter's BLPOP.
+  cluster.begin_migration(slot, source, target);
+  FutureOptions future_options;
+  future_options.timeout = milliseconds(8000);
+  Future<std::string> future = store->future<std::string>(future_options);
+  const Proxy<std::string> proxy = future.proxy();
+  std::string got;
+  auto woken = Clock::now();
+  std::vector<std::exception_ptr> failures(1);
+  std::thread waiter = guarded_thread(failures.front(), [&] {
+    auto mine = deserialize<Proxy<std::string>>(serialize(proxy));
+    got = *mine;
+    woken = Clock::now();
+  });
+  std::this_thread::sleep_for(milliseconds(300));  // let it block (not required for correctness)
+  const auto set_at = Clock::now();
+  future.set_result("set mid-migration");  // via ASK: on the target
+  waiter.join();
+  rethrow_any(failures);
+  CHECK(got == "set mid-migration");
+  const auto latency = std::chrono::duration_cast<milliseconds>(woken - set_at);
+  INFO("the waiter woke " << latency.count() << " ms after set_result");
+  CHECK(latency < milliseconds(3000));  // woken by the token, not by its own timeout
+  store->evict(future.key());
+  CHECK(total_keys(cluster, "askwait:*") == 0);
+}
+
+TEST_CASE("RedisClusterStore: too few replicas is reported as such, within the command timeout",
+          "[redis][redis-cluster]") {
+  RedisCluster::Options alone;
+  alone.primaries = 1;
+  alone.replicas_per_primary = 0;
+  RedisCluster cluster(alone);
+  RedisOptions options = options_for("lonely:");
+  options.command_timeout = milliseconds(600);
+  for (const long long wait_ms : {0LL, 1000LL}) {  // WAIT 0 would block forever in Redis
+    INFO("wait_timeout " << wait_ms << " ms");
+    RedisClusterOptions durable;
+    durable.wait_replicas = 1;
+    durable.wait_timeout = milliseconds(wait_ms);
+    auto store = std::make_shared<RedisClusterStore>(unique_name("lonely"), cluster.seeds(),
+                                                     options, durable);
+    const auto started = Clock::now();
+    // WAIT's own answer ("0 of 1"), not a read timeout that blames the node.
+    CHECK_THROWS_MATCHES(
+        store->set(std::string("x")), StoreOperationError,
+        MessageContains({cluster.server(0).address(), "0 of 1 required replicas"}));
+    CHECK(Clock::now() - started < milliseconds(3000));
+  }
 }

@@ -28,7 +28,9 @@ struct RedisClusterOptions {
   /// replica that takes over. With 1 on a cluster with one replica per
   /// primary, an acknowledged write survives the failover of its primary.
   int wait_replicas = 0;
-  /// How long WAIT waits for the replicas (kept below the command timeout).
+  /// How long WAIT waits for the replicas: at most half the command
+  /// timeout (so its answer comes before the read times out), at least
+  /// 1 ms (Redis's WAIT would take 0 as "forever").
   std::chrono::milliseconds wait_timeout{1000};
 };
 
