@@ -385,8 +385,11 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
     if (data_bytes % sizeof(Element) != 0 || count != data_bytes / sizeof(Element))
       return std::nullopt;
   }
+  // (head.size() <= streamed_head_size <= total: read_object's contract.)
+  if (data_at > head.size() || head.size() > streamed_head_size)
+    return std::nullopt;
   const std::size_t data_bytes = total - data_at;
-  const std::size_t in_head = head.size() - data_at;  // head.size() <= total
+  const std::size_t in_head = head.size() - data_at;  // at most streamed_head_size
   // Allocated once at its final capacity, then grown and filled one slice
   // at a time. A std::vector cannot skip value-initialising what it grows
   // into; a slice small enough to stay in cache is zeroed and overwritten
