@@ -389,25 +389,27 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
   if (data_at > head.size() || head.size() > streamed_head_size)
     return std::nullopt;
   const std::size_t data_bytes = total - data_at;
-  const std::size_t in_head = head.size() - data_at;  // at most streamed_head_size
+  const std::size_t in_head = head.size() - data_at;  // body bytes already read
   // Allocated once at its final capacity, then grown and filled one slice
   // at a time. A std::vector cannot skip value-initialising what it grows
   // into; a slice small enough to stay in cache is zeroed and overwritten
-  // there, so the zeroing costs no second pass over main memory.
-  // Growing to whole elements never re-zeroes an element a previous slice
-  // filled in part: resize only initialises the elements it adds.
+  // there, so the zeroing costs no second pass over main memory. Growing
+  // to whole elements never re-zeroes an element a previous slice filled
+  // in part: resize only initialises the elements it adds.
   const auto elements_for = [](std::size_t bytes) {
     return (bytes + sizeof(Element) - 1) / sizeof(Element);
   };
   std::optional<T> value(std::in_place);
   value->reserve(data_bytes / sizeof(Element));
-  value->resize(elements_for(in_head));
-  if (in_head != 0)
-    std::memcpy(value->data(), head.data() + data_at, in_head);
-  for (std::size_t filled = in_head; filled < data_bytes;) {
+  for (std::size_t filled = 0; filled < data_bytes;) {
     const std::size_t slice = std::min(streamed_slice_size, data_bytes - filled);
     value->resize(elements_for(filled + slice));
-    reader.read(reinterpret_cast<char*>(value->data()) + filled, slice);
+    char* into = reinterpret_cast<char*>(value->data()) + filled;
+    // The first slice starts with the bytes that came with the head.
+    const std::size_t from_head = filled < in_head ? std::min(in_head - filled, slice) : 0;
+    if (from_head != 0)
+      std::memcpy(into, head.data() + data_at + filled, from_head);
+    reader.read(into + from_head, slice - from_head);
     filled += slice;
   }
   return value;
