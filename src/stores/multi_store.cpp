@@ -239,12 +239,16 @@ std::size_t MultiStore::route_index(std::size_t size, const std::vector<std::str
     if (routes_[i].policy.accepts(size, tags))
       return i;
   }
-  std::string children;
-  for (const Route& route : routes_)
-    children += (children.empty() ? "'" : ", '") + route.store->name() + "'";
   throw StoreOperationError(
       fmt::format("multi store '{}': no route accepts an object of {} bytes with {} (children: {})",
-                  name(), size, describe_tags(tags), children));
+                  name(), size, describe_tags(tags), child_names("")));
+}
+
+std::string MultiStore::child_names(std::string_view suffix) const {
+  std::string names;
+  for (const Route& route : routes_)
+    names += fmt::format("{}'{}{}'", names.empty() ? "" : ", ", route.store->name(), suffix);
+  return names;
 }
 
 const std::shared_ptr<Store>& MultiStore::route_for(std::size_t size,
@@ -264,12 +268,9 @@ std::pair<std::size_t, Key> MultiStore::split(const Key& key) const {
       return {i, Key{key.id.substr(child.size() + 1)}};
     }
   }
-  std::string children;
-  for (const Route& route : routes_)
-    children += (children.empty() ? "'" : ", '") + route.store->name() + "/'";
   throw StoreOperationError(
       fmt::format("multi store '{}': key '{}' names none of its child stores (keys start with {})",
-                  name(), printable(key.id), children));
+                  name(), printable(key.id), child_names("/")));
 }
 
 std::pair<std::shared_ptr<Store>, Key> MultiStore::locate(const Key& key) const {

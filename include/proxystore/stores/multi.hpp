@@ -162,6 +162,9 @@ class MultiStore : public Store {
  private:
   /// The index in routes_ of the child holding `key`, and the child's id.
   std::pair<std::size_t, Key> split(const Key& key) const;
+  /// The children's names, quoted and comma-separated, each followed by
+  /// `suffix` (for error messages).
+  std::string child_names(std::string_view suffix) const;
   /// The index in routes_ of the route taking (size, tags).
   std::size_t route_index(std::size_t size, const std::vector<std::string>& tags) const;
   /// The MultiStore key of child `index`'s key `child_key`.
