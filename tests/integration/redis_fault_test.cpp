@@ -5,6 +5,7 @@
 #include <proxystore/stores/redis.hpp>
 
 #include "support/redis_server.hpp"
+#include "support/scoped_env.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -22,6 +23,7 @@ using proxystore::RedisOptions;
 using proxystore::RedisStore;
 using proxystore::TimeoutError;
 using proxystore::test::RedisServer;
+using proxystore::test::ScopedEnv;
 
 namespace {
 
@@ -56,33 +58,6 @@ std::string message_of(F&& operation) {
 }
 
 /// Sets (or, with nullptr, unsets) an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name))
-      old_ = old;                         // NOLINT(concurrency-mt-unsafe)
-    had_ = std::getenv(name) != nullptr;  // NOLINT(concurrency-mt-unsafe)
-    if (value != nullptr) {
-      ::setenv(name, value, 1);  // NOLINT(concurrency-mt-unsafe)
-    } else {
-      ::unsetenv(name);  // NOLINT(concurrency-mt-unsafe)
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    if (had_) {
-      ::setenv(name_, old_.c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
-    } else {
-      ::unsetenv(name_);  // NOLINT(concurrency-mt-unsafe)
-    }
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 }  // namespace
 
