@@ -231,6 +231,11 @@ TEST_CASE("allowed directories are compared component-wise after normalisation",
   auto file_config = [](const std::filesystem::path& path) {
     return StoreConfig{"file", "f", {{"directory", path.string()}}};
   };
+  // Directories are judged by their real path, so they must exist; a
+  // missing one under an allowed prefix is a StoreOperationError.
+  CHECK_THROWS_AS(check_store_config(file_config(dir / "allowed")), StoreOperationError);
+  std::filesystem::create_directories(dir / "allowed" / "sub" / "deeper");
+  std::filesystem::create_directories(dir / "allowed-not");
   CHECK_NOTHROW(check_store_config(file_config(dir / "allowed")));
   CHECK_NOTHROW(check_store_config(file_config(dir / "allowed" / "sub" / "deeper")));
   CHECK_THROWS_AS(check_store_config(file_config(dir / "allowed-not")), ForbiddenStoreError);
@@ -238,7 +243,6 @@ TEST_CASE("allowed directories are compared component-wise after normalisation",
                   ForbiddenStoreError);
   CHECK_THROWS_AS(check_store_config(file_config("/etc")), ForbiddenStoreError);
   // A symlink inside the allowed tree that points outside it is resolved.
-  std::filesystem::create_directories(dir / "allowed");
   std::filesystem::create_directory_symlink("/etc", dir / "allowed" / "link");
   CHECK_THROWS_AS(check_store_config(file_config(dir / "allowed" / "link")), ForbiddenStoreError);
 }
