@@ -217,7 +217,10 @@ TEST_CASE("StorePolicy::from_environment reads PROXYSTORE_ALLOWED_HOSTS and _DIR
   CHECK_NOTHROW(check_store_config(redis_config("a", "n7.farm.test")));
   CHECK_THROWS_AS(check_store_config(redis_config("a", "db.example.test", "6379")),
                   ForbiddenStoreError);
-  CHECK_NOTHROW(check_store_config(StoreConfig{"file", "f", {{"directory", "/srv/b/x"}}}));
+  // Under /srv/b, so not refused; but it does not exist, and a missing
+  // directory cannot be judged by its real path: a StoreOperationError.
+  CHECK_THROWS_AS(check_store_config(StoreConfig{"file", "f", {{"directory", "/srv/b/x"}}}),
+                  StoreOperationError);
   CHECK_THROWS_AS(check_store_config(StoreConfig{"file", "f", {{"directory", "/srv/c"}}}),
                   ForbiddenStoreError);
 }
