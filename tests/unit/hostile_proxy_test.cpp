@@ -22,17 +22,18 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace {
 
 using namespace proxystore;  // NOLINT(google-build-using-namespace): test file
+namespace fs = std::filesystem;
 using proxystore::test::MessageContains;
 using proxystore::test::ScopedStoreName;
 using proxystore::test::TempDir;
 using proxystore::test::unique_name;
-namespace fs = std::filesystem;
 
 /// Restores the process-wide store policy after a test.
 class PolicyGuard {
@@ -79,6 +80,17 @@ void plant_object(const fs::path& directory, const std::string& key, const std::
   writer.put(Key{key}, serialize(value));
 }
 
+/// A fresh directory holding `inside` (empty, created with its parents)
+/// and `outside` with "outside secret" planted under `key`: what an attack
+/// tries to reach.
+TempDir attack_base(std::string_view prefix, const fs::path& inside, const std::string& key) {
+  TempDir base(prefix);
+  fs::create_directories(base / inside);
+  fs::create_directories(base / "outside");
+  plant_object(base / "outside", key, "outside secret");
+  return base;
+}
+
 /// The message of what `resolve(proxy)` throws as `E` ("" if it throws nothing).
 template <class E>
 std::string resolve_error(const Proxy<std::string>& proxy) {
@@ -103,10 +115,7 @@ bool has_raw_control(const std::string& text) {
 
 TEST_CASE("hostile: a NUL byte in a FileStore directory is refused (issue 12.1)",
           "[security][hostile]") {
-  TempDir base("proxystore-hostile-nul");
-  fs::create_directories(base / "allowed");
-  fs::create_directories(base / "outside");
-  plant_object(base / "outside", "victim", "outside secret");
+  const TempDir base = attack_base("proxystore-hostile-nul", "allowed", "victim");
   const std::string directory = (base / "allowed").string() + std::string(1, '\0') + "/../outside";
   const std::string name = unique_name("hostile-nul-dir");
 
@@ -139,11 +148,8 @@ TEST_CASE("hostile: '..' after a symlink is judged as the kernel resolves it (is
           "[security][hostile]") {
   // allowed/link -> allowed/a/b, so the kernel reads allowed/link/../../outside
   // as allowed/outside; a lexical reading gives <base>/outside.
-  TempDir base("proxystore-hostile-dotdot");
-  fs::create_directories(base / "allowed" / "a" / "b");
+  const TempDir base = attack_base("proxystore-hostile-dotdot", "allowed/a/b", "victim");
   fs::create_directory_symlink(base / "allowed" / "a" / "b", base / "allowed" / "link");
-  fs::create_directories(base / "outside");
-  plant_object(base / "outside", "victim", "outside secret");
   const std::string directory = (base / "allowed" / "link" / ".." / ".." / "outside").string();
   const PolicyGuard guard(dirs_policy({(base / "allowed").string()}));
 
@@ -266,10 +272,7 @@ TEST_CASE("hostile: a sparse 1 TB object file is refused before allocating (issu
 
 TEST_CASE("hostile: a symlink planted under a key's name is not followed (issue 12.10)",
           "[file][hostile]") {
-  TempDir base("proxystore-hostile-link");
-  fs::create_directories(base / "store");
-  fs::create_directories(base / "outside");
-  plant_object(base / "outside", "target", "outside secret");
+  const TempDir base = attack_base("proxystore-hostile-link", "store", "target");
   const ScopedStoreName name(unique_name("hostile-link"));
   auto store = std::make_shared<PlantingFileStore>(name, base / "store");
   const Key key{"planted-link"};
