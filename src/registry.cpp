@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/registry.hpp>
 #include <proxystore/security.hpp>
@@ -119,7 +120,7 @@ std::shared_ptr<Store> get_or_create_store(const StoreConfig& config) {
     if (it == registry.types.end()) {
       throw StoreNotFoundError(
           fmt::format("store '{}': no builder for store type '{}' (call register_store_type first)",
-                      config.name, config.type));
+                      detail::printable(config.name), detail::printable(config.type)));
     }
     builder = it->second;
   }
@@ -129,9 +130,11 @@ std::shared_ptr<Store> get_or_create_store(const StoreConfig& config) {
   check_store_config(config);
   std::shared_ptr<Store> store = builder(config);
   if (!store || store->name() != config.name) {
-    throw Error(fmt::format(
-        "store '{}': the builder for type '{}' returned {}", config.name, config.type,
-        store ? fmt::format("a store named '{}'", store->name()) : std::string("null")));
+    throw Error(
+        fmt::format("store '{}': the builder for type '{}' returned {}",
+                    detail::printable(config.name), detail::printable(config.type),
+                    store ? fmt::format("a store named '{}'", detail::printable(store->name()))
+                          : std::string("null")));
   }
   // `store` outlives the lock: if another thread registered the name
   // meanwhile, ours is dropped (and unregisters nothing) after unlocking.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/security.hpp>
 
-#include "detail/printable.hpp"
 #include "detail/sha256.hpp"
 
 #include <fmt/format.h>
@@ -38,6 +38,13 @@ std::string printable(std::string_view text, std::size_t limit) {
   return out;
 }
 
+bool has_control_bytes(std::string_view text) noexcept {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
 }  // namespace detail
 
 namespace {
@@ -51,7 +58,7 @@ constexpr std::string_view builtin_types[] = {"local", "file", "redis", "redis-c
 
 // --- small string helpers ---------------------------------------------------
 
-using detail::printable;  // also quotes MultiStore config values (detail/printable.hpp)
+using detail::printable;
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -167,6 +174,15 @@ std::filesystem::path normalise_directory(const std::string& path) {
   if (error)
     canonical = absolute.lexically_normal();
   return canonical.lexically_normal();
+}
+
+/// The real path of an existing `path` (every symlink and ".." resolved by
+/// the kernel, as open() will resolve them), or the error why there is none.
+std::filesystem::path real_directory(const std::string& path, std::error_code& error) {
+  std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  if (error)
+    return {};
+  return std::filesystem::canonical(absolute, error);
 }
 
 /// Whether `path` is `prefix` or lies below it, compared component-wise
@@ -323,6 +339,14 @@ bool is_loopback_host(std::string_view hostname) {
 namespace detail {
 
 void check_store_host(const StoreConfig& config, std::string_view hostname, std::string_view port) {
+  if (has_control_bytes(hostname) || has_control_bytes(port)) {
+    // The bytes a C resolver sees end at a NUL: "127.0.0.1\0.allowed.test"
+    // would match "*.allowed.test" here and connect to 127.0.0.1.
+    throw ForbiddenStoreError(
+        fmt::format(R"(store "{}" (type "{}") at {}:{}: the host or port holds control bytes; {})",
+                    printable(config.name), printable(config.type), printable(hostname),
+                    printable(port, 16), host_remedy));
+  }
   const StorePolicy policy = store_policy();
   const std::string host = normalise_host(hostname);
   bool allowed = policy.allow_loopback && is_loopback_host(host);
@@ -339,6 +363,45 @@ void check_store_host(const StoreConfig& config, std::string_view hostname, std:
   }
 }
 
+void check_store_directory(const StoreConfig& config, const std::string& directory) {
+  const StorePolicy policy = store_policy();
+  const std::string subject =
+      fmt::format(R"(store "{}" (type "{}") in directory "{}")", printable(config.name),
+                  printable(config.type), printable(directory, 256));
+  if (has_control_bytes(directory)) {
+    throw ForbiddenStoreError(
+        fmt::format("{}: the directory holds control bytes; {}", subject, host_remedy));
+  }
+  if (policy.allowed_dirs.empty())
+    return;
+  auto allowed_by = [&policy](const std::filesystem::path& path) {
+    return std::any_of(policy.allowed_dirs.begin(), policy.allowed_dirs.end(),
+                       [&](const std::string& prefix) {
+                         return !prefix.empty() && is_under(path, normalise_directory(prefix));
+                       });
+  };
+  auto refuse = [&]() {
+    throw ForbiddenStoreError(fmt::format("{}: directory is not allowed (allowed: {}); {}", subject,
+                                          describe_list(policy.allowed_dirs), host_remedy));
+  };
+  // Judge the directory the FileStore will open: its real path, which the
+  // kernel resolves component by component (a lexical "link/../.." and the
+  // kernel's resolution of it differ).
+  std::error_code error;
+  const std::filesystem::path real = real_directory(directory, error);
+  if (error) {
+    // A store rebuilt from a proxy never creates its directory, so a
+    // missing one can do no harm: refuse it when even its spelling lies
+    // outside the allow-list, else report it as the fault it is.
+    if (!allowed_by(normalise_directory(directory)))
+      refuse();
+    throw StoreOperationError(
+        fmt::format("{}: cannot resolve the directory: {}", subject, error.message()));
+  }
+  if (!allowed_by(real))
+    refuse();
+}
+
 }  // namespace detail
 
 void check_store_config(const StoreConfig& config) {
@@ -346,6 +409,22 @@ void check_store_config(const StoreConfig& config) {
   const std::string subject =
       fmt::format(R"(store "{}" (type "{}"))", printable(config.name), printable(config.type));
   const std::string remedy = host_remedy;
+
+  // 0. Control bytes, whatever the policy: every consumer of these strings
+  // (a C resolver, open(), a log line) must see exactly what was judged,
+  // and a NUL ends the string a C API sees.
+  auto refuse_control = [&](std::string_view what, std::string_view text) {
+    if (detail::has_control_bytes(text)) {
+      throw ForbiddenStoreError(fmt::format("{}: {} \"{}\" holds control bytes; {}", subject, what,
+                                            printable(text), remedy));
+    }
+  };
+  refuse_control("the type", config.type);
+  refuse_control("the name", config.name);
+  for (const auto& [option, value] : config.options) {
+    refuse_control("an option name", option);
+    refuse_control(fmt::format("option '{}'", printable(option)), value);
+  }
 
   // 1. The type.
   const bool listed =
@@ -389,19 +468,8 @@ void check_store_config(const StoreConfig& config) {
   }
 
   // 3. The directory, for any type that names one.
-  if (const auto it = config.options.find("directory");
-      it != config.options.end() && !policy.allowed_dirs.empty()) {
-    const std::filesystem::path directory = normalise_directory(it->second);
-    const bool allowed = std::any_of(
-        policy.allowed_dirs.begin(), policy.allowed_dirs.end(), [&](const std::string& prefix) {
-          return !prefix.empty() && is_under(directory, normalise_directory(prefix));
-        });
-    if (!allowed) {
-      throw ForbiddenStoreError(
-          fmt::format("{} in directory \"{}\": directory is not allowed (allowed: {}); {}", subject,
-                      printable(it->second, 256), describe_list(policy.allowed_dirs), remedy));
-    }
-  }
+  if (const auto it = config.options.find("directory"); it != config.options.end())
+    detail::check_store_directory(config, it->second);
 
   // 4. The user's own check.
   if (policy.check)

@@ -31,6 +31,7 @@
 // (before the first load). See examples/03_custom_factory.cpp.
 
 #include <proxystore/detail/factory_model.hpp>
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/fwd.hpp>
 #include <proxystore/security.hpp>
@@ -274,7 +275,7 @@ Factory<T> Factory<T>::load_kind(std::string_view kind, std::string_view payload
       return loader(payload);
     throw SerializationError(
         fmt::format("unknown factory kind '{}' for '{}' (call register_factory_type<F>() first)",
-                    kind, type_name<T>()));
+                    detail::printable(kind), type_name<T>()));
   });
 }
 

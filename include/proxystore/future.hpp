@@ -22,6 +22,7 @@
 // key (ProxyOptions-free: `store.evict(f.key())`) removes the companion too.
 
 #include <proxystore/config.hpp>
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/key.hpp>
 #include <proxystore/registry.hpp>
@@ -77,7 +78,8 @@ class FutureFactory {
       throw FutureTimeoutError(
           fmt::format("store '{}' (type '{}') key '{}': the result of Future<{}> was not set "
                       "within the timeout of {} ms",
-                      config_.name, config_.type, key_.id, type_name<T>(), timeout_ms_));
+                      detail::printable(config_.name), detail::printable(config_.type),
+                      detail::printable(key_.id), type_name<T>(), timeout_ms_));
     }
     T object = detail::StoreAccess::decode<T>(*store, key_, bytes->view());
     if (evict_)

@@ -19,7 +19,12 @@
 //   name a loopback host (localhost, 127.0.0.0/8, ::1) or a host listed in
 //   PROXYSTORE_ALLOWED_HOSTS; a config with a "directory"
 //   option must lie under one of PROXYSTORE_ALLOWED_DIRS when that
-//   variable is set. Refusals throw ForbiddenStoreError.
+//   variable is set, judged by its real path (it must exist: a store
+//   rebuilt from a config never creates its directory). Whatever the
+//   policy (also allow_all()), no config string — type, name, option name
+//   or value — may hold a NUL or another control byte: the bytes judged are
+//   the bytes a C API (resolver, open()) will see. Refusals throw
+//   ForbiddenStoreError.
 //
 // * Signing. With a key set (set_signing_key(), or PROXYSTORE_SIGNING_KEY
 //   read once at first use), every serialized factory — and so every
@@ -64,8 +69,10 @@ struct StorePolicy {
   /// PROXYSTORE_ALLOWED_HOSTS.
   std::vector<std::string> allowed_hosts;
   /// Directory prefixes a "directory" option must lie under, compared
-  /// whole path component by component after normalisation; empty allows
-  /// any directory. Default: the comma-separated PROXYSTORE_ALLOWED_DIRS.
+  /// whole path component by component: the option's real path (symlinks
+  /// and ".." resolved, so it must exist) against each prefix's; empty
+  /// allows any directory. Default: the comma-separated
+  /// PROXYSTORE_ALLOWED_DIRS.
   std::vector<std::string> allowed_dirs;
   /// An extra check run after the ones above; it refuses a config by
   /// throwing (preferably ForbiddenStoreError).
@@ -92,6 +99,10 @@ StorePolicy store_policy();
 /// Throws ForbiddenStoreError (naming the store, its type and its
 /// host:port or directory) unless the policy in force allows rebuilding a
 /// store from `config`. get_or_create_store() calls it before building.
+/// @throws ForbiddenStoreError if the config is refused (also: any config
+///         string holding a control byte, whatever the policy).
+/// @throws StoreOperationError if the policy lists allowed directories and
+///         the config's "directory", spelled under one of them, does not exist.
 void check_store_config(const StoreConfig& config);
 
 /// Whether `hostname` names the loopback interface: `localhost`, a
@@ -133,6 +144,17 @@ void verify_factory(std::string_view kind, std::string_view payload, std::string
 /// to a config's "hostname" and to each of its "seeds"; a rebuilt
 /// RedisClusterStore applies it to every node the cluster names.
 void check_store_host(const StoreConfig& config, std::string_view hostname, std::string_view port);
+
+/// Throws ForbiddenStoreError (naming the store, its type and `directory`)
+/// if `directory` holds control bytes, or if the policy in force lists
+/// allowed directories and the real path of `directory` (symlinks and ".."
+/// resolved by the kernel, as the FileStore will open it) lies under none
+/// of them. A directory that does not exist cannot be judged: it is refused
+/// when its spelling lies outside every allowed directory, and otherwise
+/// reported as StoreOperationError (a store rebuilt from a config never
+/// creates its directory). check_store_config() applies it to a config's
+/// "directory" option.
+void check_store_directory(const StoreConfig& config, const std::string& directory);
 
 /// Whether this process has a builder for store `type` (registry.cpp).
 bool has_store_builder(std::string_view type);

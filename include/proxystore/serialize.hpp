@@ -3,6 +3,7 @@
 #pragma once
 
 #include <proxystore/bytes.hpp>
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/detail/wire_archive.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/type_name.hpp>
@@ -149,7 +150,7 @@ inline ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t tot
   const std::size_t length_at = name_offset + name_length;  // name_length <= remaining: checked
   if (prefix.size() - length_at < body_length_size) {
     throw SerializationError(
-        fmt::format("truncated header of a '{}': {} bytes", layout.type_name, total));
+        fmt::format("truncated header of a '{}': {} bytes", printable(layout.type_name), total));
   }
   std::uint64_t body_length = 0;
   for (std::size_t i = body_length_size; i-- > 0;) {
@@ -159,7 +160,7 @@ inline ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t tot
   if (body_length != total - layout.body_at) {
     throw SerializationError(
         fmt::format("the header of a '{}' announces a {}-byte body, {} bytes follow",
-                    layout.type_name, body_length, total - layout.body_at));
+                    printable(layout.type_name), body_length, total - layout.body_at));
   }
   return layout;
 }
@@ -315,8 +316,8 @@ T deserialize(std::string_view bytes, std::size_t max_object_size = unlimited_ob
   return detail::decoding<T>([&]() -> T {
     const detail::ObjectHeader header = detail::parse_object_header(bytes);
     if (header.type_name != type_name<T>()) {
-      throw SerializationError(
-          fmt::format("the object holds a '{}', not a '{}'", header.type_name, type_name<T>()));
+      throw SerializationError(fmt::format("the object holds a '{}', not a '{}'",
+                                           detail::printable(header.type_name), type_name<T>()));
     }
     return detail::decode_body<T>(header.body);
   });

@@ -6,6 +6,7 @@
 #include <proxystore/config.hpp>
 #include <proxystore/detail/metrics_recorder.hpp>
 #include <proxystore/detail/object_cache.hpp>
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/fwd.hpp>
 #include <proxystore/key.hpp>
@@ -510,7 +511,8 @@ class Store : public std::enable_shared_from_this<Store> {
     try {
       return detail::read_object<T>(reader, options_.max_object_size);
     } catch (const SerializationError& e) {
-      throw SerializationError(fmt::format("store '{}' key '{}': {}", name_, key.id, e.what()));
+      throw SerializationError(fmt::format("store '{}' key '{}': {}", detail::printable(name_),
+                                           detail::printable(key.id), e.what()));
     }
   }
 
@@ -519,7 +521,8 @@ class Store : public std::enable_shared_from_this<Store> {
     try {
       return deserialize<T>(bytes, options_.max_object_size);
     } catch (const SerializationError& e) {
-      throw SerializationError(fmt::format("store '{}' key '{}': {}", name_, key.id, e.what()));
+      throw SerializationError(fmt::format("store '{}' key '{}': {}", detail::printable(name_),
+                                           detail::printable(key.id), e.what()));
     }
   }
 
@@ -533,8 +536,9 @@ class Store : public std::enable_shared_from_this<Store> {
         return std::nullopt;
       if (entry->type_name != type_name<T>()) {
         throw SerializationError(fmt::format(
-            "store '{}' key '{}': cannot decode '{}': the object holds a '{}', not a '{}'", name_,
-            key.id, type_name<T>(), entry->type_name, type_name<T>()));
+            "store '{}' key '{}': cannot decode '{}': the object holds a '{}', not a '{}'",
+            detail::printable(name_), detail::printable(key.id), type_name<T>(),
+            detail::printable(entry->type_name), type_name<T>()));
       }
       return *static_cast<const T*>(entry->object.get());
     } else {

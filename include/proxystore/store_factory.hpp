@@ -3,6 +3,7 @@
 #pragma once
 
 #include <proxystore/config.hpp>
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/key.hpp>
 #include <proxystore/registry.hpp>
@@ -46,7 +47,8 @@ class StoreFactory {
       throw ProxyResolveMissingKeyError(
           fmt::format("store '{}' (type '{}') has no object under key '{}' to resolve a Proxy<{}> "
                       "(never stored, evicted, or expired)",
-                      config_.name, config_.type, key_.id, type_name<T>()));
+                      detail::printable(config_.name), detail::printable(config_.type),
+                      detail::printable(key_.id), type_name<T>()));
     }
     if (evict_)
       store->evict(key_);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/stores/file.hpp>
 
@@ -6,18 +7,23 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
-#include <cstring>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <utility>
 
 namespace proxystore {
+
+using detail::printable;
+
 namespace {
 
-/// Closes a file descriptor on scope exit (unless released).
+/// Closes a file descriptor on scope exit.
 class FileDescriptor {
  public:
   explicit FileDescriptor(int fd) noexcept : fd_(fd) {}
@@ -47,22 +53,107 @@ bool is_safe_file_name(const std::string& id) {
   return true;
 }
 
+/// A path as messages quote it (it may come from a proxy).
+std::string shown(const std::filesystem::path& path) {
+  return printable(path.native(), 512);
+}
+
 std::string errno_text(int error) {
   return std::error_code(error, std::generic_category()).message();
 }
 
+const char* file_kind(mode_t mode) {
+  if (S_ISLNK(mode))
+    return "a symbolic link (not followed)";
+  if (S_ISFIFO(mode))
+    return "a FIFO";
+  if (S_ISDIR(mode))
+    return "a directory";
+  if (S_ISCHR(mode) || S_ISBLK(mode))
+    return "a device";
+  if (S_ISSOCK(mode))
+    return "a socket";
+  return "not a regular file";
+}
+
+/// RAM plus swap: no object file larger than this can be read into memory.
+std::uint64_t memory_bytes() {
+  struct sysinfo info {};
+  if (::sysinfo(&info) != 0)
+    return UINT64_MAX;
+  return (static_cast<std::uint64_t>(info.totalram) + info.totalswap) * info.mem_unit;
+}
+
+/// Opens the directory `real` (a real path: no symlink in it), refusing a
+/// symlink in its place and, where /proc tells, a directory reached
+/// through a component swapped for a symlink since `real` was resolved.
+/// Returns the descriptor, or -1 with errno set.
+int open_real_directory(const std::filesystem::path& real) {
+  const int fd = ::open(real.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  std::array<char, 4096> target{};
+  const std::string link = fmt::format("/proc/self/fd/{}", fd);
+  const ssize_t n = ::readlink(link.c_str(), target.data(), target.size());
+  if (n > 0 && static_cast<std::size_t>(n) < target.size() &&
+      std::string_view(target.data(), static_cast<std::size_t>(n)) != real.native()) {
+    ::close(fd);
+    errno = ELOOP;
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
+/// The store's open directory; files are reached only beneath it.
+class FileStore::DirectoryHandle {
+ public:
+  explicit DirectoryHandle(int fd) noexcept : fd_(fd) {}
+  int fd() const noexcept { return fd_.get(); }
+  /// Whether the directory was deleted (it has no name left).
+  bool deleted() const noexcept {
+    struct stat info {};
+    return ::fstat(fd_.get(), &info) != 0 || info.st_nlink == 0;
+  }
+
+ private:
+  FileDescriptor fd_;
+};
+
 FileStore::FileStore(std::string name, const std::filesystem::path& directory, StoreOptions options)
+    : FileStore(std::move(name), directory, options, Missing::create) {}
+
+FileStore::FileStore(std::string name, const std::filesystem::path& directory, StoreOptions options,
+                     Missing missing)
     : Store(std::move(name), options) {
   std::error_code error;
-  directory_ = std::filesystem::absolute(directory, error).lexically_normal();
-  if (!error)
-    std::filesystem::create_directories(directory_, error);
+  std::filesystem::path absolute = std::filesystem::absolute(directory, error);
+  if (!error && missing == Missing::create) {
+    // The user's own path, normalised as they write it (created if need be).
+    absolute = absolute.lexically_normal();
+    std::filesystem::create_directories(absolute, error);
+  }
+  // A config's path is resolved by the kernel alone — no lexical step — so
+  // the store opens exactly the directory the store policy judged
+  // (detail::check_store_directory).
   if (error) {
     throw StoreOperationError(fmt::format("file store '{}': cannot create directory '{}': {}",
-                                          this->name(), directory.string(), error.message()));
+                                          printable(this->name()), shown(directory),
+                                          error.message()));
   }
+  directory_ = std::filesystem::canonical(absolute, error);
+  const int fd = error ? -1 : open_real_directory(directory_);
+  if (fd < 0) {
+    const std::string why = error ? error.message() : errno_text(errno);
+    throw StoreOperationError(fmt::format(
+        "file store '{}': directory '{}' {}: {}", printable(this->name()), shown(directory),
+        missing == Missing::fail ? "is missing or cannot be opened (a store rebuilt "
+                                   "from a config never creates its directory)"
+                                 : "cannot be opened",
+        why));
+  }
+  directory_handle_ = std::make_shared<const DirectoryHandle>(fd);
 }
 
 StoreConfig FileStore::config() const {
@@ -72,38 +163,58 @@ StoreConfig FileStore::config() const {
 std::shared_ptr<FileStore> FileStore::from_config(const StoreConfig& config) {
   auto it = config.options.find("directory");
   if (it == config.options.end() || it->second.empty()) {
-    throw Error(fmt::format("file store '{}': config has no 'directory' option", config.name));
+    throw Error(
+        fmt::format("file store '{}': config has no 'directory' option", printable(config.name)));
   }
-  return std::make_shared<FileStore>(config.name, it->second);
+  // Not make_shared: the constructor that never creates the directory is private.
+  return std::shared_ptr<FileStore>(new FileStore(config.name, it->second, {}, Missing::fail));
 }
 
-std::filesystem::path FileStore::path_of(const Key& key) const {
+std::shared_ptr<const FileStore::DirectoryHandle> FileStore::open_directory(const Key& key) const {
+  std::lock_guard<std::mutex> lock(directory_mutex_);
+  if (directory_handle_->deleted()) {
+    // Deleted and perhaps made again: reopen it by its (real) path.
+    const int fd = open_real_directory(directory_);
+    if (fd < 0) {
+      throw StoreOperationError(fmt::format("file store '{}' key '{}': directory '{}' is missing",
+                                            printable(name()), printable(key.id),
+                                            shown(directory_)));
+    }
+    directory_handle_ = std::make_shared<const DirectoryHandle>(fd);
+  }
+  return directory_handle_;
+}
+
+const std::string& FileStore::file_name(const Key& key) const {
   if (!is_safe_file_name(key.id)) {
     throw StoreOperationError(fmt::format(
         "file store '{}': key '{}' is not a valid file name (letters, digits, '-', '_', '.')",
-        name(), key.id));
+        printable(name()), printable(key.id)));
   }
-  return directory_ / key.id;
+  return key.id;
 }
 
 void FileStore::do_put(const Key& key, std::string_view bytes) {
-  const std::filesystem::path target = path_of(key);
+  const std::string& target = file_name(key);
+  const auto directory = open_directory(key);
   // Write a private temporary file, then rename it over the target: rename
   // is atomic within a directory, so readers see the old object or the new
-  // one, never a partial write.
-  const std::filesystem::path temporary =
-      directory_ / fmt::format(".tmp-{}-{}", key.id, random_key().id);
+  // one, never a partial write. Renaming over a planted symlink or FIFO
+  // replaces the entry; nothing is followed.
+  const std::string temporary = fmt::format(".tmp-{}-{}", key.id, random_key().id);
   auto fail = [&](const char* step, int error) {
-    ::unlink(temporary.c_str());
-    throw StoreOperationError(fmt::format("file store '{}' key '{}': {} '{}' failed: {}", name(),
-                                          key.id, step, temporary.string(), errno_text(error)));
+    ::unlinkat(directory->fd(), temporary.c_str(), 0);
+    throw StoreOperationError(fmt::format("file store '{}' key '{}': {} '{}' failed: {}",
+                                          printable(name()), key.id, step,
+                                          shown(directory_ / temporary), errno_text(error)));
   };
-  FileDescriptor file(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  FileDescriptor file(::openat(directory->fd(), temporary.c_str(),
+                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (file.get() < 0) {
     const int error = errno;
     if (error == ENOENT) {
       throw StoreOperationError(fmt::format("file store '{}' key '{}': directory '{}' is missing",
-                                            name(), key.id, directory_.string()));
+                                            printable(name()), key.id, shown(directory_)));
     }
     fail("creating", error);
   }
@@ -118,34 +229,65 @@ void FileStore::do_put(const Key& key, std::string_view bytes) {
   }
   if (file.close() != 0)
     fail("closing", errno);
-  if (::rename(temporary.c_str(), target.c_str()) != 0)
+  if (::renameat(directory->fd(), temporary.c_str(), directory->fd(), target.c_str()) != 0)
     fail("renaming", errno);
 }
 
 std::optional<Bytes> FileStore::do_get(const Key& key) {
-  const std::filesystem::path path = path_of(key);
-  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const std::string& id = file_name(key);
+  const auto directory = open_directory(key);
+  const std::filesystem::path path = directory_ / id;  // for messages only
   auto fail = [&](const char* step, int error) {
-    throw StoreOperationError(fmt::format("file store '{}' key '{}': {} '{}' failed: {}", name(),
-                                          key.id, step, path.string(), errno_text(error)));
+    throw StoreOperationError(fmt::format("file store '{}' key '{}': {} '{}' failed: {}",
+                                          printable(name()), key.id, step, shown(path),
+                                          errno_text(error)));
   };
+  auto refuse = [&](mode_t mode) {
+    throw StoreOperationError(
+        fmt::format("file store '{}' key '{}': '{}' is {}, not an object file", printable(name()),
+                    key.id, shown(path), file_kind(mode)));
+  };
+  // Look before opening: a FIFO, device or symlink under the key's name is
+  // refused without being opened (opening a FIFO would block).
+  struct stat info {};
+  if (::fstatat(directory->fd(), id.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT)
+      fail("inspecting", errno);
+    return std::nullopt;  // never stored (the directory itself was there just now)
+  }
+  if (!S_ISREG(info.st_mode))
+    refuse(info.st_mode);
+  // O_NOFOLLOW and O_NONBLOCK: if the entry was swapped since, opening
+  // neither follows a symlink nor blocks on a FIFO; fstat tells the rest.
+  FileDescriptor file(
+      ::openat(directory->fd(), id.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (file.get() < 0) {
     const int error = errno;
-    if (error != ENOENT)
-      fail("opening", error);
-    // No file: the key was never stored — unless the whole directory is
-    // gone, which is a fault to report, not an absent object.
-    struct stat directory_info {};
-    if (::stat(directory_.c_str(), &directory_info) != 0 || !S_ISDIR(directory_info.st_mode)) {
-      throw StoreOperationError(fmt::format("file store '{}' key '{}': directory '{}' is missing",
-                                            name(), key.id, directory_.string()));
-    }
-    return std::nullopt;
+    if (error == ENOENT)
+      return std::nullopt;  // evicted meanwhile
+    if (error == ELOOP)
+      refuse(S_IFLNK);
+    fail("opening", error);
   }
-  struct stat info {};
   if (::fstat(file.get(), &info) != 0)
     fail("inspecting", errno);
-  std::string bytes(static_cast<std::size_t>(info.st_size), '\0');
+  if (!S_ISREG(info.st_mode))
+    refuse(info.st_mode);
+  // The size must be backed before it is allocated: a sparse file can
+  // claim any size without using the disk.
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size > options().max_object_size) {
+    throw SerializationError(fmt::format(
+        "file store '{}' key '{}': '{}' holds {} bytes, over the maximum object size {}",
+        printable(name()), key.id, shown(path), size, options().max_object_size));
+  }
+  if (const std::uint64_t memory = memory_bytes(); size > memory) {
+    throw StoreOperationError(fmt::format(
+        "file store '{}' key '{}': '{}' holds {} bytes, more than this machine's memory "
+        "(RAM and swap: {} bytes)",
+        printable(name()), key.id, shown(path), size, memory));
+  }
+  std::string bytes(static_cast<std::size_t>(size), '\0');
   std::size_t filled = 0;
   while (filled < bytes.size()) {
     const ssize_t n = ::read(file.get(), bytes.data() + filled, bytes.size() - filled);
@@ -163,15 +305,20 @@ std::optional<Bytes> FileStore::do_get(const Key& key) {
 }
 
 bool FileStore::do_exists(const Key& key) {
+  const std::string& id = file_name(key);
+  const auto directory = open_directory(key);
   struct stat info {};
-  return ::stat(path_of(key).c_str(), &info) == 0;
+  return ::fstatat(directory->fd(), id.c_str(), &info, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISREG(info.st_mode);
 }
 
 void FileStore::do_evict(const Key& key) {
-  const std::filesystem::path path = path_of(key);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+  const std::string& id = file_name(key);
+  const auto directory = open_directory(key);
+  if (::unlinkat(directory->fd(), id.c_str(), 0) != 0 && errno != ENOENT) {
     throw StoreOperationError(fmt::format("file store '{}' key '{}': removing '{}' failed: {}",
-                                          name(), key.id, path.string(), errno_text(errno)));
+                                          printable(name()), key.id, shown(directory_ / id),
+                                          errno_text(errno)));
   }
 }
 

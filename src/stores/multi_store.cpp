@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/registry.hpp>
 #include <proxystore/stores/multi.hpp>
-
-#include "detail/printable.hpp"
 
 #include <fmt/format.h>
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -157,6 +158,10 @@ TEST_CASE("get_or_create_store builds the built-in types from their configs", "[
     TempDir dir;
     const ScopedStoreName name(unique_name("builtin-file"));
     const StoreConfig config{"file", name, {{"directory", (dir / "objects").string()}}};
+    // A store rebuilt from a config never creates its directory.
+    CHECK_THROWS_MATCHES(get_or_create_store(config), StoreOperationError,
+                         MessageContains({name.get(), (dir / "objects").string()}));
+    std::filesystem::create_directory(dir / "objects");
     auto store = get_or_create_store(config);
     CHECK(dynamic_cast<FileStore*>(store.get()) != nullptr);
     CHECK(store->config() == config);

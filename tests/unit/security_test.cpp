@@ -217,7 +217,10 @@ TEST_CASE("StorePolicy::from_environment reads PROXYSTORE_ALLOWED_HOSTS and _DIR
   CHECK_NOTHROW(check_store_config(redis_config("a", "n7.farm.test")));
   CHECK_THROWS_AS(check_store_config(redis_config("a", "db.example.test", "6379")),
                   ForbiddenStoreError);
-  CHECK_NOTHROW(check_store_config(StoreConfig{"file", "f", {{"directory", "/srv/b/x"}}}));
+  // Under /srv/b, so not refused; but it does not exist, and a missing
+  // directory cannot be judged by its real path: a StoreOperationError.
+  CHECK_THROWS_AS(check_store_config(StoreConfig{"file", "f", {{"directory", "/srv/b/x"}}}),
+                  StoreOperationError);
   CHECK_THROWS_AS(check_store_config(StoreConfig{"file", "f", {{"directory", "/srv/c"}}}),
                   ForbiddenStoreError);
 }
@@ -231,6 +234,11 @@ TEST_CASE("allowed directories are compared component-wise after normalisation",
   auto file_config = [](const std::filesystem::path& path) {
     return StoreConfig{"file", "f", {{"directory", path.string()}}};
   };
+  // Directories are judged by their real path, so they must exist; a
+  // missing one under an allowed prefix is a StoreOperationError.
+  CHECK_THROWS_AS(check_store_config(file_config(dir / "allowed")), StoreOperationError);
+  std::filesystem::create_directories(dir / "allowed" / "sub" / "deeper");
+  std::filesystem::create_directories(dir / "allowed-not");
   CHECK_NOTHROW(check_store_config(file_config(dir / "allowed")));
   CHECK_NOTHROW(check_store_config(file_config(dir / "allowed" / "sub" / "deeper")));
   CHECK_THROWS_AS(check_store_config(file_config(dir / "allowed-not")), ForbiddenStoreError);
@@ -238,7 +246,6 @@ TEST_CASE("allowed directories are compared component-wise after normalisation",
                   ForbiddenStoreError);
   CHECK_THROWS_AS(check_store_config(file_config("/etc")), ForbiddenStoreError);
   // A symlink inside the allowed tree that points outside it is resolved.
-  std::filesystem::create_directories(dir / "allowed");
   std::filesystem::create_directory_symlink("/etc", dir / "allowed" / "link");
   CHECK_THROWS_AS(check_store_config(file_config(dir / "allowed" / "link")), ForbiddenStoreError);
 }

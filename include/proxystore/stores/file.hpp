@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,21 +15,34 @@ namespace proxystore {
 
 /// Stores each object as one file, `<directory>/<key id>`. Writes are
 /// atomic (a temporary file renamed into place), so a reader sees a whole
-/// object or none, also across processes sharing the directory. The
-/// directory is created if missing. Config: type "file", option
-/// "directory" (absolute).
+/// object or none, also across processes sharing the directory. Config:
+/// type "file", option "directory" (the directory's real path).
+///
+/// The directory is opened once and every file is reached beneath that
+/// open directory, never by a path resolved again: an object file must be
+/// a regular file in it (a symlink is not followed; a FIFO, device or
+/// directory under a key's name is an error, not a hang), and its size is
+/// checked — against StoreOptions::max_object_size and the machine's
+/// memory — before anything is allocated. If the directory is deleted, the
+/// store reopens it by its path when it reappears.
 class FileStore : public Store {
  public:
-  /// @throws StoreOperationError if the directory cannot be created.
+  /// Creates `directory` if it is missing (a store rebuilt from a config,
+  /// see from_config(), never does).
+  /// @throws StoreOperationError if the directory cannot be created or opened.
   FileStore(std::string name, const std::filesystem::path& directory, StoreOptions options = {});
 
   StoreConfig config() const override;
 
-  /// Rebuilds a store from `config()` output (the registry's builder).
+  /// Rebuilds a store from `config()` output (the registry's builder, so
+  /// the config may come from a proxy). Never creates the directory.
   /// @throws Error if a required option is missing.
+  /// @throws StoreOperationError (naming the store and the directory) if
+  ///         the directory does not exist or cannot be opened.
   static std::shared_ptr<FileStore> from_config(const StoreConfig& config);
 
-  /// The directory holding the objects (absolute, normalised).
+  /// The directory holding the objects: its real path (absolute, symlinks
+  /// and ".." resolved) when the store was built.
   const std::filesystem::path& directory() const noexcept { return directory_; }
 
  protected:
@@ -38,10 +52,24 @@ class FileStore : public Store {
   void do_evict(const Key& key) override;
 
  private:
-  /// The file of `key`; refuses ids that could leave the directory.
-  std::filesystem::path path_of(const Key& key) const;
+  /// What the constructor does with a directory that does not exist.
+  enum class Missing { create, fail };
+  /// The open directory (file_store.cpp).
+  class DirectoryHandle;
+
+  FileStore(std::string name, const std::filesystem::path& directory, StoreOptions options,
+            Missing missing);
+
+  /// The open directory, reopened by its path if it was deleted since.
+  /// @throws StoreOperationError naming `key` if the directory is missing.
+  std::shared_ptr<const DirectoryHandle> open_directory(const Key& key) const;
+
+  /// The file name of `key`; refuses ids that could leave the directory.
+  const std::string& file_name(const Key& key) const;
 
   std::filesystem::path directory_;
+  mutable std::mutex directory_mutex_;
+  mutable std::shared_ptr<const DirectoryHandle> directory_handle_;
 };
 
 }  // namespace proxystore
