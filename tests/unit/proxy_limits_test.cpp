@@ -89,6 +89,7 @@ TEST_CASE("Proxy limits: no string_view conversion, so string overloads stay una
 
   auto store = std::make_shared<LocalStore>("proxy-limits-string-view");
   Proxy<std::string> s = store->proxy(std::string("hello"));
+  CHECK(overloaded(std::string_view("hello")) == 1);
   CHECK(overloaded(s) == 2);  // compiles, and picks const std::string&
   std::string_view view = *s;
   CHECK(view.substr(1, 3) == "ell");
