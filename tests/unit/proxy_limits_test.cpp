@@ -124,7 +124,9 @@ TEST_CASE("Proxy limits: a change through T& stays in this process, never in the
   const auto cache_size = GENERATE(std::size_t{0}, std::size_t{16});
   options.cache_size = cache_size;
   CAPTURE(cache_size);
-  auto store = std::make_shared<LocalStore>("proxy-limits-mutation", options);
+  // One name per run: proxy() registers the store, and the registry keeps it.
+  auto store =
+      std::make_shared<LocalStore>("proxy-limits-mutation-" + std::to_string(cache_size), options);
 
   Proxy<std::vector<int>> v = store->proxy(std::vector<int>{3, 1, 4});
   Proxy<std::vector<int>> copy = v;
