@@ -2,6 +2,8 @@
 // Snippets for docs/custom-store.md: the smallest complete backend.
 #include <proxystore/proxystore.hpp>
 
+#include <fmt/format.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +78,22 @@ int main() {
     std::vector<ps::Key> keys = store->set_batch(std::vector<int>{1, 2, 3});
     CHECK(store->get<int>(keys[2]) == 3);
     //! [use]
+
+    //! [key_and_config]
+    // A Key is a struct around one std::string: key.id is the text to use as
+    // a file name, a row id or a server-side key. Keys compare, order, hash
+    // and format (fmt::format("{}", key)) as that string.
+    ps::Key key = store->set(std::string("hello"));
+    const std::string& id = key.id;
+    CHECK(id.size() == 32);  // the default do_new_key(): 128 random bits in hex
+    CHECK(fmt::format("{}", key) == id);
+
+    // StoreConfig::options is a std::map<std::string, std::string>: options
+    // travel as text, so a builder parses (and checks) numbers itself.
+    ps::StoreConfig config{"example.map", "map", {{"capacity", std::to_string(1000)}}};
+    const std::map<std::string, std::string>& options = config.options;
+    CHECK(std::stoul(options.at("capacity")) == 1000);
+    //! [key_and_config]
 
     // A process without the store rebuilds it through the builder (here an
     // empty map, as for LocalStore: in-memory stores do not cross processes).

@@ -4,10 +4,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <complex>
+
 #include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -158,6 +162,49 @@ void proxies_in_structs() {
   //! [in_struct_use]
 }
 
+//! [limits_template]
+template <class T>
+T largest(const std::vector<T>& values) {
+  return *std::max_element(values.begin(), values.end());
+}
+//! [limits_template]
+
+void what_a_proxy_cannot_do() {
+  auto store = std::make_shared<ps::LocalStore>("proxies-doc-limits");
+  //! [limits]
+  ps::Proxy<std::vector<int>> v = store->proxy(std::vector<int>{3, 1, 4});
+
+  // Members need ->: `v.size()` looks for a member of Proxy.
+  CHECK(v->size() == 3);
+
+  // Deduction sees a Proxy, not a vector: `largest(v)` does not compile.
+  CHECK(largest(*v) == 4);      // pass the target...
+  CHECK(largest<int>(v) == 4);  // ...or name T, and the conversion applies
+
+  // No conversion to std::string_view: take it from the string.
+  ps::Proxy<std::string> s = store->proxy(std::string("hello"));
+  std::string_view view = *s;  // valid while some copy of s lives
+  CHECK(view.substr(1, 3) == "ell");
+
+  // Operator templates (std::string, std::complex...) do not deduce either:
+  // `s + "!"` and `z * 2.0` do not compile. Dereference first.
+  CHECK(*s + "!" == "hello!");
+  ps::Proxy<std::complex<double>> z = store->proxy(std::complex<double>(1, 2));
+  CHECK(*z * 2.0 == std::complex<double>(2, 4));
+  ps::Proxy<int> n = store->proxy(41);
+  CHECK(n + 1 == 42);  // built-in arithmetic works through the conversion
+
+  // A change is local: every copy in this process sees it, the store never.
+  ps::Proxy<std::vector<int>> copy = v;
+  v->push_back(1);
+  CHECK(copy->size() == 4);
+  auto elsewhere = ps::deserialize<ps::Proxy<std::vector<int>>>(ps::serialize(v));
+  CHECK(elsewhere->size() == 3);  // resolved again from the store: {3, 1, 4}
+  ps::Proxy<std::vector<int>> updated = store->proxy(ps::extract(v));  // store the change
+  CHECK(updated->size() == 4);
+  //! [limits]
+}
+
 int main() {
   return run_snippet("proxies", [] {
     access_forms();
@@ -168,5 +215,6 @@ int main() {
     move_only_and_empty();
     populate_target();
     proxies_in_structs();
+    what_a_proxy_cannot_do();
   });
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Bytes: a read-only, owning byte buffer handed up by store backends.
+/// \file
+/// Bytes: a read-only, owning byte buffer handed up by store backends.
 #pragma once
 
 #include <cstddef>

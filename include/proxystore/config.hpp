@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// StoreConfig: everything needed to rebuild an equivalent store elsewhere.
+/// \file
+/// StoreConfig: everything needed to rebuild an equivalent store elsewhere.
 #pragma once
 
 #include <proxystore/detail/compact_codec.hpp>

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The exception hierarchy: every failure the library reports derives from Error.
+/// \file
+/// The exception hierarchy: every failure the library reports derives from Error.
 #pragma once
 
 #include <stdexcept>

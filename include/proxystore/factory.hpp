@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Factory<T>: the type-erased recipe a proxy calls to produce its target.
+/// \file
+/// Factory<T>: the type-erased recipe a proxy calls to produce its target.
 #pragma once
 
 // Usage

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Future<T>: a proxy you can hand out before its object exists.
+/// \file
+/// Future<T>: a proxy you can hand out before its object exists.
 #pragma once
 
 // A Future<T> reserves a key in a store. `proxy()` gives a Proxy<T> that

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Forward declarations of the public types.
+/// \file
+/// Forward declarations of the public types.
 #pragma once
 
+/// Everything a program uses: proxies (Proxy, the free functions on them),
+/// factories, stores and their builders, the registries, serialization and
+/// the errors. One header brings it all: `#include <proxystore/proxystore.hpp>`.
+/// Names in `proxystore::detail` are internals: do not depend on them.
 namespace proxystore {
 
 struct Key;

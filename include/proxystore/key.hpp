@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Key: the name of one object inside a store.
+/// \file
+/// Key: the name of one object inside a store.
 #pragma once
 
 #include <proxystore/detail/compact_codec.hpp>

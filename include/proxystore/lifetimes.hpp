@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Lifetimes: objects registered with a lifetime are evicted when it ends.
+/// \file
+/// Lifetimes: objects registered with a lifetime are evicted when it ends.
 #pragma once
 
 // A Lifetime collects (store, key) pairs and evicts them all when it ends.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// ProxyLocker<T>: a proxy that code merely forwarding it cannot resolve.
+/// \file
+/// ProxyLocker<T>: a proxy that code merely forwarding it cannot resolve.
 #pragma once
 
 #include <proxystore/proxy.hpp>

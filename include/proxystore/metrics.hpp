@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// StoreMetrics: per-operation counts, times and bytes of one store.
+/// \file
+/// StoreMetrics: per-operation counts, times and bytes of one store.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// OwnedProxy<T>, RefProxy<T>, RefMutProxy<T>: RAII ownership of stored objects.
+/// \file
+/// OwnedProxy<T>, RefProxy<T>, RefMutProxy<T>: RAII ownership of stored objects.
 #pragma once
 
 // Ownership, the Rust way, checked at run time where the compiler cannot:

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Proxy<T>: a small, serializable reference that resolves itself on first use.
+/// \file
+/// Proxy<T>: a small, serializable reference that resolves itself on first use.
 #pragma once
 
 // Rationale
@@ -217,6 +218,8 @@ template <class T>
 T& extract(Proxy<T>& proxy) {
   return detail::ProxyAccess::state(proxy).get();
 }
+/// The target of a const proxy (const access only), resolving it first if
+/// needed.
 template <class T>
 const T& extract(const Proxy<T>& proxy) {
   return detail::ProxyAccess::state(proxy).get();

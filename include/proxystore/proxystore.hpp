@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Umbrella header: everything a user of proxystore needs.
+/// \file
+/// Umbrella header: everything a user of proxystore needs.
 #pragma once
 
 #include <proxystore/bytes.hpp>

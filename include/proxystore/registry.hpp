@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The process-wide registries: stores by name, store builders by type.
+/// \file
+/// The process-wide registries: stores by name, store builders by type.
 #pragma once
 
 #include <proxystore/config.hpp>

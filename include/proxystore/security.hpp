@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Defences against forged proxies: a store allow-list and factory signing.
+/// \file
+/// Defences against forged proxies: a store allow-list and factory signing.
 #pragma once
 
 // Security model

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// serialize()/deserialize(): the stored-object format (header + body).
+/// \file
+/// serialize()/deserialize(): the stored-object format (header + body).
 #pragma once
 
 #include <proxystore/bytes.hpp>

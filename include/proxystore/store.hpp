@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Store: the base of every backend — serialization, cache, metrics, proxies.
+/// \file
+/// Store: the base of every backend — serialization, cache, metrics, proxies.
 #pragma once
 
 #include <proxystore/bytes.hpp>

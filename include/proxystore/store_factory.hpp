@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// StoreFactory<T>: resolves a proxy by reading its key from a store.
+/// \file
+/// StoreFactory<T>: resolves a proxy by reading its key from a store.
 #pragma once
 
 #include <proxystore/config.hpp>

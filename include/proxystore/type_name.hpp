@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// type_name<T>(): a portable name for T, written into every stored object.
+/// \file
+/// type_name<T>(): a portable name for T, written into every stored object.
 #pragma once
 
 #include <array>

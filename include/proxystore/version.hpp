@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// proxystore-cpp version macros.
+/// \file
+/// proxystore-cpp version macros.
 #pragma once
 
+/// Major version: changes when the public API or the stored format breaks.
 #define PROXYSTORE_VERSION_MAJOR 0
+/// Minor version: new features, compatible with the same major version.
 #define PROXYSTORE_VERSION_MINOR 1
+/// Patch version: fixes only.
 #define PROXYSTORE_VERSION_PATCH 0
 
 /// The version as one integer: major * 10000 + minor * 100 + patch.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// FileStore: one file per object in a directory (shared or local).
+/// \file
+/// FileStore: one file per object in a directory (shared or local).
 #pragma once
 
 #include <proxystore/store.hpp>

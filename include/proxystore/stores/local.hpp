@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// LocalStore: an in-process store (objects live in this process's memory).
+/// \file
+/// LocalStore: an in-process store (objects live in this process's memory).
 #pragma once
 
 #include <proxystore/store.hpp>

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// MultiStore: one store in front of several, each object routed by size and tags.
+/// \file
+/// MultiStore: one store in front of several, each object routed by size and tags.
 #pragma once
 
 // A MultiStore owns an ordered list of routes — a child store and the

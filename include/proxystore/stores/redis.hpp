@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// RedisStore: objects in a Redis server, over hiredis.
+/// \file
+/// RedisStore: objects in a Redis server, over hiredis.
 #pragma once
 
 #include <proxystore/store.hpp>

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// RedisClusterStore: objects in a Redis Cluster (or Valkey/KeyDB in cluster
-// mode), over hiredis.
+/// \file
+/// RedisClusterStore: objects in a Redis Cluster (or Valkey/KeyDB in cluster
+/// mode), over hiredis.
 #pragma once
 
 #include <proxystore/store.hpp>
