@@ -534,6 +534,16 @@ void RedisConnection::finish_reply(const RedisOperation& operation) {
   --pending_;
 }
 
+void BulkReader::read(char* into, std::size_t n) {
+  if (n > size_ - done_) {
+    throw StoreOperationError(fmt::format("{}: {}: read of {} bytes past the end of the value",
+                                          connection_.endpoint().subject(), operation_.describe(),
+                                          n));
+  }
+  connection_.read_bulk(operation_, into, n);
+  done_ += n;
+}
+
 void RedisConnection::mark_failed(const RedisOperation& operation, int err, const char* errstr,
                                   int saved_errno) {
   context_->err = err;

@@ -4,6 +4,8 @@
 // builder. Never included by public headers.
 #pragma once
 
+#include <proxystore/bytes.hpp>
+
 #include <hiredis/hiredis.h>
 
 #include <chrono>
@@ -252,6 +254,26 @@ class RedisConnection {
     [[nodiscard]] std::size_t size() const noexcept { return end - begin; }
   } direct_;
   std::size_t bulk_left_ = 0;  // payload bytes of the current bulk reply still unread
+};
+
+/// Reads the payload of a bulk reply whose header `read_bulk_header` took,
+/// straight from the connection, as a ValueReader (Store::get reads it
+/// into the object's memory). Reading past the announced size throws.
+class BulkReader final : public ValueReader {
+ public:
+  BulkReader(RedisConnection& connection, const RedisOperation& operation,
+             std::size_t size) noexcept
+      : connection_(connection), operation_(operation), size_(size) {}
+
+  [[nodiscard]] std::size_t size() const noexcept override { return size_; }
+  void read(char* into, std::size_t n) override;
+  [[nodiscard]] bool finished() const noexcept { return done_ == size_; }
+
+ private:
+  RedisConnection& connection_;
+  const RedisOperation& operation_;
+  std::size_t size_;
+  std::size_t done_ = 0;
 };
 
 }  // namespace proxystore::detail
