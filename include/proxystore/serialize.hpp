@@ -360,7 +360,7 @@ inline constexpr std::size_t streamed_slice_size = std::size_t{256} << 10U;
 /// reservation nothing fills. Past this, the buffer grows geometrically as
 /// bytes actually arrive (a value larger than this pays at most one extra
 /// copy of itself in reallocations).
-inline constexpr std::size_t max_upfront_reserve = std::size_t{64} << 20U;
+inline constexpr std::size_t max_upfront_reserve = std::size_t{16} << 20U;
 
 /// Appends the next `n` bytes of `reader` to `out`, growing `out` one
 /// slice at a time as the bytes arrive (never reserving more than

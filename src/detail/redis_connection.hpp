@@ -98,6 +98,27 @@ bool is_auth_refusal(std::string_view error_text) noexcept;
 [[noreturn]] void throw_unexpected_reply(const RedisEndpoint& endpoint,
                                          const RedisOperation& operation, const redisReply& reply);
 
+/// The first line of a reply, without its CRLF, as the direct read path
+/// sees it (parse_reply_header).
+struct ReplyHeader {
+  enum class Kind : char {
+    bulk,       // "$<n>": `size` payload bytes follow
+    nil,        // "$-1"
+    error,      // "-<text>": `text` is the message
+    other,      // '+', ':' or '*': a complete reply of another type
+    malformed,  // anything else (a protocol error)
+  } kind = Kind::malformed;
+  std::size_t size = 0;   // bulk
+  std::string_view text;  // error: views the line
+  char type = '\0';       // other: the type byte
+};
+
+/// Parses a reply's first line. A bulk length is a decimal number in
+/// [0, SIZE_MAX] with nothing around it; it is only a claim — nothing is
+/// allocated on its word here or by the callers (they grow buffers as the
+/// payload arrives).
+ReplyHeader parse_reply_header(std::string_view line) noexcept;
+
 /// Arguments of one command with explicit lengths (values contain NULs).
 /// Views added with `add` must outlive the command; `add_owned` copies.
 class RedisArgs {
