@@ -17,8 +17,7 @@ namespace {
 
 using namespace proxystore;
 
-constexpr std::size_t max_object_sizes[] = {unlimited_object_size, std::size_t{1} << 30U, 4096,
-                                            0};
+constexpr std::size_t max_object_sizes[] = {unlimited_object_size, std::size_t{1} << 30U, 4096, 0};
 
 void assemble(const detail::ChunkManifest& manifest, std::string_view data) {
   // One chunk is allocated (uninitialised) ahead of its bytes, by design:
@@ -74,9 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::optional<detail::ChunkManifest> manifest = detail::decode_chunk_manifest(value);
   if (manifest) {
     fuzz::require(detail::valid_chunk_size(manifest->chunk_size), "chunk size out of range");
-    fuzz::require(manifest->count ==
-                      detail::make_chunk_manifest(manifest->total, manifest->chunk_size).count,
-                  "chunk count inconsistent with total and chunk size");
+    fuzz::require(
+        manifest->count == detail::make_chunk_manifest(manifest->total, manifest->chunk_size).count,
+        "chunk count inconsistent with total and chunk size");
     const std::optional<detail::ChunkManifest> again =
         detail::decode_chunk_manifest(detail::encode_chunk_manifest(*manifest));
     fuzz::require(again && again->total == manifest->total &&

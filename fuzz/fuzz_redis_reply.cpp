@@ -78,8 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (int i = 7; i >= 0; --i)
     claimed = (claimed << 8U) | static_cast<std::uint8_t>(rest[static_cast<std::size_t>(i)]);
   const std::string_view bytes = rest.substr(8);
-  const std::size_t max_object_size = (mode & 0x80U) != 0 ? std::size_t{1} << 20U
-                                                           : unlimited_object_size;
+  const std::size_t max_object_size =
+      (mode & 0x80U) != 0 ? std::size_t{1} << 20U : unlimited_object_size;
   switch (mode % 8) {
     case 1:
       read_claimed<std::vector<double>>(claimed, bytes, max_object_size);

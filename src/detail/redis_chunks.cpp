@@ -101,7 +101,8 @@ char* ChunkAssembler::slot(std::uint64_t index) const noexcept {
 }
 
 void ChunkAssembler::put(std::uint64_t index, const char* data, std::size_t size) noexcept {
-  std::memcpy(slot(index), data, size);
+  if (size != 0)  // an empty value's one chunk may come with no data pointer
+    std::memcpy(slot(index), data, size);
 }
 
 void ChunkAssembler::reserve(std::size_t bytes, std::size_t keep) {

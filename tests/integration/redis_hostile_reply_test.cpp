@@ -16,10 +16,10 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
-#include <tuple>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using proxystore::Key;
@@ -138,7 +138,9 @@ TEST_CASE("Redis hostile reply: a 64 GB length allocates nothing it did not rece
   SECTION("vector<double> (read into the object's memory)") {
     growth = read_claimed_64_gb<std::vector<double>>();
   }
-  SECTION("std::string (byte-like)") { growth = read_claimed_64_gb<std::string>(); }
+  SECTION("std::string (byte-like)") {
+    growth = read_claimed_64_gb<std::string>();
+  }
   SECTION("std::map (decoded from a buffer)") {
     growth = read_claimed_64_gb<Map>();
   }
@@ -150,12 +152,10 @@ TEST_CASE("Redis hostile reply: a length over max_object_size is refused on the 
           "[redis][hostile]") {
   FakeRedisServer server(claims_64_gb<std::vector<double>>());
   auto store = fake_store(server, "hostile-capped", std::size_t{1} << 20U);
-  CHECK_THROWS_MATCHES(
-      store->get<std::vector<double>>(Key{"k"}), proxystore::SerializationError,
-      MessageContains({server.address(), "hostile-capped", "hostile:k",
-                       "6871947", "maximum object size"}));
-  CHECK_THROWS_MATCHES(store->get<Map>(Key{"k"}),
-                       proxystore::SerializationError,
+  CHECK_THROWS_MATCHES(store->get<std::vector<double>>(Key{"k"}), proxystore::SerializationError,
+                       MessageContains({server.address(), "hostile-capped", "hostile:k", "6871947",
+                                        "maximum object size"}));
+  CHECK_THROWS_MATCHES(store->get<Map>(Key{"k"}), proxystore::SerializationError,
                        MessageContains({server.address(), "6871947"}));
 }
 
@@ -211,8 +211,9 @@ TEST_CASE("Redis hostile reply: a manifest of one-byte chunks is corrupt", "[red
           RespReply::Type::status);
   auto store = real_store(server, "forged-tiny", proxystore::unlimited_object_size);
   server.reset_stats();
-  CHECK_THROWS_MATCHES(store->get<std::string>(Key{"tiny"}), proxystore::StoreOperationError,
-                       MessageContains({server.address(), "forged:tiny", "corrupt chunk manifest"}));
+  CHECK_THROWS_MATCHES(
+      store->get<std::string>(Key{"tiny"}), proxystore::StoreOperationError,
+      MessageContains({server.address(), "forged:tiny", "corrupt chunk manifest"}));
   CHECK(server.command_calls("get") == 1);
   server.reset_stats();
   store->evict(Key{"tiny"});  // not ours to interpret: only the key goes
@@ -250,8 +251,8 @@ TEST_CASE("Redis chunks: read in doubling batches, stopping at the first missing
 TEST_CASE("Redis chunks: chunk_size must lie in [min_chunk_size, max_chunk_size]",
           "[redis][hostile]") {
   RedisOptions options;
-  for (const std::size_t bad : {std::size_t{0}, RedisOptions::min_chunk_size - 1,
-                                RedisOptions::max_chunk_size + 1}) {
+  for (const std::size_t bad :
+       {std::size_t{0}, RedisOptions::min_chunk_size - 1, RedisOptions::max_chunk_size + 1}) {
     options.chunk_size = bad;
     CHECK_THROWS_MATCHES(RedisStore("bad-chunks", "127.0.0.1", 6379, options), proxystore::Error,
                          MessageContains({"bad-chunks", "chunk_size", std::to_string(bad)}));
@@ -298,6 +299,21 @@ TEST_CASE("Chunk manifests: decoding and assembly are bounded by what arrives", 
     }
   }
   CHECK(sizes == std::vector<std::uint64_t>{1, 2, 4, 3});
+
+  // fuzz_redis_manifest finding: an empty value's one empty chunk, handed
+  // over with no data pointer (memcpy from null was undefined behaviour).
+  const auto empty = decode_chunk_manifest(manifest("0 157585 1"));
+  REQUIRE(empty);
+  ChunkAssembler nothing(*empty, std::size_t{64} << 20U);
+  std::tie(first, end) = nothing.next_batch();
+  REQUIRE(end - first == 1);
+  CHECK(nothing.size_of(0) == 0);
+  nothing.put(0, nullptr, 0);
+  std::tie(first, end) = nothing.next_batch();
+  CHECK(first == end);
+  const std::optional<proxystore::Bytes> none = nothing.take();
+  REQUIRE(none);
+  CHECK(none->size() == 0);
   const std::optional<proxystore::Bytes> whole = parts.take();
   REQUIRE(whole);
   CHECK(whole->view() == expected);
