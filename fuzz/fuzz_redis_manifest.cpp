@@ -57,10 +57,11 @@ void assemble(const detail::ChunkManifest& manifest, std::string_view data) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0)
+  const std::optional<fuzz::TaggedInput> input = fuzz::split_tag(data, size);
+  if (!input)
     return 0;
-  const std::uint8_t flags = data[0];
-  const std::string_view rest = fuzz::as_view(data + 1, size - 1);
+  const std::uint8_t flags = input->tag;
+  const std::string_view rest = input->rest;
   const std::size_t newline = rest.find('\n');
   const std::string_view numbers = rest.substr(0, newline);
   const std::string_view chunks =

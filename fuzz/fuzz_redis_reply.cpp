@@ -60,10 +60,11 @@ void read_claimed(std::size_t claimed, std::string_view bytes, std::size_t max_o
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size == 0)
+  const std::optional<fuzz::TaggedInput> input = fuzz::split_tag(data, size);
+  if (!input)
     return 0;
-  const std::uint8_t mode = data[0];
-  const std::string_view rest = fuzz::as_view(data + 1, size - 1);
+  const std::uint8_t mode = input->tag;
+  const std::string_view rest = input->rest;
   if (mode % 8 == 0) {
     const detail::ReplyHeader header = detail::parse_reply_header(rest);
     if (header.kind == detail::ReplyHeader::Kind::bulk)

@@ -111,7 +111,7 @@ void ChunkAssembler::reserve(std::size_t bytes, std::size_t keep) {
   // Geometric growth (bounded by the value's size) keeps the copies linear.
   const std::size_t grown = std::min<std::size_t>(static_cast<std::size_t>(manifest_.total),
                                                   std::max(bytes, capacity_ * 2));
-  const std::size_t target = std::max<std::size_t>({1, bytes, grown});
+  const auto target = std::max<std::size_t>({1, bytes, grown});
   std::unique_ptr<char[]> bigger(new char[target]);  // uninitialised: only what we write is touched
   if (buffer_ && keep != 0)
     std::memcpy(bigger.get(), buffer_.get(), keep);
