@@ -13,6 +13,7 @@
 #include <proxystore/stores/redis.hpp>
 #include <proxystore/stores/redis_cluster.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,7 +28,8 @@ std::vector<std::size_t> cluster_batch_sizes() {
 }
 
 std::size_t cluster_chunk_size() {
-  return largest_size() / 25;
+  // Never under the smallest chunk a store accepts (quick runs use 10 KB).
+  return std::max(largest_size() / 25, RedisOptions::min_chunk_size);
 }
 
 namespace {

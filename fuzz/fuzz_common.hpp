@@ -25,6 +25,19 @@ inline std::string_view as_view(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }
 
+/// An input's first byte (a target's mode or flags) and the bytes after it.
+struct TaggedInput {
+  std::uint8_t tag;
+  std::string_view rest;
+};
+
+/// Splits off the first byte; nullopt for an empty input.
+inline std::optional<TaggedInput> split_tag(const std::uint8_t* data, std::size_t size) {
+  if (size == 0)
+    return std::nullopt;
+  return TaggedInput{data[0], as_view(data + 1, size - 1)};
+}
+
 /// Crashes (so libFuzzer reports the input) when `condition` is false.
 inline void require(bool condition, const char* what) {
   if (!condition) {

@@ -356,6 +356,28 @@ inline constexpr std::size_t streamed_head_size = 128;
 /// How much of a streamed body is zeroed and received at a time (well
 /// inside a core's L2 cache).
 inline constexpr std::size_t streamed_slice_size = std::size_t{256} << 10U;
+/// The most memory reserved for a streamed value before its bytes arrive.
+/// Its size comes from the peer (a reply header, a chunk manifest): a
+/// claim of 64 GB must not become a 64 GB allocation (std::bad_alloc) or a
+/// reservation nothing fills. Past this, the buffer grows geometrically as
+/// bytes actually arrive (a value larger than this pays at most one extra
+/// copy of itself in reallocations).
+inline constexpr std::size_t max_upfront_reserve = std::size_t{16} << 20U;
+
+/// Appends the next `n` bytes of `reader` to `out`, growing `out` one
+/// slice at a time as the bytes arrive (never reserving more than
+/// max_upfront_reserve ahead of them), so a reader that fails or runs dry
+/// early has cost only what it delivered.
+inline void read_growing(ValueReader& reader, std::string& out, std::size_t n) {
+  out.reserve(out.size() + std::min(n, max_upfront_reserve));
+  for (std::size_t left = n; left != 0;) {
+    const std::size_t slice = std::min(left, streamed_slice_size);
+    const std::size_t at = out.size();
+    out.resize(at + slice);
+    reader.read(out.data() + at, slice);
+    left -= slice;
+  }
+}
 
 /// For a raw-body `T` of `total` bytes whose first bytes are `head`: when
 /// the header is well-formed and names `T` (and a vector's element count
@@ -402,7 +424,9 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
     return (bytes + sizeof(Element) - 1) / sizeof(Element);
   };
   std::optional<T> value(std::in_place);
-  value->reserve(data_bytes / sizeof(Element));
+  // The element count is the peer's claim: reserve only a bounded part of
+  // it, then grow (geometrically, by resize) as the slices actually arrive.
+  value->reserve(std::min(data_bytes, max_upfront_reserve) / sizeof(Element));
   for (std::size_t filled = 0; filled < data_bytes;) {
     const std::size_t slice = std::min(streamed_slice_size, data_bytes - filled);
     value->resize(elements_for(filled + slice));
@@ -439,7 +463,6 @@ T read_object(ValueReader& reader, std::size_t max_object_size) {
     reader.read(head, total);
     return deserialize<T>(std::string_view(head, total), max_object_size);
   }
-  std::size_t have = 0;
   std::string bytes;
   if constexpr (has_raw_body_v<T>) {
     reader.read(head, sizeof(head));
@@ -447,12 +470,10 @@ T read_object(ValueReader& reader, std::size_t max_object_size) {
             read_raw_body<T>(std::string_view(head, sizeof(head)), total, reader)) {
       return std::move(*value);
     }
-    bytes.resize(total);
-    std::memcpy(bytes.data(), head, sizeof(head));
-    have = sizeof(head);
+    bytes.assign(head, sizeof(head));
   }
-  bytes.resize(total);
-  reader.read(bytes.data() + have, total - have);
+  // `total` is the peer's claim: the buffer grows with the bytes received.
+  read_growing(reader, bytes, total - bytes.size());
   return deserialize<T>(bytes, max_object_size);
 }
 

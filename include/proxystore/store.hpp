@@ -24,6 +24,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -166,16 +167,18 @@ class Store : public std::enable_shared_from_this<Store> {
     std::size_t size = 0;
     if constexpr (detail::has_raw_body_v<T>) {
       // A large body is read straight into the object's memory (do_read).
-      const bool found = do_read(key, [&](ValueReader& reader) {
-        size = reader.size();
-        object.emplace(read<T>(key, reader));
+      const bool found = out_of_memory_is_error(key, [&] {
+        return do_read(key, [&](ValueReader& reader) {
+          size = reader.size();
+          object.emplace(read<T>(key, reader));
+        });
       });
       if (!found) {
         metrics_.record("get", started, 0);
         return std::nullopt;
       }
     } else {
-      std::optional<Bytes> bytes = do_get(key);
+      std::optional<Bytes> bytes = out_of_memory_is_error(key, [&] { return do_get(key); });
       if (!bytes) {
         metrics_.record("get", started, 0);
         return std::nullopt;
@@ -505,6 +508,19 @@ class Store : public std::enable_shared_from_this<Store> {
       return detail::make_resolved_proxy(std::move(factory), std::forward<T>(object));
     }
     return Proxy<T>(std::move(factory));
+  }
+
+  /// Runs a backend read of `key`. Sizes come from the peer, so running out
+  /// of memory is an answer to input, never a std::bad_alloc escaping to
+  /// the caller: it becomes a StoreOperationError naming store and key.
+  template <class Read>
+  decltype(auto) out_of_memory_is_error(const Key& key, Read&& read_value) const {
+    try {
+      return read_value();
+    } catch (const std::bad_alloc& e) {
+      throw StoreOperationError(fmt::format(
+          "store '{}' key '{}': out of memory reading the object ({})", name_, key.id, e.what()));
+    }
   }
 
   template <class T>

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "detail/redis_chunks.hpp"
 
+#include <proxystore/stores/redis.hpp>
+
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <system_error>
 
@@ -57,12 +61,72 @@ std::optional<ChunkManifest> decode_chunk_manifest(std::string_view value) noexc
       !read_number(cursor, end, '\0', manifest.count)) {
     return std::nullopt;
   }
-  if (manifest.chunk_size == 0)
+  if (!valid_chunk_size(manifest.chunk_size))
     return std::nullopt;
   if (manifest.count != make_chunk_manifest(manifest.total, manifest.chunk_size).count) {
     return std::nullopt;
   }
   return manifest;
+}
+
+bool valid_chunk_size(std::uint64_t chunk_size) noexcept {
+  return chunk_size >= RedisOptions::min_chunk_size && chunk_size <= RedisOptions::max_chunk_size;
+}
+
+ChunkAssembler::ChunkAssembler(const ChunkManifest& manifest, std::size_t max_batch_bytes)
+    : manifest_(manifest), max_batch_bytes_(max_batch_bytes) {}
+
+std::pair<std::uint64_t, std::uint64_t> ChunkAssembler::next_batch() {
+  if (missing_ || next_ >= manifest_.count)
+    return {next_, next_};
+  // At least one chunk; more only while the batch stays within its bytes.
+  const std::uint64_t by_bytes =
+      std::max<std::uint64_t>(1, max_batch_bytes_ / manifest_.chunk_size);
+  const std::uint64_t chunks = std::min({batch_, by_bytes, manifest_.count - next_});
+  const std::uint64_t first = next_;
+  next_ += chunks;
+  batch_ = std::min(batch_ * 2, max_batch_chunks);
+  // The chunks read so far are at least half of what the batch adds (it
+  // doubles), so the buffer never outgrows twice the bytes received plus
+  // one chunk (at most RedisOptions::max_chunk_size).
+  const std::uint64_t end_byte =
+      next_ >= manifest_.count ? manifest_.total : next_ * manifest_.chunk_size;
+  reserve(static_cast<std::size_t>(end_byte),
+          static_cast<std::size_t>(first * manifest_.chunk_size));
+  return {first, next_};
+}
+
+char* ChunkAssembler::slot(std::uint64_t index) const noexcept {
+  return buffer_.get() + index * manifest_.chunk_size;
+}
+
+void ChunkAssembler::put(std::uint64_t index, const char* data, std::size_t size) noexcept {
+  if (size != 0)  // an empty value's one chunk may come with no data pointer
+    std::memcpy(slot(index), data, size);
+}
+
+void ChunkAssembler::reserve(std::size_t bytes, std::size_t keep) {
+  if (bytes <= capacity_ && buffer_)
+    return;
+  // Geometric growth (bounded by the value's size) keeps the copies linear.
+  const std::size_t grown = std::min<std::size_t>(static_cast<std::size_t>(manifest_.total),
+                                                  std::max(bytes, capacity_ * 2));
+  const auto target = std::max<std::size_t>({1, bytes, grown});
+  std::unique_ptr<char[]> bigger(new char[target]);  // uninitialised: only what we write is touched
+  if (buffer_ && keep != 0)
+    std::memcpy(bigger.get(), buffer_.get(), keep);
+  buffer_ = std::move(bigger);
+  capacity_ = target;
+}
+
+std::optional<Bytes> ChunkAssembler::take() {
+  if (missing_ || next_ < manifest_.count)
+    return std::nullopt;
+  if (!buffer_)
+    reserve(1, 0);
+  const char* data = buffer_.get();
+  std::shared_ptr<const void> owner(std::move(buffer_));
+  return Bytes(data, static_cast<std::size_t>(manifest_.total), std::move(owner));
 }
 
 std::string chunk_key(std::string_view key, std::uint64_t index) {

@@ -2,11 +2,15 @@
 // Private: the manifest that stands in for a value split into chunks.
 #pragma once
 
+#include <proxystore/bytes.hpp>
+
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace proxystore::detail {
 
@@ -46,8 +50,63 @@ ChunkManifest make_chunk_manifest(std::uint64_t total, std::uint64_t chunk_size)
 std::string encode_chunk_manifest(const ChunkManifest& manifest);
 
 /// Parses a value that `is_chunk_manifest`; nullopt if it is malformed or
-/// inconsistent (count must equal ceil(total / chunk_size)).
+/// inconsistent (count must equal ceil(total / chunk_size), chunk_size
+/// must lie in [RedisOptions::min_chunk_size, RedisOptions::max_chunk_size]).
 std::optional<ChunkManifest> decode_chunk_manifest(std::string_view value) noexcept;
+
+/// Whether `chunk_size` is one a store may write and a reader accepts.
+bool valid_chunk_size(std::uint64_t chunk_size) noexcept;
+
+/// Gathers the chunks of one value. The manifest's numbers come from
+/// whoever wrote the key, so nothing is allocated or sent on their word
+/// alone: chunks are read in batches that double (1, 2, 4, ... chunks, at
+/// most `max_batch_chunks` and — beyond the first chunk — about
+/// `max_batch_bytes` each), the buffer grows only to hold the batch about
+/// to be read (uninitialised memory: untouched pages cost nothing), and
+/// reading stops at the first missing chunk. A manifest claiming 2^50
+/// bytes whose chunks do not exist costs one GET and no large allocation.
+class ChunkAssembler {
+ public:
+  /// Most chunks in one batch (commands pipelined at once).
+  static constexpr std::uint64_t max_batch_chunks = 1024;
+
+  ChunkAssembler(const ChunkManifest& manifest, std::size_t max_batch_bytes);
+
+  /// The next batch of chunk indices, [first, end); empty once every chunk
+  /// was read or one is missing. The buffer then has room for the batch.
+  std::pair<std::uint64_t, std::uint64_t> next_batch();
+  /// Where chunk `index` (of the current batch) goes; valid until the next
+  /// call to next_batch.
+  [[nodiscard]] char* slot(std::uint64_t index) const noexcept;
+  /// The size chunk `index` must have.
+  [[nodiscard]] std::size_t size_of(std::uint64_t index) const noexcept {
+    return static_cast<std::size_t>(manifest_.size_of(index));
+  }
+  /// Chunk `index` of the current batch holds `size` bytes at `data`.
+  void put(std::uint64_t index, const char* data, std::size_t size) noexcept;
+  /// A chunk was absent: the value is gone (evicted or expired meanwhile,
+  /// or the manifest was forged); no further batch is read.
+  void mark_missing() noexcept { missing_ = true; }
+  [[nodiscard]] bool missing() const noexcept { return missing_; }
+  /// Bytes of buffer allocated so far (for tests).
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+  /// The assembled value, or nullopt if a chunk was missing. Call once,
+  /// after next_batch returned an empty batch.
+  std::optional<Bytes> take();
+
+ private:
+  /// Grows the buffer to hold at least `bytes`, keeping its first `keep`.
+  void reserve(std::size_t bytes, std::size_t keep);
+
+  ChunkManifest manifest_;
+  std::size_t max_batch_bytes_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t capacity_ = 0;
+  std::uint64_t next_ = 0;   // first chunk not yet in a batch
+  std::uint64_t batch_ = 1;  // chunks in the next batch
+  bool missing_ = false;
+};
 
 /// `<key>:chunk:<index>`.
 std::string chunk_key(std::string_view key, std::uint64_t index);

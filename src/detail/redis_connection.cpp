@@ -462,36 +462,66 @@ std::size_t RedisConnection::receive_line(const RedisOperation& operation) {
   }
 }
 
+ReplyHeader parse_reply_header(std::string_view line) noexcept {
+  ReplyHeader header;
+  if (line.empty())
+    return header;
+  if (line[0] == '$') {
+    if (line == "$-1") {
+      header.kind = ReplyHeader::Kind::nil;
+      return header;
+    }
+    std::size_t size = 0;
+    const char* const end = line.data() + line.size();
+    const auto [next, error] = std::from_chars(line.data() + 1, end, size);
+    if (error == std::errc() && next == end && next != line.data() + 1) {
+      header.kind = ReplyHeader::Kind::bulk;
+      header.size = size;
+    }
+    return header;
+  }
+  if (line[0] == '-') {
+    header.kind = ReplyHeader::Kind::error;
+    header.text = line.substr(1);
+    return header;
+  }
+  if (line[0] == '+' || line[0] == ':' || line[0] == '*') {
+    header.kind = ReplyHeader::Kind::other;
+    header.type = line[0];
+  }
+  return header;
+}
+
 std::optional<std::size_t> RedisConnection::read_bulk_header(const RedisOperation& operation) {
   const std::size_t length = receive_line(operation);
   const std::string_view line(direct_.data.get() + direct_.begin, length);
   direct_.begin += length + 2;
-  if (!line.empty() && line[0] == '$') {
-    long long size = 0;
-    const auto [end, error] = std::from_chars(line.data() + 1, line.data() + line.size(), size);
-    if (error == std::errc() && end == line.data() + line.size() && size >= -1) {
-      if (size == -1) {
-        finish_reply(operation);
-        return std::nullopt;
-      }
-      bulk_left_ = static_cast<std::size_t>(size);
+  const ReplyHeader header = parse_reply_header(line);
+  switch (header.kind) {
+    case ReplyHeader::Kind::bulk:
+      bulk_left_ = header.size;
       return bulk_left_;
+    case ReplyHeader::Kind::nil:
+      finish_reply(operation);
+      return std::nullopt;
+    case ReplyHeader::Kind::error: {
+      const std::string text(header.text);  // the buffer is reused below
+      finish_reply(operation);
+      if (is_auth_refusal(text))
+        failure_ = RedisFailure::other;  // as check(): reconnect and AUTH again
+      throw_reply_error(*endpoint_, operation, text);
     }
-  } else if (!line.empty() && line[0] == '-') {
-    const std::string text(line.substr(1));  // the buffer is reused below
-    finish_reply(operation);
-    if (is_auth_refusal(text))
-      failure_ = RedisFailure::other;  // as check(): reconnect and AUTH again
-    throw_reply_error(*endpoint_, operation, text);
-  } else if (!line.empty() && (line[0] == '+' || line[0] == ':' || line[0] == '*')) {
-    // A complete reply of another type (or an array we will not parse):
-    // the command never returns one, so the stream is not what we think.
-    failure_ = RedisFailure::other;
-    throw StoreOperationError(fmt::format("{}: {} failed: unexpected {} reply",
-                                          endpoint_->subject(), operation.describe(),
-                                          line[0] == '+'   ? "status"
-                                          : line[0] == ':' ? "integer"
-                                                           : "array"));
+    case ReplyHeader::Kind::other:
+      // A complete reply of another type (or an array we will not parse):
+      // the command never returns one, so the stream is not what we think.
+      failure_ = RedisFailure::other;
+      throw StoreOperationError(fmt::format("{}: {} failed: unexpected {} reply",
+                                            endpoint_->subject(), operation.describe(),
+                                            header.type == '+'   ? "status"
+                                            : header.type == ':' ? "integer"
+                                                                 : "array"));
+    case ReplyHeader::Kind::malformed:
+      break;
   }
   mark_failed(operation, REDIS_ERR_PROTOCOL, "malformed reply header", 0);
 }
@@ -532,6 +562,16 @@ void RedisConnection::finish_reply(const RedisOperation& operation) {
     mark_failed(operation, REDIS_ERR_PROTOCOL, "unexpected bytes after a reply", 0);
   direct_.begin = direct_.end = 0;
   --pending_;
+}
+
+void BulkReader::read(char* into, std::size_t n) {
+  if (n > size_ - done_) {
+    throw StoreOperationError(fmt::format("{}: {}: read of {} bytes past the end of the value",
+                                          connection_.endpoint().subject(), operation_.describe(),
+                                          n));
+  }
+  connection_.read_bulk(operation_, into, n);
+  done_ += n;
 }
 
 void RedisConnection::mark_failed(const RedisOperation& operation, int err, const char* errstr,

@@ -4,6 +4,8 @@
 // builder. Never included by public headers.
 #pragma once
 
+#include <proxystore/bytes.hpp>
+
 #include <hiredis/hiredis.h>
 
 #include <chrono>
@@ -95,6 +97,27 @@ bool is_auth_refusal(std::string_view error_text) noexcept;
 /// A reply of a type the command never returns (a protocol mismatch).
 [[noreturn]] void throw_unexpected_reply(const RedisEndpoint& endpoint,
                                          const RedisOperation& operation, const redisReply& reply);
+
+/// The first line of a reply, without its CRLF, as the direct read path
+/// sees it (parse_reply_header).
+struct ReplyHeader {
+  enum class Kind : char {
+    bulk,       // "$<n>": `size` payload bytes follow
+    nil,        // "$-1"
+    error,      // "-<text>": `text` is the message
+    other,      // '+', ':' or '*': a complete reply of another type
+    malformed,  // anything else (a protocol error)
+  } kind = Kind::malformed;
+  std::size_t size = 0;   // bulk
+  std::string_view text;  // error: views the line
+  char type = '\0';       // other: the type byte
+};
+
+/// Parses a reply's first line. A bulk length is a decimal number in
+/// [0, SIZE_MAX] with nothing around it; it is only a claim — nothing is
+/// allocated on its word here or by the callers (they grow buffers as the
+/// payload arrives).
+ReplyHeader parse_reply_header(std::string_view line) noexcept;
 
 /// Arguments of one command with explicit lengths (values contain NULs).
 /// Views added with `add` must outlive the command; `add_owned` copies.
@@ -252,6 +275,26 @@ class RedisConnection {
     [[nodiscard]] std::size_t size() const noexcept { return end - begin; }
   } direct_;
   std::size_t bulk_left_ = 0;  // payload bytes of the current bulk reply still unread
+};
+
+/// Reads the payload of a bulk reply whose header `read_bulk_header` took,
+/// straight from the connection, as a ValueReader (Store::get reads it
+/// into the object's memory). Reading past the announced size throws.
+class BulkReader final : public ValueReader {
+ public:
+  BulkReader(RedisConnection& connection, const RedisOperation& operation,
+             std::size_t size) noexcept
+      : connection_(connection), operation_(operation), size_(size) {}
+
+  [[nodiscard]] std::size_t size() const noexcept override { return size_; }
+  void read(char* into, std::size_t n) override;
+  [[nodiscard]] bool finished() const noexcept { return done_ == size_; }
+
+ private:
+  RedisConnection& connection_;
+  const RedisOperation& operation_;
+  std::size_t size_;
+  std::size_t done_ = 0;
 };
 
 }  // namespace proxystore::detail

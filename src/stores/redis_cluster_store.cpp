@@ -5,6 +5,7 @@
 #include "detail/cluster_pipeline.hpp"
 #include "detail/cluster_slots.hpp"
 #include "detail/cluster_topology.hpp"
+#include "detail/printable.hpp"
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_values.hpp"
@@ -38,6 +39,11 @@ namespace {
 /// Bound on retries when the command timeout is 0 ("no bound"): a cluster
 /// that stays down must still end in an error.
 constexpr std::chrono::milliseconds unbounded_retry_budget{30000};
+/// Bytes of chunks one batch of a chunked read asks for (past its first
+/// chunk): each batch is read from all primaries in parallel.
+constexpr std::size_t chunk_batch_bytes = std::size_t{512} << 20U;
+/// Chunk keys per command batch when evicting or expiring a chunked value.
+constexpr std::uint64_t chunk_keys_per_batch = 1024;
 
 /// A command on one key: its slot comes from the key.
 ClusterCommand key_command(std::string_view command, const std::string& key,
@@ -320,59 +326,59 @@ struct RedisClusterStore::Impl {
     }
   }
 
-  /// Reads the chunks of every value — from all primaries at once — into
-  /// one buffer per value. A missing chunk means the value was evicted
-  /// meanwhile: nullopt.
+  /// Reads the chunks of every value — each batch from all primaries at
+  /// once — into one buffer per value that grows with the bytes received
+  /// (detail::ChunkAssembler: batches double, so a forged manifest whose
+  /// chunks do not exist costs one GET). A missing chunk means the value
+  /// was evicted meanwhile: nullopt, and no further GET for it.
   std::vector<std::optional<Bytes>> read_chunks(const std::vector<ChunkedValue>& values) {
-    std::vector<std::unique_ptr<char[]>> buffers(values.size());
-    std::vector<ChunkRead> chunks;
-    for (std::size_t v = 0; v < values.size(); ++v) {
-      const ChunkManifest& manifest = values[v].manifest;
-      buffers[v].reset(new char[std::max<std::size_t>(1, manifest.total)]);
-      for (std::uint64_t i = 0; i < manifest.count; ++i) {
-        chunks.push_back(ChunkRead{v, i, detail::chunk_key(values[v].chunk_base, i),
-                                   buffers[v].get() + i * manifest.chunk_size,
-                                   static_cast<std::size_t>(manifest.size_of(i))});
-      }
-    }
-    read_directly(chunks);
-    // Whatever the fast path left: pipelined, with redirections and retries.
-    std::vector<ClusterCommand> commands;
-    std::vector<std::size_t> of;  // chunk index per command
-    for (std::size_t c = 0; c < chunks.size(); ++c) {
-      if (chunks[c].state == ChunkRead::State::pending) {
-        commands.push_back(key_command("GET", chunks[c].key));
-        of.push_back(c);
-      }
-    }
     const bool single = values.size() == 1;
     const RedisOperation op{single ? "GET chunks of" : "GET chunks",
                             single ? std::string_view(values.front().key) : std::string_view(),
                             values.size()};
-    run(commands, op, false);
-    for (std::size_t k = 0; k < commands.size(); ++k) {
-      ChunkRead& chunk = chunks[of[k]];
-      const redisReply& reply = *commands[k].reply;
-      if (reply.type == REDIS_REPLY_NIL) {
-        chunk.state = ChunkRead::State::absent;
-      } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
-        std::memcpy(chunk.into, reply.str, reply.len);
-        chunk.state = ChunkRead::State::read;
-      } else {
-        std::rethrow_exception(detail::chunk_reply_error(commands[k].node->endpoint(), op, reply,
-                                                         chunk.key, chunk.size));
-      }
-    }
-    std::vector<bool> missing(values.size(), false);
-    for (const ChunkRead& chunk : chunks)
-      missing[chunk.value] = missing[chunk.value] || chunk.state == ChunkRead::State::absent;
     std::vector<std::optional<Bytes>> out(values.size());
     for (std::size_t v = 0; v < values.size(); ++v) {
-      if (missing[v])
-        continue;
-      const char* data = buffers[v].get();
-      std::shared_ptr<const void> owner(std::move(buffers[v]));
-      out[v].emplace(data, static_cast<std::size_t>(values[v].manifest.total), std::move(owner));
+      detail::ChunkAssembler assembler(values[v].manifest, chunk_batch_bytes);
+      for (;;) {
+        const auto [first, end] = assembler.next_batch();
+        if (first == end)
+          break;
+        std::vector<ChunkRead> chunks;
+        chunks.reserve(static_cast<std::size_t>(end - first));
+        for (std::uint64_t i = first; i < end; ++i) {
+          chunks.push_back(ChunkRead{v, i, detail::chunk_key(values[v].chunk_base, i),
+                                     assembler.slot(i), assembler.size_of(i)});
+        }
+        read_directly(chunks);
+        // Whatever the fast path left: pipelined, with redirections and retries.
+        std::vector<ClusterCommand> commands;
+        std::vector<std::size_t> of;  // chunk index per command
+        for (std::size_t c = 0; c < chunks.size(); ++c) {
+          if (chunks[c].state == ChunkRead::State::pending) {
+            commands.push_back(key_command("GET", chunks[c].key));
+            of.push_back(c);
+          }
+        }
+        run(commands, op, false);
+        for (std::size_t k = 0; k < commands.size(); ++k) {
+          ChunkRead& chunk = chunks[of[k]];
+          const redisReply& reply = *commands[k].reply;
+          if (reply.type == REDIS_REPLY_NIL) {
+            chunk.state = ChunkRead::State::absent;
+          } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
+            assembler.put(chunk.index, reply.str, reply.len);
+            chunk.state = ChunkRead::State::read;
+          } else {
+            std::rethrow_exception(detail::chunk_reply_error(commands[k].node->endpoint(), op,
+                                                             reply, chunk.key, chunk.size));
+          }
+        }
+        for (const ChunkRead& chunk : chunks) {
+          if (chunk.state == ChunkRead::State::absent)
+            assembler.mark_missing();
+        }
+      }
+      out[v] = assembler.take();
     }
     return out;
   }
@@ -398,14 +404,29 @@ struct RedisClusterStore::Impl {
       const std::optional<std::size_t> size = connection.read_bulk_header(op);
       if (!size)
         return std::optional<Bytes>();
-      std::unique_ptr<char[]> buffer(new char[std::max<std::size_t>(1, *size)]);
-      connection.read_bulk(op, buffer.get(), *size);
+      if (*size > options.store.max_object_size) {
+        // Refused on the length alone: the payload is still on the socket.
+        connection.discard();
+        throw SerializationError(fmt::format(
+            "{}: GET \"{}\": value of {} bytes exceeds the maximum object size of {} bytes",
+            node->endpoint().subject(), detail::printable(k), *size,
+            options.store.max_object_size));
+      }
+      // Grown as the payload arrives: its length is the server's claim.
+      detail::BulkReader reader(connection, op, *size);
+      std::string buffer;
+      try {
+        detail::read_growing(reader, buffer, *size);
+      } catch (...) {
+        connection.discard();  // the rest of the reply is still on the socket
+        throw;
+      }
       connection.finish_bulk(op);
-      const char* data = buffer.get();
-      return std::optional<Bytes>(
-          Bytes(data, *size, std::shared_ptr<const void>(std::move(buffer))));
+      return std::optional<Bytes>(Bytes(std::move(buffer)));
     } catch (const TimeoutError&) {
       throw;
+    } catch (const SerializationError&) {
+      throw;  // the general path would only read the same claim again
     } catch (const Error&) {
       return std::nullopt;
     }
@@ -491,16 +512,27 @@ struct RedisClusterStore::Impl {
     const std::optional<ChunkManifest> manifest = detail::decode_chunk_manifest(view_of(head));
     if (!manifest)
       return;  // not ours to interpret
-    std::vector<ClusterCommand> chunks;
-    chunks.reserve(static_cast<std::size_t>(manifest->count));
+    // In batches, until one finds none of its keys: a manifest (maybe
+    // forged) claiming millions of chunks costs one batch past the chunks
+    // that are really there.
     const std::string base = chunk_base(key);
-    for (std::uint64_t i = 0; i < manifest->count; ++i) {
-      ClusterCommand chunk = owned_key_command(command, detail::chunk_key(base, i));
-      if (!argument.empty())
-        chunk.args.add(argument);
-      chunks.push_back(std::move(chunk));
+    for (std::uint64_t first = 0; first < manifest->count; first += chunk_keys_per_batch) {
+      const std::uint64_t end = std::min(manifest->count, first + chunk_keys_per_batch);
+      std::vector<ClusterCommand> chunks;
+      chunks.reserve(static_cast<std::size_t>(end - first));
+      for (std::uint64_t i = first; i < end; ++i) {
+        ClusterCommand chunk = owned_key_command(command, detail::chunk_key(base, i));
+        if (!argument.empty())
+          chunk.args.add(argument);
+        chunks.push_back(std::move(chunk));
+      }
+      run_checked(chunks, RedisOperation{command, k, 0}, false, REDIS_REPLY_INTEGER);
+      long long found = 0;
+      for (const ClusterCommand& chunk : chunks)
+        found += chunk.reply->integer;
+      if (found == 0)
+        return;
     }
-    run_checked(chunks, RedisOperation{command, k, 0}, false, REDIS_REPLY_INTEGER);
   }
 };
 
@@ -529,8 +561,10 @@ RedisClusterStore::RedisClusterStore(std::string name, std::vector<std::string> 
   }
   if (options.pool_size == 0)
     throw invalid("pool_size must be at least 1");
-  if (options.chunk_size == 0)
-    throw invalid("chunk_size must be at least 1");
+  if (!detail::valid_chunk_size(options.chunk_size)) {
+    throw invalid(fmt::format("chunk_size {} is not in [{}, {}]", options.chunk_size,
+                              RedisOptions::min_chunk_size, RedisOptions::max_chunk_size));
+  }
   if (cluster.wait_replicas < 0)
     throw invalid(fmt::format("wait_replicas {} is negative", cluster.wait_replicas));
   impl_ = std::make_unique<Impl>(this->name(), std::move(seed_nodes), std::move(seeds),

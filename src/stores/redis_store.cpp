@@ -2,6 +2,7 @@
 #include <proxystore/errors.hpp>
 #include <proxystore/stores/redis.hpp>
 
+#include "detail/printable.hpp"
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_pool.hpp"
@@ -54,32 +55,6 @@ constexpr std::size_t keys_per_unlink = 1024;
 /// would copy them into its output buffer first. Below it the copy is
 /// cheaper than anything it could save.
 constexpr std::size_t direct_write_bytes = std::size_t{64} << 10U;
-
-/// Reads the payload of a bulk reply straight from the connection.
-class ConnectionReader final : public ValueReader {
- public:
-  ConnectionReader(RedisConnection& connection, const RedisOperation& operation,
-                   std::size_t size) noexcept
-      : connection_(connection), operation_(operation), size_(size) {}
-
-  std::size_t size() const noexcept override { return size_; }
-  void read(char* into, std::size_t n) override {
-    if (n > size_ - done_) {
-      throw StoreOperationError(fmt::format("{}: {}: read of {} bytes past the end of the value",
-                                            connection_.endpoint().subject(), operation_.describe(),
-                                            n));
-    }
-    connection_.read_bulk(operation_, into, n);
-    done_ += n;
-  }
-  bool finished() const noexcept { return done_ == size_; }
-
- private:
-  RedisConnection& connection_;
-  const RedisOperation& operation_;
-  std::size_t size_;
-  std::size_t done_ = 0;
-};
 
 /// A value to write under one Redis key.
 struct PutItem {
@@ -336,6 +311,13 @@ struct RedisStore::Impl {
     const std::optional<std::size_t> size = connection.read_bulk_header(op);
     if (!size)
       return found;
+    if (*size > options.store.max_object_size) {
+      // Refused on the length alone: the payload is still on the socket.
+      connection.discard();
+      throw SerializationError(fmt::format(
+          "{}: GET \"{}\": value of {} bytes exceeds the maximum object size of {} bytes",
+          endpoint().subject(), detail::printable(key), *size, options.store.max_object_size));
+    }
     if (*size > detail::chunk_manifest_max_size) {
       found.kind = Found::Kind::pending;
       found.size = *size;
@@ -369,70 +351,66 @@ struct RedisStore::Impl {
                                     options.store.max_object_size);
   }
 
-  /// Reads the chunks of every manifest (pipelined in windows; one round
-  /// trip when they fit) straight into one buffer per value. A missing
-  /// chunk means the value was evicted meanwhile: nullopt.
+  /// Reads the chunks of every manifest, each value in batches that double
+  /// (detail::ChunkAssembler: pipelined, at most window_bytes a batch past
+  /// the first chunk) straight into one buffer per value that grows with
+  /// the bytes received. A missing chunk means the value was evicted
+  /// meanwhile (or its manifest forged): nullopt, and no further GET.
   std::vector<std::optional<Bytes>> read_chunks(
       RedisConnection& connection,
       const std::vector<std::pair<std::string, ChunkManifest>>& values) {
-    struct Target {
-      std::unique_ptr<char[]> buffer;
-      bool missing = false;
-    };
-    std::vector<Target> targets(values.size());
-    for (std::size_t v = 0; v < values.size(); ++v) {
-      targets[v].buffer.reset(new char[std::max<std::size_t>(1, values[v].second.total)]);
-    }
     const bool single = values.size() == 1;
     const RedisOperation op{single ? "GET chunks of" : "GET chunks",
                             single ? std::string_view(values.front().first) : std::string_view(),
                             values.size()};
-    std::exception_ptr error;
-    std::vector<std::pair<std::size_t, std::uint64_t>> queued;  // (value, chunk) per command
-    std::size_t window = 0;
-    auto drain = [&] {
-      std::vector<RedisReplyPtr> replies = connection.replies(op, queued.size());
-      for (std::size_t r = 0; r < replies.size(); ++r) {
-        const auto [v, i] = queued[r];
-        const ChunkManifest& manifest = values[v].second;
-        const redisReply& reply = *replies[r];
-        if (reply.type == REDIS_REPLY_NIL) {
-          targets[v].missing = true;
-        } else if (reply.type == REDIS_REPLY_STRING && reply.len == manifest.size_of(i)) {
-          std::memcpy(targets[v].buffer.get() + i * manifest.chunk_size, reply.str, reply.len);
-        } else if (!error) {
-          error = detail::chunk_reply_error(
-              endpoint(), op, reply, detail::chunk_key(values[v].first, i), manifest.size_of(i));
-        }
-      }
-      queued.clear();
-      window = 0;
-    };
-    for (std::size_t v = 0; v < values.size(); ++v) {
-      const ChunkManifest& manifest = values[v].second;
-      for (std::uint64_t i = 0; i < manifest.count; ++i) {
-        const std::string key = detail::chunk_key(values[v].first, i);
-        RedisArgs args(2);
-        args.add("GET").add(key);
-        connection.append(op, args);
-        queued.emplace_back(v, i);
-        window += manifest.size_of(i);
-        if (window >= window_bytes)
-          drain();
-      }
-    }
-    drain();
-    if (error)
-      std::rethrow_exception(error);
     std::vector<std::optional<Bytes>> out(values.size());
     for (std::size_t v = 0; v < values.size(); ++v) {
-      if (targets[v].missing)
-        continue;
-      const char* data = targets[v].buffer.get();
-      std::shared_ptr<const void> owner(std::move(targets[v].buffer));
-      out[v].emplace(data, static_cast<std::size_t>(values[v].second.total), std::move(owner));
+      const std::string& key = values[v].first;
+      detail::ChunkAssembler chunks(values[v].second, window_bytes);
+      std::exception_ptr error;
+      while (!error) {
+        const auto [first, end] = chunks.next_batch();
+        if (first == end)
+          break;
+        for (std::uint64_t i = first; i < end; ++i) {
+          const std::string chunk = detail::chunk_key(key, i);
+          RedisArgs args(2);
+          args.add("GET").add(chunk);
+          connection.append(op, args);
+        }
+        // Every reply is read before any is judged: the connection stays in step.
+        std::vector<RedisReplyPtr> replies =
+            connection.replies(op, static_cast<std::size_t>(end - first));
+        for (std::uint64_t i = first; i < end && !error; ++i) {
+          const redisReply& reply = *replies[static_cast<std::size_t>(i - first)];
+          if (reply.type == REDIS_REPLY_NIL) {
+            chunks.mark_missing();
+          } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunks.size_of(i)) {
+            chunks.put(i, reply.str, reply.len);
+          } else {
+            error = detail::chunk_reply_error(endpoint(), op, reply, detail::chunk_key(key, i),
+                                              chunks.size_of(i));
+          }
+        }
+      }
+      if (error)
+        std::rethrow_exception(error);
+      out[v] = chunks.take();
     }
     return out;
+  }
+
+  /// Runs `batch(first, end)` over a chunked value's chunk indices, at most
+  /// keys_per_unlink at a time, until one reports that none of its keys
+  /// existed: a manifest (maybe forged) claiming millions of chunks costs
+  /// one batch past the chunks that are really there.
+  template <class Batch>
+  static void walk_chunks(const ChunkManifest& manifest, Batch&& batch) {
+    for (std::uint64_t first = 0; first < manifest.count; first += keys_per_unlink) {
+      const std::uint64_t end = std::min<std::uint64_t>(manifest.count, first + keys_per_unlink);
+      if (batch(first, end) == 0)
+        return;
+    }
   }
 };
 
@@ -454,8 +432,10 @@ RedisStore::RedisStore(std::string name, std::string hostname, int port, RedisOp
   }
   if (options.pool_size == 0)
     throw invalid("pool_size must be at least 1");
-  if (options.chunk_size == 0)
-    throw invalid("chunk_size must be at least 1");
+  if (!detail::valid_chunk_size(options.chunk_size)) {
+    throw invalid(fmt::format("chunk_size {} is not in [{}, {}]", options.chunk_size,
+                              RedisOptions::min_chunk_size, RedisOptions::max_chunk_size));
+  }
   impl_ = std::make_unique<Impl>(this->name(), std::move(hostname), port, std::move(options));
 }
 
@@ -569,13 +549,19 @@ std::optional<Bytes> RedisStore::do_get(const Key& key) {
     Impl::Found found = impl_->start_get(connection, redis_key, op);
     if (found.kind != Impl::Found::Kind::pending)
       return std::move(found.bytes);
-    // Received straight into a buffer of the payload's size, which becomes
-    // the Bytes: no staging in hiredis's reader, no copy into a reply.
-    std::unique_ptr<char[]> buffer(new char[found.size]);
-    connection.read_bulk(op, buffer.get(), found.size);
+    // Received straight into the buffer that becomes the Bytes (no staging
+    // in hiredis's reader, no copy into a reply), grown as the payload
+    // arrives: its length is the server's claim, not yet backed by bytes.
+    detail::BulkReader reader(connection, op, found.size);
+    std::string buffer;
+    try {
+      detail::read_growing(reader, buffer, found.size);
+    } catch (...) {
+      connection.discard();  // the rest of the reply is still on the socket
+      throw;
+    }
     connection.finish_bulk(op);
-    const char* data = buffer.get();
-    return Bytes(data, found.size, std::shared_ptr<const void>(std::move(buffer)));
+    return Bytes(std::move(buffer));
   });
 }
 
@@ -595,7 +581,7 @@ bool RedisStore::do_read(const Key& key, const std::function<void(ValueReader&)>
     }
     // The consumer reads the payload where it wants it (Store::get: into
     // the object's own memory).
-    ConnectionReader reader(connection, op, found.size);
+    detail::BulkReader reader(connection, op, found.size);
     try {
       consume(reader);
     } catch (...) {
@@ -702,12 +688,15 @@ void RedisStore::do_evict(const Key& key) {
     const std::optional<ChunkManifest> manifest = detail::decode_chunk_manifest(view_of(*prefix));
     if (!manifest)
       return;  // not ours to interpret; the key itself is gone
-    std::vector<std::string> chunks;
-    chunks.reserve(static_cast<std::size_t>(manifest->count));
-    for (std::uint64_t i = 0; i < manifest->count; ++i) {
-      chunks.push_back(detail::chunk_key(redis_key, i));
-    }
-    impl_->unlink(connection, chunks);
+    const RedisOperation chunks_op{"UNLINK chunks of", redis_key};
+    Impl::walk_chunks(*manifest, [&](std::uint64_t first, std::uint64_t end) {
+      RedisArgs args(static_cast<std::size_t>(1 + end - first));
+      args.add("UNLINK");
+      for (std::uint64_t i = first; i < end; ++i)
+        args.add_owned(detail::chunk_key(redis_key, i));
+      return connection.check(chunks_op, connection.command(chunks_op, args), REDIS_REPLY_INTEGER)
+          ->integer;
+    });
   });
 }
 
@@ -752,19 +741,25 @@ bool RedisStore::do_expire(const Key& key, std::chrono::milliseconds ttl) {
     if (!manifest)
       return;
     const RedisOperation chunks_op{"PEXPIRE chunks of", redis_key};
-    std::vector<std::string> chunks;
-    chunks.reserve(static_cast<std::size_t>(manifest->count));
-    for (std::uint64_t i = 0; i < manifest->count; ++i) {
-      chunks.push_back(detail::chunk_key(redis_key, i));
-      RedisArgs args(3);
-      args.add("PEXPIRE").add(chunks.back()).add(millis);
-      connection.append(chunks_op, args);
-    }
-    std::exception_ptr error;
-    Impl::check_all(connection, chunks_op, connection.replies(chunks_op, chunks.size()),
-                    REDIS_REPLY_INTEGER, error);
-    if (error)
-      std::rethrow_exception(error);
+    Impl::walk_chunks(*manifest, [&](std::uint64_t first, std::uint64_t end) {
+      for (std::uint64_t i = first; i < end; ++i) {
+        RedisArgs args(3);
+        args.add("PEXPIRE").add_owned(detail::chunk_key(redis_key, i)).add(millis);
+        connection.append(chunks_op, args);
+      }
+      std::vector<RedisReplyPtr> replies =
+          connection.replies(chunks_op, static_cast<std::size_t>(end - first));
+      long long expired = 0;
+      std::exception_ptr error;
+      for (RedisReplyPtr& reply : replies) {
+        if (!error && reply->type == REDIS_REPLY_INTEGER)
+          expired += reply->integer;
+      }
+      Impl::check_all(connection, chunks_op, std::move(replies), REDIS_REPLY_INTEGER, error);
+      if (error)
+        std::rethrow_exception(error);
+      return expired;
+    });
   });
   return true;
 }

@@ -31,12 +31,12 @@ std::string key_of(const ps::Proxy<T>& proxy) {
 int lease_redis(const std::string& host, int port, const std::string& prefix, int lease_ms) {
   ps::RedisOptions options;
   options.key_prefix = prefix;
-  options.chunk_size = 64;
+  options.chunk_size = 1024;  // RedisOptions::min_chunk_size
   auto store = std::make_shared<ps::RedisStore>("lifetime-producer", host, port, options);
   auto lease = std::make_shared<ps::LeaseLifetime>(store, std::chrono::milliseconds(lease_ms));
   ps::ProxyOptions proxy_options;
   proxy_options.lifetime = lease;
-  const auto proxy = store->proxy(std::string(1000, 'x'), proxy_options);
+  const auto proxy = store->proxy(std::string(16000, 'x'), proxy_options);  // 16 chunks
   std::cout << key_of(proxy) << std::endl;  // flushed: the parent must see it
   std::raise(SIGKILL);
   return 4;  // unreachable

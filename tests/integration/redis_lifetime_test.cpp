@@ -67,14 +67,14 @@ using namespace redis_lifetime_test;  // NOLINT(google-build-using-namespace)
 
 TEST_CASE("RedisStore: a lease is a server TTL on the key and its chunks", "[lifetime][redis]") {
   RedisServer server;
-  auto store = make_store(server, "ttl:", 64);
+  auto store = make_store(server, "ttl:", 1024);
   auto lease = std::make_shared<LeaseLifetime>(store, milliseconds(400));
   ProxyOptions options;
   options.lifetime = lease;
-  const auto proxy = store->proxy(std::string(1000, 'x'), options);
+  const auto proxy = store->proxy(std::string(16000, 'x'), options);
   const std::string key = "ttl:" + get_factory(proxy).target<StoreFactory<std::string>>()->key().id;
   const std::vector<std::string> all = server.keys("ttl:*");
-  REQUIRE(all.size() == 1 + 16);  // the manifest and ceil(1000 / 64) chunks
+  REQUIRE(all.size() == 1 + 16);  // the manifest and ceil(16000 / 1024) chunks
   for (const std::string& k : all) {
     INFO(k);
     const long long left = pttl(server, k);

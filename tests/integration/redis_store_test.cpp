@@ -228,7 +228,7 @@ TEST_CASE("RedisStore: values over the chunk size are split and reassembled", "[
   // A reader with another chunk size follows the manifest, not its option.
   const Key again = store->set(big);
   RedisOptions other = test_options("chunky:");
-  other.chunk_size = 999;
+  other.chunk_size = 4000;
   auto reader = make_store(server, "redis-chunks-reader", other);
   CHECK(reader->get<std::string>(again) == big);
 }
@@ -236,9 +236,9 @@ TEST_CASE("RedisStore: values over the chunk size are split and reassembled", "[
 TEST_CASE("RedisStore: chunks of a vanished value read as absent", "[redis]") {
   RedisServer server;
   RedisOptions options = test_options("gone:");
-  options.chunk_size = 256;
+  options.chunk_size = 1024;  // RedisOptions::min_chunk_size
   auto store = make_store(server, "redis-chunks-gone", options);
-  const Key key = store->set(random_bytes(2000, 9));
+  const Key key = store->set(random_bytes(8000, 9));
   // Someone else removed a chunk (e.g. an evict racing this read).
   REQUIRE(server.command({"DEL", "gone:" + key.id + ":chunk:3"}).integer == 1);
   CHECK_FALSE(store->get<std::string>(key).has_value());
@@ -247,7 +247,7 @@ TEST_CASE("RedisStore: chunks of a vanished value read as absent", "[redis]") {
 
   // A chunk of the wrong size, or a mangled manifest, is reported, not
   // handed up as an object.
-  const Key damaged = store->set(random_bytes(2000, 10));
+  const Key damaged = store->set(random_bytes(8000, 10));
   const std::string chunk = "gone:" + damaged.id + ":chunk:2";
   REQUIRE(server.command({"SET", chunk, "short"}).type == RespReply::Type::status);
   std::string message = message_of<proxystore::StoreOperationError>(

@@ -36,8 +36,16 @@ struct RedisOptions {
   /// Connections kept open for concurrent callers.
   std::size_t pool_size = 4;
   /// Values larger than this are split into chunks of this size (Redis
-  /// refuses bulk strings over 512 MB by default).
+  /// refuses bulk strings over 512 MB by default). Must lie in
+  /// [min_chunk_size, max_chunk_size]: a reader refuses a chunk manifest
+  /// outside that range, so a forged manifest cannot make it send a GET
+  /// per byte or reserve a chunk larger than Redis can hold.
   std::size_t chunk_size = std::size_t{256} << 20U;
+  /// The smallest chunk_size a store accepts, and a manifest may name.
+  static constexpr std::size_t min_chunk_size = std::size_t{1} << 10U;
+  /// The largest chunk_size a store accepts, and a manifest may name
+  /// (Redis's default limit on one bulk string).
+  static constexpr std::size_t max_chunk_size = std::size_t{512} << 20U;
   /// Cache, metrics and limits.
   StoreOptions store;
 };
@@ -53,7 +61,8 @@ class RedisStore : public Store {
  public:
   /// A store on the Redis server at `hostname`:`port`. Does not connect.
   /// @throws Error on invalid arguments (empty hostname, port outside
-  ///         1-65535, negative db or timeouts, zero pool or chunk size).
+  ///         1-65535, negative db or timeouts, zero pool size, chunk size outside
+  ///         [RedisOptions::min_chunk_size, RedisOptions::max_chunk_size]).
   RedisStore(std::string name, std::string hostname, int port, RedisOptions options = {});
   ~RedisStore() override;
   RedisStore(const RedisStore&) = delete;

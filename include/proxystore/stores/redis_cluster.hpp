@@ -68,8 +68,9 @@ class RedisClusterStore : public Store {
   /// @throws Error on invalid arguments: no seeds, a malformed seed,
   ///         db other than 0 (a cluster has only database 0), a key_prefix
   ///         containing '{' or '}' (it would change which slot keys hash
-  ///         to), negative timeouts, zero pool or chunk size, negative
-  ///         wait_replicas.
+  ///         to), negative timeouts, zero pool size, chunk size outside
+  ///         [RedisOptions::min_chunk_size, RedisOptions::max_chunk_size],
+  ///         negative wait_replicas.
   RedisClusterStore(std::string name, std::vector<std::string> seed_nodes,
                     RedisOptions options = {}, RedisClusterOptions cluster = {});
   ~RedisClusterStore() override;
