@@ -2,7 +2,7 @@
 #include <proxystore/errors.hpp>
 #include <proxystore/stores/redis.hpp>
 
-#include "detail/printable.hpp"
+#include <proxystore/detail/printable.hpp>
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_pool.hpp"
