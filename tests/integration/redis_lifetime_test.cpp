@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Redis specifics of lifetimes and futures: server-side TTLs (also on
 // chunk keys), a SIGKILLed producer that leaks nothing, futures that block
-// in the server (BLPOP) rather than poll, and a future resolved by another
+// in the server (BRPOPLPUSH) rather than poll, and a future resolved by another
 // process.
 #include <proxystore/proxystore.hpp>
 
@@ -124,11 +124,11 @@ TEST_CASE("RedisStore: a future waits in the server, not in a polling loop",
       got[i] = *mine;
     });
   }
-  // Wait until every waiter blocks in BLPOP, then set the result.
+  // Wait until every waiter blocks in BRPOPLPUSH, then set the result.
   const auto deadline = Clock::now() + milliseconds(10000);
-  while (server.command_calls("blpop") < 3 && Clock::now() < deadline)
+  while (server.command_calls("brpoplpush") < 3 && Clock::now() < deadline)
     std::this_thread::sleep_for(milliseconds(10));
-  REQUIRE(server.command_calls("blpop") >= 3);
+  REQUIRE(server.command_calls("brpoplpush") >= 3);
   future.set_result("ready");
   for (auto& waiter : waiters)
     waiter.join();
@@ -172,9 +172,9 @@ TEST_CASE("RedisStore: a future resolved across two processes", "[future][redis]
     consumer = run_child(PROXYSTORE_HELPER_PROXY_CONSUMER, {"string"}, serialized, child);
   });
   const auto deadline = Clock::now() + milliseconds(15000);
-  while (server.command_calls("blpop") < 1 && Clock::now() < deadline)
+  while (server.command_calls("brpoplpush") < 1 && Clock::now() < deadline)
     std::this_thread::sleep_for(milliseconds(10));
-  const bool blocked = server.command_calls("blpop") >= 1;  // the consumer waits in the server
+  const bool blocked = server.command_calls("brpoplpush") >= 1;  // the consumer waits in the server
   future.set_result("made after the consumer started");
   waiter.join();
   INFO(consumer.describe());
