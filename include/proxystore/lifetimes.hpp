@@ -162,7 +162,6 @@ class ContextLifetime final : public Lifetime {
 /// timer thread (one per lease, joined by the destructor) evicts them.
 class LeaseLifetime final : public Lifetime {
  public:
-
   /// @throws Error if `store` is null or `duration` is not positive.
   LeaseLifetime(std::shared_ptr<Store> store, std::chrono::milliseconds duration);
   ~LeaseLifetime() override;

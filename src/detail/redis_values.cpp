@@ -44,6 +44,12 @@ const char* const put_result_script =
     "end\n"
     "return t\n";
 
+const char* const token_script =
+    "redis.call('RPUSH', KEYS[1], '1')\n"
+    "local t = tonumber(ARGV[1])\n"
+    "if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end\n"
+    "return t\n";
+
 RedisArgs eval_on_key(const char* script, const std::string& key, const std::string& ready,
                       const std::string& lease, std::initializer_list<std::string_view> args) {
   RedisArgs out(6 + args.size());

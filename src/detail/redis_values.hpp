@@ -53,6 +53,12 @@ extern const char* const expire_script;
 /// none).
 extern const char* const put_result_script;
 
+/// Lua, KEYS = ready; ARGV = ttl in ms (0: none): RPUSH the wake-up token
+/// and give the list the TTL, atomically. One key, so a Redis Cluster runs
+/// it also on a slot being migrated (where a script on several keys, some
+/// missing, gets TRYAGAIN until the migration ends).
+extern const char* const token_script;
+
 /// `EVAL <script> 3 <key> <ready> <lease>` plus `args`, all viewed: the
 /// caller keeps every one alive while the command is in use.
 RedisArgs eval_on_key(const char* script, const std::string& key, const std::string& ready,

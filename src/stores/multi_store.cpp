@@ -378,8 +378,8 @@ void MultiStore::do_put_with_ttl(const Key& key, std::string_view bytes,
   StoreAccess::put_with_ttl(*child, child_key, bytes, ttl);
 }
 
-void MultiStore::do_put_parts_with_ttl(const Key& key, std::string_view head,
-                                       std::string_view body, std::chrono::milliseconds ttl) {
+void MultiStore::do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                                       std::chrono::milliseconds ttl) {
   auto [child, child_key] = locate(key);
   StoreAccess::put_parts_with_ttl(*child, child_key, head, body, ttl);
 }

@@ -5,9 +5,9 @@
 #include "detail/cluster_pipeline.hpp"
 #include "detail/cluster_slots.hpp"
 #include "detail/cluster_topology.hpp"
+#include "detail/printable.hpp"
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
-#include "detail/printable.hpp"
 #include "detail/redis_values.hpp"
 
 #include <fmt/format.h>
@@ -262,40 +262,42 @@ struct RedisClusterStore::Impl {
     }
   }
 
-  /// A future's result: chunks first (if large, with SET ... PX when there
-  /// is a TTL), then the value or manifest and the wake-up token in one
-  /// script with `ttl` (zero: the lease marker's, if any) — followed by
-  /// WAIT like any write; on failure everything is removed (fail_write).
+  /// A future's result with `ttl` (zero: the lease marker's, if any):
+  /// chunks first (if large), then the value or manifest, each with
+  /// SET ... PX when there is a TTL, then the wake-up token with the same
+  /// TTL in one single-key script (token_script) — followed by WAIT like
+  /// any write; on failure everything is removed (fail_write). Only
+  /// single-key commands, so a slot being migrated (ASK) serves them; a
+  /// writer killed between them leaves keys that all expire.
   void put_result(const Key& key, std::string_view bytes, std::chrono::milliseconds ttl) {
     const std::string k = redis_key(key);
     const std::string ready = detail::ready_key(k);
     const std::string lease = detail::lease_key(k);
     long long millis = std::max<long long>(ttl.count(), 0);
+    if (millis == 0) {
+      std::vector<ClusterCommand> pttl;
+      pttl.push_back(key_command("PTTL", lease));
+      const RedisOperation pttl_op{"PTTL", lease};
+      run(pttl, pttl_op, false);
+      millis = std::max(
+          detail::check_cluster_reply(pttl.front(), pttl_op, REDIS_REPLY_INTEGER).integer, 0LL);
+    }
+    const std::string px = std::to_string(millis);
     std::string_view value = bytes;
     std::string manifest_bytes;
     std::vector<std::string> written;
     std::vector<ClusterCommand> chunks;
     if (bytes.size() > options.chunk_size || detail::is_chunk_manifest(bytes)) {
-      if (millis == 0) {
-        std::vector<ClusterCommand> pttl;
-        pttl.push_back(key_command("PTTL", lease));
-        const RedisOperation pttl_op{"PTTL", lease};
-        run(pttl, pttl_op, false);
-        millis = std::max(detail::check_cluster_reply(pttl.front(), pttl_op, REDIS_REPLY_INTEGER)
-                              .integer,
-                          0LL);
-      }
       const ChunkManifest manifest = detail::make_chunk_manifest(bytes.size(), options.chunk_size);
       manifest_bytes = detail::encode_chunk_manifest(manifest);
       const std::string base = chunk_base(key);
-      const std::string px = std::to_string(millis);
       for (std::uint64_t i = 0; i < manifest.count; ++i) {
         written.push_back(detail::chunk_key(base, i));
-        ClusterCommand chunk = owned_key_command(
-            "SET", written.back(),
-            bytes.substr(static_cast<std::size_t>(i * manifest.chunk_size),
-                         static_cast<std::size_t>(manifest.size_of(i))),
-            true);
+        ClusterCommand chunk =
+            owned_key_command("SET", written.back(),
+                              bytes.substr(static_cast<std::size_t>(i * manifest.chunk_size),
+                                           static_cast<std::size_t>(manifest.size_of(i))),
+                              true);
         if (millis > 0)
           chunk.args.add("PX").add_owned(px);
         chunks.push_back(std::move(chunk));
@@ -304,13 +306,19 @@ struct RedisClusterStore::Impl {
     }
     written.push_back(k);
     written.push_back(ready);
-    const std::string ttl_arg = std::to_string(millis);
-    std::vector<ClusterCommand> script;
-    script.emplace_back(key_slot(k), detail::eval_on_key(detail::put_result_script, k, ready,
-                                                         lease, {value, ttl_arg}));
+    std::vector<ClusterCommand> set;
+    set.push_back(key_command("SET", k, {value}));
+    if (millis > 0)
+      set.front().args.add("PX").add(px);
+    RedisArgs token(5);
+    token.add("EVAL").add(detail::token_script).add("1").add(ready).add(px);
+    std::vector<ClusterCommand> push;
+    push.emplace_back(key_slot(ready), std::move(token));
     try {
       run_checked(chunks, RedisOperation{"SET chunks of", k}, true, REDIS_REPLY_STATUS);
-      run_checked(script, RedisOperation{"EVAL set_result", k}, true, REDIS_REPLY_INTEGER);
+      // The value first: a woken waiter must find it.
+      run_checked(set, RedisOperation{"SET", k}, true, REDIS_REPLY_STATUS);
+      run_checked(push, RedisOperation{"EVAL wake-up token", ready}, true, REDIS_REPLY_INTEGER);
     } catch (const Error&) {
       fail_write(written);
     }
@@ -558,8 +566,9 @@ struct RedisClusterStore::Impl {
   /// companion and, when the value is chunked, every chunk. The value's
   /// head is read in the same round trip as the key's own command, to
   /// recognise a manifest without reading a whole value.
-  /// PEXPIRE goes through expire_script, which also gives the lease marker
-  /// the TTL; UNLINK removes the marker too.
+  /// PEXPIRE also sets the lease marker (first: a result written meanwhile
+  /// finds it), UNLINK removes it too. Single-key commands only, pipelined
+  /// to the slot's node in order, so a slot being migrated serves them.
   void on_every_part(const Key& key, const char* command, std::string_view argument) {
     const std::string k = redis_key(key);
     const std::string ready = detail::ready_key(k);
@@ -575,19 +584,19 @@ struct RedisClusterStore::Impl {
     };
     std::vector<ClusterCommand> commands;
     commands.push_back(key_command("GETRANGE", k, {"0", last}));
-    if (expiring) {
-      commands.emplace_back(key_slot(k), detail::eval_on_key(detail::expire_script, k, ready,
-                                                             lease, {argument}));
-    } else {
-      commands.push_back(on(k));
-      commands.push_back(on(ready));
+    if (expiring)
+      commands.push_back(key_command("SET", lease, {"1", "PX", argument}));
+    else
       commands.push_back(on(lease));
-    }
+    commands.push_back(on(k));
+    commands.push_back(on(ready));
     const RedisOperation head_op{"GETRANGE", k};
     const RedisOperation op{command, k};
     run(commands, op, false);
-    for (std::size_t c = 1; c < commands.size(); ++c)
-      detail::check_cluster_reply(commands[c], op, REDIS_REPLY_INTEGER);
+    detail::check_cluster_reply(commands[1], op,
+                                expiring ? REDIS_REPLY_STATUS : REDIS_REPLY_INTEGER);
+    detail::check_cluster_reply(commands[2], op, REDIS_REPLY_INTEGER);
+    detail::check_cluster_reply(commands[3], op, REDIS_REPLY_INTEGER);
     const redisReply& head = *commands[0].reply;
     if (head.type == REDIS_REPLY_ERROR && std::strncmp(head.str, "WRONGTYPE", 9) == 0)
       return;  // not a value of ours; the key itself was handled

@@ -342,8 +342,7 @@ struct RedisStore::Impl {
   }
 
   /// Many values, each expiring after `px` ms when it is set.
-  void put_batch(const std::vector<std::pair<Key, std::string_view>>& items,
-                 std::string_view px) {
+  void put_batch(const std::vector<std::pair<Key, std::string_view>>& items, std::string_view px) {
     if (items.empty())
       return;
     std::vector<PutItem> puts;
@@ -620,8 +619,8 @@ void RedisStore::do_put_with_ttl(const Key& key, std::string_view bytes,
   impl_->put_one(impl_->redis_key(key), bytes, {}, std::to_string(ttl.count()));
 }
 
-void RedisStore::do_put_parts_with_ttl(const Key& key, std::string_view head,
-                                       std::string_view body, std::chrono::milliseconds ttl) {
+void RedisStore::do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                                       std::chrono::milliseconds ttl) {
   if (!is_plain_redis_store()) {
     Store::do_put_parts_with_ttl(key, head, body, ttl);
     return;
@@ -849,7 +848,8 @@ bool RedisStore::do_expire(const Key& key, std::chrono::milliseconds ttl) {
         .add(redis_key)
         .add("0")
         .add_owned(std::to_string(detail::chunk_manifest_max_size - 1));
-    RedisArgs expire = detail::eval_on_key(detail::expire_script, redis_key, ready, lease, {millis});
+    RedisArgs expire =
+        detail::eval_on_key(detail::expire_script, redis_key, ready, lease, {millis});
     connection.append(head_op, head);
     connection.append(expire_op, expire);
     std::vector<RedisReplyPtr> replies = connection.replies(expire_op, 2);
@@ -888,9 +888,8 @@ void RedisStore::do_put_result(const Key& key, std::string_view bytes) {
 void RedisStore::do_put_result_with_ttl(const Key& key, std::string_view bytes,
                                         std::chrono::milliseconds ttl) {
   const std::string redis_key = impl_->redis_key(key);
-  impl_->run([&](RedisConnection& connection) {
-    impl_->put_result(connection, redis_key, bytes, ttl);
-  });
+  impl_->run(
+      [&](RedisConnection& connection) { impl_->put_result(connection, redis_key, bytes, ttl); });
 }
 
 std::optional<Bytes> RedisStore::do_wait_get(const Key& key, std::chrono::milliseconds timeout) {

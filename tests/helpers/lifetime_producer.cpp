@@ -64,7 +64,7 @@ int lease_all(const std::shared_ptr<ps::Store>& store, int lease_ms) {
   ps::Future<std::string> leased = store->future<std::string>(future_options);
   leased.set_result("leased future");
   ps::Future<std::string> added = store->future<std::string>();
-  lease->add(*store, added.key());  // the other order: the lease first
+  lease->add(*store, added.key());                              // the other order: the lease first
   added.set_result(std::string(std::size_t{300} << 10U, 'F'));  // chunked, too
   std::cout << "written" << std::endl;
   std::raise(SIGKILL);
@@ -96,16 +96,16 @@ int main(int argc, char** argv) {
     if (mode == "lease-redis" && argc == 6)
       return lease_redis(argv[2], std::stoi(argv[3]), argv[4], std::stoi(argv[5]));
     if (mode == "lease-all-redis" && argc == 6) {
-      return lease_all(std::make_shared<ps::RedisStore>("lifetime-producer", argv[2],
-                                                        std::stoi(argv[3]),
-                                                        lease_all_options(argv[4])),
-                       std::stoi(argv[5]));
+      return lease_all(
+          std::make_shared<ps::RedisStore>("lifetime-producer", argv[2], std::stoi(argv[3]),
+                                           lease_all_options(argv[4])),
+          std::stoi(argv[5]));
     }
     if (mode == "lease-all-cluster" && argc == 5) {
-      return lease_all(std::make_shared<ps::RedisClusterStore>(
-                           "lifetime-producer", std::vector<std::string>{argv[2]},
-                           lease_all_options(argv[3])),
-                       std::stoi(argv[4]));
+      return lease_all(
+          std::make_shared<ps::RedisClusterStore>(
+              "lifetime-producer", std::vector<std::string>{argv[2]}, lease_all_options(argv[3])),
+          std::stoi(argv[4]));
     }
     if (mode == "static-file" && argc == 3)
       return static_file(argv[2]);

@@ -247,8 +247,8 @@ TEST_CASE("RedisStore: a producer SIGKILLed after leased writes of every kind le
   const milliseconds lease_time(8000);
   const ChildResult result =
       run_child(PROXYSTORE_HELPER_LIFETIME_PRODUCER,
-                {"lease-all-redis", server.host(), std::to_string(server.port()), "killed-all:",
-                 std::to_string(lease_time.count())},
+                {"lease-all-redis", server.host(), std::to_string(server.port()),
+                 "killed-all:", std::to_string(lease_time.count())},
                 "");
   INFO(result.describe());
   REQUIRE(result.signal == SIGKILL);
@@ -264,8 +264,8 @@ TEST_CASE("RedisClusterStore: leased writes carry their TTL; a SIGKILLed produce
   RedisCluster cluster(no_replicas());
   const milliseconds lease_time(8000);
   {
-    auto store = std::make_shared<RedisClusterStore>(unique_name("cluster-lease"),
-                                                     cluster.seeds(), lease_options("cpx:"));
+    auto store = std::make_shared<RedisClusterStore>(unique_name("cluster-lease"), cluster.seeds(),
+                                                     lease_options("cpx:"));
     auto lease = std::make_shared<LeaseLifetime>(store, milliseconds(30000));
     ProxyOptions options;
     options.lifetime = lease;
@@ -286,11 +286,10 @@ TEST_CASE("RedisClusterStore: leased writes carry their TTL; a SIGKILLed produce
   }
   CHECK(cluster_keys(cluster, "cpx:*").empty());  // the lease ended with its scope
 
-  const ChildResult result =
-      run_child(PROXYSTORE_HELPER_LIFETIME_PRODUCER,
-                {"lease-all-cluster", cluster.seeds().front(), "ckilled:",
-                 std::to_string(lease_time.count())},
-                "");
+  const ChildResult result = run_child(PROXYSTORE_HELPER_LIFETIME_PRODUCER,
+                                       {"lease-all-cluster", cluster.seeds().front(),
+                                        "ckilled:", std::to_string(lease_time.count())},
+                                       "");
   INFO(result.describe());
   REQUIRE(result.signal == SIGKILL);
   REQUIRE(result.out == "written\n");
@@ -315,9 +314,9 @@ TEST_CASE("RedisClusterStore: a write WAIT cannot confirm is removed and its err
   auto store = std::make_shared<RedisClusterStore>(unique_name("cluster-wait"), cluster.seeds(),
                                                    lease_options("wait:"), durable);
   const auto started = Clock::now();
-  CHECK_THROWS_MATCHES(store->set(std::string("not durable")), StoreOperationError,
-                       MessageContains({"0 of 1 required replicas", "removed the key(s)",
-                                        "\"wait:{"}));
+  CHECK_THROWS_MATCHES(
+      store->set(std::string("not durable")), StoreOperationError,
+      MessageContains({"0 of 1 required replicas", "removed the key(s)", "\"wait:{"}));
   CHECK_THROWS_MATCHES(store->set_batch(std::vector<std::string>{"x", "y", "z"}),
                        StoreOperationError, MessageContains({"removed the key(s)", "wait:{"}));
   CHECK_THROWS_MATCHES(store->set(std::string(std::size_t{300} << 10U, 'W')), StoreOperationError,
