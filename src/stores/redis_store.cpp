@@ -363,12 +363,30 @@ struct RedisStore::Impl {
   /// A future's result under `key`, then its wake-up token, with `ttl`
   /// (zero: the lease marker's, if the key has one): chunks (if any) with
   /// SET ... PX first, then the value or manifest and the token in one
-  /// script (put_result_script), so no key exists without its TTL.
+  /// script (put_result_script), so no key exists without its TTL. A
+  /// value large enough for set_direct goes that way instead, then the
+  /// token (token_script).
   void put_result(RedisConnection& connection, const std::string& key, std::string_view bytes,
                   std::chrono::milliseconds ttl) {
     const std::string ready = ready_key(key);
     const std::string lease = lease_key(key);
     long long millis = std::max<long long>(ttl.count(), 0);
+    if (writes_direct(bytes.size(), bytes, {})) {
+      // A large value is not copied into a script: SET ... PX from its own
+      // memory, then the token with the same TTL in a one-key script. A
+      // writer killed between the two leaves the value, expiring with its
+      // lease (without one, a waiter's last look at its timeout finds it).
+      if (millis == 0)
+        millis = std::max(lease_ttl(connection, lease), 0LL);
+      const std::string px = millis > 0 ? std::to_string(millis) : std::string();
+      set_direct(connection, key, bytes, {}, px);
+      const std::string ttl_arg = std::to_string(millis);
+      const RedisOperation op{"EVAL wake-up token", ready};
+      RedisArgs args(5);
+      args.add("EVAL").add(detail::token_script).add("1").add(ready).add(ttl_arg);
+      connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
+      return;
+    }
     std::string_view value = bytes;
     std::string manifest;
     std::vector<std::string> written_chunks;

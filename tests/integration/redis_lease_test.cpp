@@ -175,6 +175,13 @@ TEST_CASE("RedisStore: a future registered with a lease writes its result with t
     CHECK(check_all_expire(server, "fl:*", lease_time) == 1 + 3 + 1 + 1);
     CHECK(future.proxy()->size() == std::size_t{300} << 10U);
   }
+  SECTION("registered before set_result, a large result (written from its own memory)") {
+    Future<std::string> future = store->future<std::string>();
+    lease->add(*store, future.key());
+    future.set_result(std::string(std::size_t{100} << 10U, 'D'));
+    CHECK(check_all_expire(server, "fl:*", lease_time) == 3);  // value, token, lease marker
+    CHECK(future.proxy()->size() == std::size_t{100} << 10U);
+  }
   SECTION("FutureOptions::lifetime") {
     FutureOptions options;
     options.lifetime = lease;
