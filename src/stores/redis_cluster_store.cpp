@@ -262,6 +262,17 @@ struct RedisClusterStore::Impl {
     }
   }
 
+  /// Many values, each written with `px` (a TTL in ms) when it is set.
+  void put_batch(const std::vector<std::pair<Key, std::string_view>>& items, std::string_view px) {
+    if (items.empty())
+      return;
+    std::vector<PutItem> puts;
+    puts.reserve(items.size());
+    for (const auto& [key, bytes] : items)
+      puts.push_back(PutItem{redis_key(key), chunk_base(key), bytes});
+    put(puts, px);
+  }
+
   /// A future's result with `ttl` (zero: the lease marker's, if any):
   /// chunks first (if large), then the value or manifest, each with
   /// SET ... PX when there is a TTL, then the wake-up token with the same
@@ -732,13 +743,7 @@ void RedisClusterStore::do_put(const Key& key, std::string_view bytes) {
 }
 
 void RedisClusterStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
-  if (items.empty())
-    return;
-  std::vector<PutItem> puts;
-  puts.reserve(items.size());
-  for (const auto& [key, bytes] : items)
-    puts.push_back(PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes});
-  impl_->put(puts);
+  impl_->put_batch(items, {});
 }
 
 std::optional<Bytes> RedisClusterStore::do_get(const Key& key) {
@@ -799,13 +804,7 @@ void RedisClusterStore::do_put_parts_with_ttl(const Key& key, std::string_view h
 
 void RedisClusterStore::do_put_batch_with_ttl(
     const std::vector<std::pair<Key, std::string_view>>& items, std::chrono::milliseconds ttl) {
-  if (items.empty())
-    return;
-  std::vector<PutItem> puts;
-  puts.reserve(items.size());
-  for (const auto& [key, bytes] : items)
-    puts.push_back(PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes});
-  impl_->put(puts, std::to_string(ttl.count()));
+  impl_->put_batch(items, std::to_string(ttl.count()));
 }
 
 std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,

@@ -113,6 +113,28 @@ long long cluster_calls(RedisCluster& cluster, const std::string& command) {
   return calls;
 }
 
+/// What write_leased wrote: a proxy per write path.
+struct LeasedWrites {
+  Proxy<std::string> small;
+  std::vector<Proxy<std::string>> batch;
+  Proxy<std::vector<char>> large;
+  Proxy<std::string> chunked;
+};
+
+/// Keys write_leased writes: small 1, batch 3, large 1, chunked 3 + 1.
+constexpr std::size_t leased_keys = 1 + 3 + 1 + (3 + 1);
+
+/// One leased write through each path: a small value, a batch, a large
+/// value (the writev path on RedisStore) and a chunked one.
+LeasedWrites write_leased(Store& store, const std::shared_ptr<Lifetime>& lease) {
+  ProxyOptions options;
+  options.lifetime = lease;
+  return {store.proxy(std::string("small"), options),
+          store.proxy_batch(std::vector<std::string>{"a", "b", "c"}, options),
+          store.proxy(std::vector<char>(std::size_t{100} << 10U, 'L'), options),
+          store.proxy(std::string(std::size_t{300} << 10U, 'C'), options)};
+}
+
 }  // namespace redis_lease_test
 
 using namespace redis_lease_test;  // NOLINT(google-build-using-namespace)
@@ -126,23 +148,20 @@ TEST_CASE("RedisStore: every leased write carries its TTL in the write command",
   ProxyOptions options;
   options.lifetime = lease;
   server.reset_stats();
-  const auto small = store->proxy(std::string("small"), options);
-  const auto batch = store->proxy_batch(std::vector<std::string>{"a", "b", "c"}, options);
-  const auto large = store->proxy(std::vector<char>(std::size_t{100} << 10U, 'L'), options);
-  const auto chunked = store->proxy(std::string(std::size_t{300} << 10U, 'C'), options);
+  const LeasedWrites written = write_leased(*store, lease);
   const auto owned = store->owned_proxy(std::string("owned"), options);
   // One command per key: SET ... PX; never a PEXPIRE (or MSET) after it.
   CHECK(server.command_calls("pexpire") == 0);
   CHECK(server.command_calls("mset") == 0);
   CHECK(server.command_calls("eval") == 0);
-  CHECK(server.command_calls("set") == 1 + 3 + 1 + (3 + 1) + 1);
-  CHECK(check_all_expire(server, "px:*", lease_time) == 1 + 3 + 1 + (3 + 1) + 1);
-  CHECK(*large == std::vector<char>(std::size_t{100} << 10U, 'L'));
-  CHECK(*chunked == std::string(std::size_t{300} << 10U, 'C'));
+  CHECK(server.command_calls("set") == leased_keys + 1);
+  CHECK(check_all_expire(server, "px:*", lease_time) == leased_keys + 1);
+  CHECK(*written.large == std::vector<char>(std::size_t{100} << 10U, 'L'));
+  CHECK(*written.chunked == std::string(std::size_t{300} << 10U, 'C'));
   // A lease that moved since is applied after the write, as before.
   lease->extend(milliseconds(30000));
-  CHECK(pttl(server, "px:" + key_of(small)) > 30000);
-  CHECK(pttl(server, "px:" + key_of(chunked) + ":chunk:2") > 30000);
+  CHECK(pttl(server, "px:" + key_of(written.small)) > 30000);
+  CHECK(pttl(server, "px:" + key_of(written.chunked) + ":chunk:2") > 30000);
   lease->close();
   CHECK(server.keys("px:*").empty());
 }
@@ -209,45 +228,6 @@ TEST_CASE("RedisStore: a future registered with a lease writes its result with t
   CHECK(server.keys("fl:*").empty());  // value, chunks, token and marker
 }
 
-TEST_CASE("RedisStore: waiters on a leased future never recreate its token without a TTL",
-          "[lifetime][future][redis][lease][concurrency]") {
-  RedisServer server;
-  auto store = make_store(server, "fw:");
-  const milliseconds lease_time(30000);
-  auto lease = std::make_shared<LeaseLifetime>(store, lease_time);
-  FutureOptions options;
-  options.lifetime = lease;
-  options.timeout = milliseconds(20000);
-  Future<std::string> future = store->future<std::string>(options);
-  const Proxy<std::string> proxy = future.proxy();
-  server.reset_stats();
-  std::vector<std::string> got(3);
-  std::vector<std::thread> waiters;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    waiters.emplace_back([&, i] {
-      auto mine = deserialize<Proxy<std::string>>(serialize(proxy));
-      got[i] = *mine;
-    });
-  }
-  const auto deadline = Clock::now() + milliseconds(15000);
-  while (server.command_calls("brpoplpush") < 3 && Clock::now() < deadline)
-    std::this_thread::sleep_for(milliseconds(10));
-  REQUIRE(server.command_calls("brpoplpush") >= 3);
-  future.set_result("woken");
-  for (auto& waiter : waiters)
-    waiter.join();
-  for (const std::string& value : got)
-    CHECK(value == "woken");
-  const std::string ready = "fw:" + future.key().id + ":ready";
-  CHECK(server.command_calls("rpush") == 1);  // set_result's token; no waiter pushes one back
-  CHECK(pttl(server, ready) > 0);             // the token kept its lease
-  CHECK(server.command({"LLEN", ready}).integer == 1);
-  // A late waiter finds the value at once; after the lease, nothing stays.
-  CHECK(*deserialize<Proxy<std::string>>(serialize(proxy)) == "woken");
-  lease->close();
-  CHECK(server.keys("fw:*").empty());
-}
-
 TEST_CASE("RedisStore: a producer SIGKILLed after leased writes of every kind leaks nothing",
           "[lifetime][future][redis][lease]") {
   RedisServer server;
@@ -274,16 +254,12 @@ TEST_CASE("RedisClusterStore: leased writes carry their TTL; a SIGKILLed produce
     auto store = std::make_shared<RedisClusterStore>(unique_name("cluster-lease"), cluster.seeds(),
                                                      lease_options("cpx:"));
     auto lease = std::make_shared<LeaseLifetime>(store, milliseconds(30000));
-    ProxyOptions options;
-    options.lifetime = lease;
     for (std::size_t node = 0; node < cluster.size(); ++node)
       cluster.server(node).reset_stats();
-    const auto small = store->proxy(std::string("small"), options);
-    const auto batch = store->proxy_batch(std::vector<std::string>{"a", "b", "c"}, options);
-    const auto chunked = store->proxy(std::string(std::size_t{300} << 10U, 'C'), options);
+    const LeasedWrites written = write_leased(*store, lease);
     CHECK(cluster_calls(cluster, "pexpire") == 0);
     const auto keys = cluster_keys(cluster, "cpx:*");
-    CHECK(keys.size() == 1 + 3 + 4);
+    CHECK(keys.size() == leased_keys);
     for (const auto& [node, key] : keys) {
       INFO("node " << node << " key " << key);
       const long long left = cluster.server(node).command({"PTTL", key}).integer;
