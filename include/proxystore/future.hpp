@@ -72,7 +72,7 @@ class FutureFactory {
   /// An empty factory (for deserialization).
   FutureFactory() = default;
   /// Waits for `key` in the store described by `config`, as `options` say.
-  FutureFactory(StoreConfig config, Key key, FutureOptions options)
+  FutureFactory(StoreConfig config, Key key, const FutureOptions& options)
       : config_(std::move(config)),
         key_(std::move(key)),
         timeout_ms_(options.timeout.count()),
