@@ -20,6 +20,15 @@ Lifetime::~Lifetime() {
 }
 
 void Lifetime::add(Store& store, const Key& key) {
+  add_object(store, key, std::nullopt);
+}
+
+void Lifetime::add(Store& store, const Key& key, clock::time_point written_until) {
+  add_object(store, key, written_until);
+}
+
+void Lifetime::add_object(Store& store, const Key& key,
+                          std::optional<clock::time_point> written_until) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (done_) {
@@ -28,12 +37,23 @@ void Lifetime::add(Store& store, const Key& key) {
     }
     objects_.emplace_back(detail::StoreAccess::shared(store), key);
   }
-  on_add(store, key);
+  on_add_written(store, key, written_until);
+}
+
+std::optional<Lifetime::WriteExpiry> Lifetime::expiry_for(const Store& store) const {
+  (void)store;
+  return std::nullopt;
 }
 
 void Lifetime::on_add(Store& store, const Key& key) {
   (void)store;
   (void)key;
+}
+
+void Lifetime::on_add_written(Store& store, const Key& key,
+                              std::optional<clock::time_point> written_until) {
+  (void)written_until;
+  on_add(store, key);
 }
 
 void Lifetime::close() {
@@ -115,7 +135,22 @@ LeaseLifetime::~LeaseLifetime() {
     timer_.join();
 }
 
+std::optional<Lifetime::WriteExpiry> LeaseLifetime::expiry_for(const Store& store) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (done_ || &store != store_.get())
+    return std::nullopt;
+  const std::chrono::milliseconds left = remaining_locked();
+  if (left.count() <= 0)
+    return std::nullopt;  // running out: add() then evicts at once
+  return WriteExpiry{left, deadline_};
+}
+
 void LeaseLifetime::on_add(Store& store, const Key& key) {
+  on_add_written(store, key, std::nullopt);
+}
+
+void LeaseLifetime::on_add_written(Store& store, const Key& key,
+                                   std::optional<clock::time_point> written_until) {
   if (&store != store_.get()) {
     // Not ours: take it back out, then refuse it.
     {
@@ -130,7 +165,17 @@ void LeaseLifetime::on_add(Store& store, const Key& key) {
     throw LifetimeError(fmt::format("{}: cannot take key '{}' of another store '{}'", description(),
                                     key.id, store.name()));
   }
-  detail::StoreAccess::expire(store, key, remaining());
+  std::chrono::milliseconds left{};
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Written with the TTL of the current deadline: nothing to send.
+    if (written_until && *written_until == deadline_)
+      return;
+    left = remaining_locked();
+  }
+  // Without a value yet (a future's key) the store keeps the lease beside
+  // the key, and the value is written with it (RedisStore: `<key>:lease`).
+  detail::StoreAccess::expire(store, key, left);
 }
 
 void LeaseLifetime::extend(std::chrono::milliseconds duration) {

@@ -14,13 +14,21 @@
 //   send(ps::serialize(f.proxy()));                   // consumers may start now
 //   f.set_result(compute());                          // wakes every waiter
 //
-// The wait is the backend's: RedisStore blocks in the server (BLPOP on a
+// The wait is the backend's: RedisStore blocks in the server (BRPOPLPUSH on a
 // companion list `<key>:ready`, on a connection of its own), other stores
 // poll with exponential backoff (1 ms doubling to 50 ms). The proxies'
 // factory has kind "future" and is loadable in every process without
 // registration. set_result may be called once per future; calling it again
 // replaces the value for proxies that have not resolved yet. Evicting the
 // key (ProxyOptions-free: `store.evict(f.key())`) removes the companion too.
+//
+// A future may live in a Lifetime: FutureOptions::lifetime registers its
+// key when the future is made, and set_result writes the value (and the
+// wake-up token) with the lifetime's TTL in the same command, so with a
+// LeaseLifetime on RedisStore a producer killed at any point leaks nothing.
+// The other order works too — `lease->add(store, f.key())` before
+// set_result: the store keeps the lease beside the key (`<key>:lease`) and
+// set_result writes with it.
 
 #include <proxystore/config.hpp>
 #include <proxystore/detail/printable.hpp>
@@ -49,6 +57,10 @@ struct FutureOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
   /// Remove the object after its first successful resolution anywhere.
   bool evict = false;
+  /// When set, the future's key is registered with this lifetime when the
+  /// future is made, and set_result writes the value with the lifetime's
+  /// TTL (a LeaseLifetime on its store). Does not travel with the proxies.
+  std::shared_ptr<Lifetime> lifetime{};
 };
 
 /// The factory behind a future's proxies (kind "future"): a store config,
@@ -62,7 +74,7 @@ class FutureFactory {
   /// An empty factory (for deserialization).
   FutureFactory() = default;
   /// Waits for `key` in the store described by `config`, as `options` say.
-  FutureFactory(StoreConfig config, Key key, FutureOptions options)
+  FutureFactory(StoreConfig config, Key key, const FutureOptions& options)
       : config_(std::move(config)),
         key_(std::move(key)),
         timeout_ms_(options.timeout.count()),
@@ -118,10 +130,20 @@ class Future {
  public:
   /// A future on a fresh key of `store` (registers the store under its
   /// name, as store.proxy() does, so the proxies resolve here too).
+  /// @throws LifetimeError if FutureOptions::lifetime has ended or does
+  ///         not cover `store`.
   explicit Future(Store& store, FutureOptions options = {})
       : store_(detail::StoreAccess::shared(store)),
         key_(detail::StoreAccess::new_key(store)),
-        options_(options) {
+        options_(std::move(options)) {
+    if (options_.lifetime) {
+      // Nothing is written yet: the key is registered, and the value
+      // gets the lease's TTL when set_result writes it.
+      if (auto expiry = options_.lifetime->expiry_for(store))
+        options_.lifetime->add(store, key_, expiry->deadline);
+      else
+        options_.lifetime->add(store, key_);
+    }
     detail::StoreAccess::register_self(store);
   }
 
@@ -130,10 +152,32 @@ class Future {
     return Proxy<T>(Factory<T>(FutureFactory<T>(store_->config(), key_, options_)));
   }
 
-  /// Stores the result and wakes every waiter.
+  /// Stores the result and wakes every waiter (with FutureOptions::lifetime
+  /// a lease's TTL is written in the same command).
+  /// @throws LifetimeError if FutureOptions::lifetime has ended (nothing is
+  ///         written: it would outlive its lifetime).
   void set_result(const T& value) {
     const std::string bytes = serialize(value);
-    detail::StoreAccess::put_result(*store_, key_, bytes);
+    const std::shared_ptr<Lifetime>& lifetime = options_.lifetime;
+    if (!lifetime) {
+      detail::StoreAccess::put_result(*store_, key_, bytes);
+      return;
+    }
+    const std::optional<Lifetime::WriteExpiry> expiry = lifetime->expiry_for(*store_);
+    if (!expiry) {
+      if (lifetime->done()) {
+        throw LifetimeError(fmt::format(
+            "{}: cannot set the result of Future<{}> under key '{}' of store '{}': it has ended",
+            lifetime->description(), type_name<T>(), key_.id, store_->name()));
+      }
+      detail::StoreAccess::put_result(*store_, key_, bytes);
+      return;
+    }
+    detail::StoreAccess::put_result_with_ttl(*store_, key_, bytes, expiry->ttl);
+    // extend() meanwhile found no value to move: give it the new deadline.
+    const std::optional<Lifetime::WriteExpiry> now = lifetime->expiry_for(*store_);
+    if (now && now->deadline != expiry->deadline)
+      detail::StoreAccess::expire(*store_, key_, now->ttl);
   }
 
   /// Whether the result has been set (asks the store).

@@ -22,12 +22,14 @@
 //   ContextLifetime  a scope: ends when the scope's shared_ptr dies (also
 //                    during exception unwinding) or at close().
 //   LeaseLifetime    ends `duration` after creation unless extend()ed. On a
-//                    store with server-side expiry (RedisStore: PEXPIRE on
-//                    the key and its chunk keys) the *server* expires the
-//                    objects, so a producer killed with SIGKILL leaks
-//                    nothing; on other stores one timer thread per lease
-//                    evicts them at the deadline (the objects leak if the
-//                    process dies first).
+//                    store with server-side expiry (RedisStore,
+//                    RedisClusterStore) every write carries the lease's TTL
+//                    in the same command (`SET ... PX`, also for chunks and
+//                    a future's result), so the *server* expires the
+//                    objects and a producer killed with SIGKILL at any
+//                    point leaks nothing; on other stores one timer thread
+//                    per lease evicts them at the deadline (the objects
+//                    leak if the process dies first).
 //   StaticLifetime   one per process: ends at normal process exit.
 //
 // A lifetime holds a shared_ptr to each store it has objects in, so the
@@ -42,6 +44,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -63,10 +66,37 @@ class Lifetime {
   /// never thrown).
   virtual ~Lifetime();
 
+  /// The clock deadlines are measured on.
+  using clock = std::chrono::steady_clock;
+
+  /// The expiry a store writes new objects of this lifetime with.
+  struct WriteExpiry {
+    /// The time to live to write with (positive).
+    std::chrono::milliseconds ttl;
+    /// The lifetime's deadline `ttl` was computed from; handed back to
+    /// add() so the lifetime knows whether it moved meanwhile.
+    clock::time_point deadline;
+  };
+
   /// Registers `key` of `store`: it is evicted when the lifetime ends.
+  /// (A LeaseLifetime also gives the key its TTL now; a key with no value
+  /// yet, e.g. a future's, keeps the lease on the server side so the value
+  /// is written with it.)
   /// @throws LifetimeError if the lifetime has ended, or (LeaseLifetime)
   ///         `store` is not the store it leases from.
   void add(Store& store, const Key& key);
+
+  /// Registers `key` of `store`, already written with the TTL of
+  /// `expiry_for(store)` whose deadline was `written_until`: nothing more
+  /// is sent unless the deadline has moved since.
+  /// @throws LifetimeError as add(store, key).
+  void add(Store& store, const Key& key, clock::time_point written_until);
+
+  /// The TTL new objects of `store` should be written with so that the
+  /// server expires them with this lifetime (LeaseLifetime on its own
+  /// store, while it runs), or nullopt: write without one (other
+  /// lifetimes, other stores, an ended lease).
+  virtual std::optional<WriteExpiry> expiry_for(const Store& store) const;
 
   /// Ends the lifetime now: evicts every registered object. Idempotent.
   /// Tries every object, then rethrows the first eviction failure.
@@ -87,6 +117,11 @@ class Lifetime {
 
   /// Called after `key` was registered (outside the lock).
   virtual void on_add(Store& store, const Key& key);
+  /// Called after `key`, written with the TTL of the deadline
+  /// `written_until` (nullopt: without a TTL), was registered (outside the
+  /// lock). The default calls on_add(store, key).
+  virtual void on_add_written(Store& store, const Key& key,
+                              std::optional<clock::time_point> written_until);
   /// Called once, when the lifetime ends, before its objects are evicted.
   virtual void on_end() noexcept {}
 
@@ -101,6 +136,8 @@ class Lifetime {
   std::vector<std::pair<std::shared_ptr<Store>, Key>> objects_;
 
  private:
+  void add_object(Store& store, const Key& key, std::optional<clock::time_point> written_until);
+
   const std::string description_;
 };
 
@@ -126,9 +163,6 @@ class ContextLifetime final : public Lifetime {
 /// timer thread (one per lease, joined by the destructor) evicts them.
 class LeaseLifetime final : public Lifetime {
  public:
-  /// The clock deadlines are measured on.
-  using clock = std::chrono::steady_clock;
-
   /// @throws Error if `store` is null or `duration` is not positive.
   LeaseLifetime(std::shared_ptr<Store> store, std::chrono::milliseconds duration);
   ~LeaseLifetime() override;
@@ -148,8 +182,14 @@ class LeaseLifetime final : public Lifetime {
   /// The store the lease covers.
   const std::shared_ptr<Store>& store() const noexcept { return store_; }
 
+  /// The time left, with the deadline, for writes to the leased store
+  /// while the lease runs; nullopt for another store or once it has ended.
+  std::optional<WriteExpiry> expiry_for(const Store& store) const override;
+
  protected:
   void on_add(Store& store, const Key& key) override;
+  void on_add_written(Store& store, const Key& key,
+                      std::optional<clock::time_point> written_until) override;
   void on_end() noexcept override;
 
  private:

@@ -384,8 +384,9 @@ struct TypeName<RefMutProxy<T>> : TypeName<Proxy<T>> {};
 
 template <class T>
 OwnedProxy<T> Store::owned_proxy(T object, ProxyOptions options) {
-  Key key = put_object(object, options.tags);
-  attach_lifetime(options, {key});
+  const std::optional<Lifetime::WriteExpiry> expiry = write_expiry(options);
+  Key key = put_object(object, options.tags, expiry);
+  attach_lifetime(options, {key}, expiry);
   register_self();
   Proxy<T> proxy = make_proxy<T>(config(), key, options, std::move(object));
   return detail::OwnedAccess::make_owned(std::move(proxy), detail::StoreAccess::shared(*this),

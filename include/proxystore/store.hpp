@@ -258,8 +258,9 @@ class Store : public std::enable_shared_from_this<Store> {
   /// Stores `object` and returns a lazy proxy to it.
   template <class T>
   Proxy<T> proxy(T object, ProxyOptions options = {}) {
-    Key key = put_object(object, options.tags);
-    attach_lifetime(options, {key});
+    const std::optional<Lifetime::WriteExpiry> expiry = write_expiry(options);
+    Key key = put_object(object, options.tags, expiry);
+    attach_lifetime(options, {key}, expiry);
     register_self();
     return make_proxy<T>(config(), std::move(key), options, std::move(object));
   }
@@ -267,8 +268,9 @@ class Store : public std::enable_shared_from_this<Store> {
   /// Stores `objects` in one batch and returns a proxy to each.
   template <class T>
   std::vector<Proxy<T>> proxy_batch(std::vector<T> objects, ProxyOptions options = {}) {
-    std::vector<Key> keys = put_objects(objects, options.tags);
-    attach_lifetime(options, keys);
+    const std::optional<Lifetime::WriteExpiry> expiry = write_expiry(options);
+    std::vector<Key> keys = put_objects(objects, options.tags, expiry);
+    attach_lifetime(options, keys, expiry);
     register_self();
     const StoreConfig store_config = config();
     std::vector<Proxy<T>> proxies;
@@ -393,7 +395,7 @@ class Store : public std::enable_shared_from_this<Store> {
   /// The bytes under `key`, waiting up to `timeout` for them to appear
   /// (Future). nullopt when the timeout passes first. The default polls
   /// do_get with exponential backoff (1 ms doubling to 50 ms); a backend
-  /// with a blocking primitive overrides it (RedisStore: BLPOP).
+  /// with a blocking primitive overrides it (RedisStore: BRPOPLPUSH).
   virtual std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::chrono::milliseconds pause(1);
@@ -414,18 +416,66 @@ class Store : public std::enable_shared_from_this<Store> {
   /// try); RedisStore also pushes a wake-up token.
   virtual void do_put_result(const Key& key, std::string_view bytes) { do_put(key, bytes); }
 
+  // --- writes with a time to live (LeaseLifetime) --------------------------
+  // A backend with server-side expiry overrides these to write the value
+  // and its TTL in one command (RedisStore: SET ... PX), so a writer killed
+  // at any point leaks nothing. The defaults write, then call do_expire —
+  // two steps, for backends without an atomic form (or without expiry at
+  // all: do_expire returns false and the lease's timer evicts instead).
+
+  /// do_put, the value expiring after `ttl` (positive).
+  virtual void do_put_with_ttl(const Key& key, std::string_view bytes,
+                               std::chrono::milliseconds ttl) {
+    do_put(key, bytes);
+    do_expire(key, ttl);
+  }
+  /// do_put_parts, the value expiring after `ttl` (positive).
+  virtual void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                                     std::chrono::milliseconds ttl) {
+    do_put_parts(key, head, body);
+    do_expire(key, ttl);
+  }
+  /// do_put_batch, every value expiring after `ttl` (positive).
+  virtual void do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                                     std::chrono::milliseconds ttl) {
+    do_put_batch(items);
+    for (const auto& item : items)
+      do_expire(item.first, ttl);
+  }
+  /// do_put_result, the value (and any wake-up token) expiring after `ttl`
+  /// (positive).
+  virtual void do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                                      std::chrono::milliseconds ttl) {
+    do_put_result(key, bytes);
+    do_expire(key, ttl);
+  }
+
  private:
   friend struct detail::StoreAccess;
 
-  /// Registers new keys with options.lifetime; if the lifetime refuses
-  /// them (it has ended), evicts them so nothing leaks, and rethrows.
-  void attach_lifetime(const ProxyOptions& options, const std::vector<Key>& keys) {
+  /// The TTL options.lifetime wants new objects written with (nullopt:
+  /// none, or no lifetime).
+  std::optional<Lifetime::WriteExpiry> write_expiry(const ProxyOptions& options) const {
+    if (!options.lifetime)
+      return std::nullopt;
+    return options.lifetime->expiry_for(*this);
+  }
+
+  /// Registers new keys with options.lifetime (written with `expiry`, if
+  /// any); if the lifetime refuses them (it has ended), evicts them so
+  /// nothing leaks, and rethrows.
+  void attach_lifetime(const ProxyOptions& options, const std::vector<Key>& keys,
+                       const std::optional<Lifetime::WriteExpiry>& expiry) {
     if (!options.lifetime)
       return;
     std::size_t added = 0;
     try {
-      for (; added < keys.size(); ++added)
-        options.lifetime->add(*this, keys[added]);
+      for (; added < keys.size(); ++added) {
+        if (expiry)
+          options.lifetime->add(*this, keys[added], expiry->deadline);
+        else
+          options.lifetime->add(*this, keys[added]);
+      }
     } catch (...) {
       for (std::size_t i = added; i < keys.size(); ++i)
         evict(keys[i]);
@@ -441,20 +491,27 @@ class Store : public std::enable_shared_from_this<Store> {
   /// set(): serializes `object`, mints its key knowing its size and tags,
   /// stores it.
   template <class T>
-  Key put_object(const T& object, const std::vector<std::string>& tags) {
+  Key put_object(const T& object, const std::vector<std::string>& tags,
+                 const std::optional<Lifetime::WriteExpiry>& expiry = std::nullopt) {
     const auto started = metrics_.start();
     if constexpr (detail::has_raw_body_v<T>) {
       // A vector's or string's body is its own memory: handed down as is.
       const detail::SplitObject split = detail::serialize_split(object);
       const std::size_t size = split.head.size() + split.body.size();
       Key key = do_new_key_for(PutInfo{size, tags});
-      do_put_parts(key, split.head, split.body);
+      if (expiry)
+        do_put_parts_with_ttl(key, split.head, split.body, expiry->ttl);
+      else
+        do_put_parts(key, split.head, split.body);
       metrics_.record("set", started, size);
       return key;
     } else {
       std::string bytes = serialize(object);
       Key key = do_new_key_for(PutInfo{bytes.size(), tags});
-      do_put(key, bytes);
+      if (expiry)
+        do_put_with_ttl(key, bytes, expiry->ttl);
+      else
+        do_put(key, bytes);
       metrics_.record("set", started, bytes.size());
       return key;
     }
@@ -463,8 +520,8 @@ class Store : public std::enable_shared_from_this<Store> {
   /// set_batch(): serializes every object first, so the keys are minted
   /// together knowing each size, then stores them in one backend batch.
   template <class T>
-  std::vector<Key> put_objects(const std::vector<T>& objects,
-                               const std::vector<std::string>& tags) {
+  std::vector<Key> put_objects(const std::vector<T>& objects, const std::vector<std::string>& tags,
+                               const std::optional<Lifetime::WriteExpiry>& expiry = std::nullopt) {
     const auto started = metrics_.start();
     std::vector<std::string> encoded;
     encoded.reserve(objects.size());
@@ -485,7 +542,10 @@ class Store : public std::enable_shared_from_this<Store> {
     items.reserve(objects.size());
     for (std::size_t i = 0; i < objects.size(); ++i)
       items.emplace_back(std::move(new_keys[i]), encoded[i]);
-    do_put_batch(items);
+    if (expiry)
+      do_put_batch_with_ttl(items, expiry->ttl);
+    else
+      do_put_batch(items);
     std::vector<Key> keys;
     keys.reserve(items.size());
     for (auto& item : items)
@@ -591,6 +651,10 @@ struct StoreAccess {
   static void put_result(Store& store, const Key& key, std::string_view bytes) {
     store.do_put_result(key, bytes);
   }
+  static void put_result_with_ttl(Store& store, const Key& key, std::string_view bytes,
+                                  std::chrono::milliseconds ttl) {
+    store.do_put_result_with_ttl(key, bytes, ttl);
+  }
   template <class T>
   static T decode(const Store& store, const Key& key, std::string_view bytes) {
     return store.decode<T>(key, bytes);
@@ -625,6 +689,19 @@ struct StoreAccess {
   }
   static void put_batch(Store& store, const std::vector<std::pair<Key, std::string_view>>& items) {
     store.do_put_batch(items);
+  }
+  static void put_with_ttl(Store& store, const Key& key, std::string_view bytes,
+                           std::chrono::milliseconds ttl) {
+    store.do_put_with_ttl(key, bytes, ttl);
+  }
+  static void put_parts_with_ttl(Store& store, const Key& key, std::string_view head,
+                                 std::string_view body, std::chrono::milliseconds ttl) {
+    store.do_put_parts_with_ttl(key, head, body, ttl);
+  }
+  static void put_batch_with_ttl(Store& store,
+                                 const std::vector<std::pair<Key, std::string_view>>& items,
+                                 std::chrono::milliseconds ttl) {
+    store.do_put_batch_with_ttl(items, ttl);
   }
   static std::vector<std::optional<Bytes>> get_batch(Store& store, const std::vector<Key>& keys) {
     return store.do_get_batch(keys);

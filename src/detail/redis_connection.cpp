@@ -377,7 +377,8 @@ std::size_t RedisConnection::receive_some(const RedisOperation& operation, char*
 
 void RedisConnection::send_direct(const RedisOperation& operation,
                                   std::initializer_list<std::string_view> args,
-                                  std::initializer_list<std::string_view> parts) {
+                                  std::initializer_list<std::string_view> parts,
+                                  std::initializer_list<std::string_view> trailing) {
   flush(operation);  // anything hiredis queued goes first, in order
   std::size_t value_size = 0;
   for (std::string_view part : parts)
@@ -390,17 +391,23 @@ void RedisConnection::send_direct(const RedisOperation& operation,
   std::string header;
   header.reserve(64 + args_size + args.size() * 16);
   auto out = std::back_inserter(header);
-  fmt::format_to(out, "*{}\r\n", args.size() + (parts.size() != 0 ? 1 : 0));
+  fmt::format_to(out, "*{}\r\n", args.size() + (parts.size() != 0 ? 1 : 0) + trailing.size());
   for (std::string_view arg : args) {
     fmt::format_to(out, "${}\r\n", arg.size());
     header.append(arg).append("\r\n");
   }
   std::vector<iovec> iov;
-  iov.reserve(parts.size() + 2);
+  iov.reserve(parts.size() + 3);
   if (parts.size() != 0)
     fmt::format_to(out, "${}\r\n", value_size);
   iov.push_back(iovec{header.data(), header.size()});
   static constexpr char crlf[] = "\r\n";
+  // The arguments after the value: framed in a buffer of their own.
+  std::string tail;
+  for (std::string_view arg : trailing) {
+    fmt::format_to(std::back_inserter(tail), "${}\r\n", arg.size());
+    tail.append(arg).append("\r\n");
+  }
   if (parts.size() != 0) {
     for (std::string_view part : parts) {
       if (!part.empty())
@@ -410,6 +417,8 @@ void RedisConnection::send_direct(const RedisOperation& operation,
     iov.push_back(
         iovec{const_cast<char*>(crlf), 2});  // NOLINT(cppcoreguidelines-pro-type-const-cast)
   }
+  if (!tail.empty())
+    iov.push_back(iovec{tail.data(), tail.size()});
   std::size_t first = 0;
   while (first < iov.size()) {
     msghdr message{};

@@ -225,10 +225,12 @@ class RedisConnection {
   /// Writes one command straight to the socket with a single writev:
   /// `args` (small: copied into the RESP header), then — when `parts` is
   /// not empty — one more argument made of `parts` concatenated, sent from
-  /// the caller's memory. Its reply is owed like an appended command's:
+  /// the caller's memory, then `trailing` (small arguments after the
+  /// value, e.g. `PX <ms>`). Its reply is owed like an appended command's:
   /// read it with `reply()` or, for a bulk reply, `read_bulk_header()`.
   void send_direct(const RedisOperation& operation, std::initializer_list<std::string_view> args,
-                   std::initializer_list<std::string_view> parts = {});
+                   std::initializer_list<std::string_view> parts = {},
+                   std::initializer_list<std::string_view> trailing = {});
 
   /// Reads the header of the reply to the one command sent directly on a
   /// quiescent connection: the payload length of a bulk string, or nullopt

@@ -19,6 +19,46 @@ std::string ready_key(std::string_view redis_key) {
   return out;
 }
 
+std::string lease_key(std::string_view redis_key) {
+  std::string out(redis_key);
+  out.append(":lease");
+  return out;
+}
+
+const char* const expire_script =
+    "local n = redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[2], ARGV[1])\n"
+    "redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])\n"
+    "return n\n";
+
+const char* const put_result_script =
+    "local t = tonumber(ARGV[2])\n"
+    "if t <= 0 then t = redis.call('PTTL', KEYS[3]) end\n"
+    "if t > 0 then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', t)\n"
+    "  redis.call('RPUSH', KEYS[2], '1')\n"
+    "  redis.call('PEXPIRE', KEYS[2], t)\n"
+    "else\n"
+    "  redis.call('SET', KEYS[1], ARGV[1])\n"
+    "  redis.call('RPUSH', KEYS[2], '1')\n"
+    "end\n"
+    "return t\n";
+
+const char* const token_script =
+    "redis.call('RPUSH', KEYS[1], '1')\n"
+    "local t = tonumber(ARGV[1])\n"
+    "if t > 0 then redis.call('PEXPIRE', KEYS[1], t) end\n"
+    "return t\n";
+
+RedisArgs eval_on_key(const char* script, const std::string& key, const std::string& ready,
+                      const std::string& lease, std::initializer_list<std::string_view> args) {
+  RedisArgs out(6 + args.size());
+  out.add("EVAL").add(script).add("3").add(key).add(ready).add(lease);
+  for (std::string_view arg : args)
+    out.add(arg);
+  return out;
+}
+
 std::string blocking_seconds(std::chrono::milliseconds timeout) {
   const long long ms = std::max<long long>(1, timeout.count());
   return fmt::format("{}.{:03}", ms / 1000, ms % 1000);

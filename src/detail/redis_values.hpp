@@ -12,6 +12,7 @@
 #include <proxystore/stores/redis.hpp>
 
 #include <chrono>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,11 +30,41 @@ inline std::string_view view_of(const redisReply& reply) {
   return {reply.str, reply.len};
 }
 
-/// The companion list of a future's key: set_result pushes a token to it,
-/// waiters BLPOP it (and push it back for the next waiter).
+/// The companion list of a future's key: set_result pushes a token to it;
+/// waiters block in BRPOPLPUSH from the list to itself, so the token is
+/// never taken away (every waiter sees it; nothing is ever pushed back,
+/// which would recreate an expired or evicted list without its TTL).
 std::string ready_key(std::string_view redis_key);
 
-/// A Redis timeout argument in seconds (BLPOP takes decimals; 0 would
+/// The lease marker of a key: written (with the lease's TTL) when a lease
+/// expires a key, so that a value written later under the key — a
+/// future's result — is written with the same TTL (put_result_script).
+std::string lease_key(std::string_view redis_key);
+
+/// Lua, KEYS = key, ready, lease; ARGV = ttl in ms: PEXPIRE on the key and
+/// its ready list, and the lease marker set to expire with them, all at
+/// once. Returns PEXPIRE's answer for the key (0: no value yet).
+extern const char* const expire_script;
+
+/// Lua, KEYS = key, ready, lease; ARGV = value, ttl in ms (0: the lease
+/// marker's remaining TTL, if any): SET the value and RPUSH the wake-up
+/// token, both with that TTL, atomically — a writer killed at any point
+/// leaves either nothing or both, expiring. Returns the TTL used (<= 0:
+/// none).
+extern const char* const put_result_script;
+
+/// Lua, KEYS = ready; ARGV = ttl in ms (0: none): RPUSH the wake-up token
+/// and give the list the TTL, atomically. One key, so a Redis Cluster runs
+/// it also on a slot being migrated (where a script on several keys, some
+/// missing, gets TRYAGAIN until the migration ends).
+extern const char* const token_script;
+
+/// `EVAL <script> 3 <key> <ready> <lease>` plus `args`, all viewed: the
+/// caller keeps every one alive while the command is in use.
+RedisArgs eval_on_key(const char* script, const std::string& key, const std::string& ready,
+                      const std::string& lease, std::initializer_list<std::string_view> args);
+
+/// A Redis timeout argument in seconds (BRPOPLPUSH takes decimals; 0 would
 /// block forever, so never less than a millisecond).
 std::string blocking_seconds(std::chrono::milliseconds timeout);
 

@@ -344,16 +344,49 @@ void MultiStore::do_evict(const Key& key) {
   child->evict(child_key);  // public: drops it from the child's cache too
 }
 
-void MultiStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
+std::vector<std::vector<std::pair<Key, std::string_view>>> MultiStore::shares_of(
+    const std::vector<std::pair<Key, std::string_view>>& items) const {
   std::vector<std::vector<std::pair<Key, std::string_view>>> shares(routes_.size());
   for (const auto& [key, bytes] : items) {
     auto [index, child_key] = split(key);
     shares[index].emplace_back(std::move(child_key), bytes);
   }
+  return shares;
+}
+
+void MultiStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
+  const auto shares = shares_of(items);
   for (std::size_t i = 0; i < routes_.size(); ++i) {
     if (!shares[i].empty())
       StoreAccess::put_batch(*routes_[i].store, shares[i]);
   }
+}
+
+void MultiStore::do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                                       std::chrono::milliseconds ttl) {
+  const auto shares = shares_of(items);
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    if (!shares[i].empty())
+      StoreAccess::put_batch_with_ttl(*routes_[i].store, shares[i], ttl);
+  }
+}
+
+void MultiStore::do_put_with_ttl(const Key& key, std::string_view bytes,
+                                 std::chrono::milliseconds ttl) {
+  auto [child, child_key] = locate(key);
+  StoreAccess::put_with_ttl(*child, child_key, bytes, ttl);
+}
+
+void MultiStore::do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                                       std::chrono::milliseconds ttl) {
+  auto [child, child_key] = locate(key);
+  StoreAccess::put_parts_with_ttl(*child, child_key, head, body, ttl);
+}
+
+void MultiStore::do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                                        std::chrono::milliseconds ttl) {
+  auto [child, child_key] = locate(key);
+  StoreAccess::put_result_with_ttl(*child, child_key, bytes, ttl);
 }
 
 std::vector<std::optional<Bytes>> MultiStore::do_get_batch(const std::vector<Key>& keys) {

@@ -6,6 +6,7 @@
 #include "detail/cluster_pipeline.hpp"
 #include "detail/cluster_slots.hpp"
 #include "detail/cluster_topology.hpp"
+#include "detail/printable.hpp"
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_values.hpp"
@@ -44,6 +45,9 @@ constexpr std::chrono::milliseconds unbounded_retry_budget{30000};
 constexpr std::size_t chunk_batch_bytes = std::size_t{512} << 20U;
 /// Chunk keys per command batch when evicting or expiring a chunked value.
 constexpr std::uint64_t chunk_keys_per_batch = 1024;
+/// Bound on retries of the cleanup after a failed write: the caller is
+/// already owed an error, it must not wait long for the cleanup too.
+constexpr std::chrono::milliseconds cleanup_retry_budget{1000};
 
 /// A command on one key: its slot comes from the key.
 ClusterCommand key_command(std::string_view command, const std::string& key,
@@ -143,10 +147,13 @@ struct RedisClusterStore::Impl {
     return std::max(bound, std::chrono::milliseconds(1));
   }
 
-  void run(std::vector<ClusterCommand>& commands, const RedisOperation& op, bool writes) {
+  void run(std::vector<ClusterCommand>& commands, const RedisOperation& op, bool writes,
+           std::optional<std::chrono::milliseconds> budget = std::nullopt) {
     detail::ClusterRunOptions run_options;
     run_options.retry_budget =
         options.command_timeout.count() > 0 ? options.command_timeout : unbounded_retry_budget;
+    if (budget)
+      run_options.retry_budget = std::min(run_options.retry_budget, *budget);
     run_options.wait_replicas = cluster.wait_replicas;
     run_options.wait_timeout = wait_bound();
     detail::run_cluster_commands(topology, commands, op, run_options, writes);
@@ -162,21 +169,45 @@ struct RedisClusterStore::Impl {
       detail::check_cluster_reply(command, op, expected);
   }
 
-  /// Best effort after a failed write: drop chunks nobody will reference.
-  void remove_quietly(const std::vector<std::string>& keys) noexcept {
+  /// Best effort after a failed write: drop the keys it wrote (or may
+  /// have written), within cleanup_retry_budget. Whether that worked.
+  bool remove_quietly(const std::vector<std::string>& keys) noexcept {
     try {
-      unlink(keys);
-    } catch (...) {  // NOLINT(bugprone-empty-catch): the original error is what matters
+      std::vector<ClusterCommand> commands;
+      commands.reserve(keys.size());
+      for (const std::string& key : keys)
+        commands.push_back(key_command("UNLINK", key));
+      if (commands.empty())
+        return true;
+      const RedisOperation op{"UNLINK after a failed write", std::string_view(), keys.size()};
+      run(commands, op, false, cleanup_retry_budget);
+      for (const ClusterCommand& command : commands)
+        detail::check_cluster_reply(command, op, REDIS_REPLY_INTEGER);
+      return true;
+    } catch (...) {  // NOLINT(bugprone-empty-catch): the write's own error is what is thrown
+      return false;
     }
   }
 
-  void unlink(const std::vector<std::string>& keys) {
-    std::vector<ClusterCommand> commands;
-    commands.reserve(keys.size());
-    for (const std::string& key : keys)
-      commands.push_back(key_command("UNLINK", key));
-    run_checked(commands, RedisOperation{"UNLINK chunks", std::string_view(), keys.size()}, false,
-                REDIS_REPLY_INTEGER);
+  /// After a write failed (e.g. WAIT found too few replicas, or a node
+  /// went away): removes `written` — the caller never learns the keys, so
+  /// nobody else ever would — and rethrows. A StoreOperationError is
+  /// rethrown naming the keys and whether they were removed.
+  [[noreturn]] void fail_write(const std::vector<std::string>& written) {
+    const bool removed = remove_quietly(written);
+    try {
+      throw;
+    } catch (const StoreOperationError& e) {
+      std::string names;
+      const std::size_t shown = std::min<std::size_t>(written.size(), 3);
+      for (std::size_t i = 0; i < shown; ++i)
+        names += fmt::format("{}\"{}\"", i == 0 ? "" : ", ", detail::printable(written[i]));
+      if (written.size() > shown)
+        names += fmt::format(" and {} more", written.size() - shown);
+      throw StoreOperationError(fmt::format(
+          "{}; {} the key(s) it wrote: {}", e.what(),
+          removed ? "removed" : "could not remove (they may stay until evicted)", names));
+    }
   }
 
   // --- writes --------------------------------------------------------------
@@ -184,29 +215,38 @@ struct RedisClusterStore::Impl {
   /// Writes every item: chunks of large (or manifest-like) values first,
   /// spread over the slots, then values and manifests — so a reader never
   /// sees a manifest whose chunks are not all there yet.
-  void put(const std::vector<PutItem>& items) {
+  ///
+  /// With `px` (a TTL in ms) every key, chunks included, is written with
+  /// `SET ... PX`. When the write fails (WAIT, a node gone) every key it
+  /// may have written is removed before the error is thrown (fail_write).
+  void put(const std::vector<PutItem>& items, std::string_view px = {}) {
     std::vector<ClusterCommand> chunks;
     std::vector<std::string> chunk_keys;
     std::vector<ClusterCommand> sets;
     sets.reserve(items.size());
     std::deque<std::string> manifests;  // stable addresses: commands view them
+    auto set = [&px](ClusterCommand command) {
+      if (!px.empty())
+        command.args.add("PX").add(px);
+      return command;
+    };
     for (const PutItem& item : items) {
       if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value)) {
-        sets.push_back(key_command("SET", item.key, {item.value}));
+        sets.push_back(set(key_command("SET", item.key, {item.value})));
         continue;
       }
       const ChunkManifest manifest =
           detail::make_chunk_manifest(item.value.size(), options.chunk_size);
       for (std::uint64_t i = 0; i < manifest.count; ++i) {
         chunk_keys.push_back(detail::chunk_key(item.chunk_base, i));
-        chunks.push_back(
+        chunks.push_back(set(
             owned_key_command("SET", chunk_keys.back(),
                               item.value.substr(static_cast<std::size_t>(i * manifest.chunk_size),
                                                 static_cast<std::size_t>(manifest.size_of(i))),
-                              true));
+                              true)));
       }
       manifests.push_back(detail::encode_chunk_manifest(manifest));
-      sets.push_back(key_command("SET", item.key, {manifests.back()}));
+      sets.push_back(set(key_command("SET", item.key, {manifests.back()})));
     }
     const bool single = items.size() == 1;
     try {
@@ -221,8 +261,83 @@ struct RedisClusterStore::Impl {
                                  single ? 0 : items.size()},
                   true, REDIS_REPLY_STATUS);
     } catch (const Error&) {
-      remove_quietly(chunk_keys);
-      throw;
+      std::vector<std::string> written = std::move(chunk_keys);
+      for (const PutItem& item : items)
+        written.push_back(item.key);
+      fail_write(written);
+    }
+  }
+
+  /// Many values, each written with `px` (a TTL in ms) when it is set.
+  void put_batch(const std::vector<std::pair<Key, std::string_view>>& items, std::string_view px) {
+    if (items.empty())
+      return;
+    std::vector<PutItem> puts;
+    puts.reserve(items.size());
+    for (const auto& [key, bytes] : items)
+      puts.push_back(PutItem{redis_key(key), chunk_base(key), bytes});
+    put(puts, px);
+  }
+
+  /// A future's result with `ttl` (zero: the lease marker's, if any):
+  /// chunks first (if large), then the value or manifest, each with
+  /// SET ... PX when there is a TTL, then the wake-up token with the same
+  /// TTL in one single-key script (token_script) — followed by WAIT like
+  /// any write; on failure everything is removed (fail_write). Only
+  /// single-key commands, so a slot being migrated (ASK) serves them; a
+  /// writer killed between them leaves keys that all expire.
+  void put_result(const Key& key, std::string_view bytes, std::chrono::milliseconds ttl) {
+    const std::string k = redis_key(key);
+    const std::string ready = detail::ready_key(k);
+    const std::string lease = detail::lease_key(k);
+    long long millis = std::max<long long>(ttl.count(), 0);
+    if (millis == 0) {
+      std::vector<ClusterCommand> pttl;
+      pttl.push_back(key_command("PTTL", lease));
+      const RedisOperation pttl_op{"PTTL", lease};
+      run(pttl, pttl_op, false);
+      millis = std::max(
+          detail::check_cluster_reply(pttl.front(), pttl_op, REDIS_REPLY_INTEGER).integer, 0LL);
+    }
+    const std::string px = std::to_string(millis);
+    std::string_view value = bytes;
+    std::string manifest_bytes;
+    std::vector<std::string> written;
+    std::vector<ClusterCommand> chunks;
+    if (bytes.size() > options.chunk_size || detail::is_chunk_manifest(bytes)) {
+      const ChunkManifest manifest = detail::make_chunk_manifest(bytes.size(), options.chunk_size);
+      manifest_bytes = detail::encode_chunk_manifest(manifest);
+      const std::string base = chunk_base(key);
+      for (std::uint64_t i = 0; i < manifest.count; ++i) {
+        written.push_back(detail::chunk_key(base, i));
+        ClusterCommand chunk =
+            owned_key_command("SET", written.back(),
+                              bytes.substr(static_cast<std::size_t>(i * manifest.chunk_size),
+                                           static_cast<std::size_t>(manifest.size_of(i))),
+                              true);
+        if (millis > 0)
+          chunk.args.add("PX").add_owned(px);
+        chunks.push_back(std::move(chunk));
+      }
+      value = manifest_bytes;
+    }
+    written.push_back(k);
+    written.push_back(ready);
+    std::vector<ClusterCommand> set;
+    set.push_back(key_command("SET", k, {value}));
+    if (millis > 0)
+      set.front().args.add("PX").add(px);
+    RedisArgs token(5);
+    token.add("EVAL").add(detail::token_script).add("1").add(ready).add(px);
+    std::vector<ClusterCommand> push;
+    push.emplace_back(key_slot(ready), std::move(token));
+    try {
+      run_checked(chunks, RedisOperation{"SET chunks of", k}, true, REDIS_REPLY_STATUS);
+      // The value first: a woken waiter must find it.
+      run_checked(set, RedisOperation{"SET", k}, true, REDIS_REPLY_STATUS);
+      run_checked(push, RedisOperation{"EVAL wake-up token", ready}, true, REDIS_REPLY_INTEGER);
+    } catch (const Error&) {
+      fail_write(written);
     }
   }
 
@@ -483,9 +598,14 @@ struct RedisClusterStore::Impl {
   /// companion and, when the value is chunked, every chunk. The value's
   /// head is read in the same round trip as the key's own command, to
   /// recognise a manifest without reading a whole value.
+  /// PEXPIRE also sets the lease marker (first: a result written meanwhile
+  /// finds it), UNLINK removes it too. Single-key commands only, pipelined
+  /// to the slot's node in order, so a slot being migrated serves them.
   void on_every_part(const Key& key, const char* command, std::string_view argument) {
     const std::string k = redis_key(key);
     const std::string ready = detail::ready_key(k);
+    const std::string lease = detail::lease_key(k);
+    const bool expiring = std::strcmp(command, "PEXPIRE") == 0;
     const std::string last = std::to_string(detail::chunk_manifest_max_size - 1);
     // `command <key> [argument]`; the key is viewed (it outlives the run).
     auto on = [&](const std::string& target) {
@@ -496,13 +616,19 @@ struct RedisClusterStore::Impl {
     };
     std::vector<ClusterCommand> commands;
     commands.push_back(key_command("GETRANGE", k, {"0", last}));
+    if (expiring)
+      commands.push_back(key_command("SET", lease, {"1", "PX", argument}));
+    else
+      commands.push_back(on(lease));
     commands.push_back(on(k));
     commands.push_back(on(ready));
     const RedisOperation head_op{"GETRANGE", k};
     const RedisOperation op{command, k};
     run(commands, op, false);
-    detail::check_cluster_reply(commands[1], op, REDIS_REPLY_INTEGER);
+    detail::check_cluster_reply(commands[1], op,
+                                expiring ? REDIS_REPLY_STATUS : REDIS_REPLY_INTEGER);
     detail::check_cluster_reply(commands[2], op, REDIS_REPLY_INTEGER);
+    detail::check_cluster_reply(commands[3], op, REDIS_REPLY_INTEGER);
     const redisReply& head = *commands[0].reply;
     if (head.type == REDIS_REPLY_ERROR && std::strncmp(head.str, "WRONGTYPE", 9) == 0)
       return;  // not a value of ours; the key itself was handled
@@ -651,13 +777,7 @@ void RedisClusterStore::do_put(const Key& key, std::string_view bytes) {
 }
 
 void RedisClusterStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
-  if (items.empty())
-    return;
-  std::vector<PutItem> puts;
-  puts.reserve(items.size());
-  for (const auto& [key, bytes] : items)
-    puts.push_back(PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes});
-  impl_->put(puts);
+  impl_->put_batch(items, {});
 }
 
 std::optional<Bytes> RedisClusterStore::do_get(const Key& key) {
@@ -693,12 +813,32 @@ bool RedisClusterStore::do_expire(const Key& key, std::chrono::milliseconds ttl)
 }
 
 void RedisClusterStore::do_put_result(const Key& key, std::string_view bytes) {
-  const std::string k = impl_->redis_key(key);
-  impl_->put({PutItem{k, impl_->chunk_base(key), bytes}});  // first: a woken waiter must find it
-  const std::string ready = detail::ready_key(k);
-  std::vector<ClusterCommand> commands;
-  commands.push_back(key_command("RPUSH", ready, {"1"}));
-  impl_->run_checked(commands, RedisOperation{"RPUSH", ready}, false, REDIS_REPLY_INTEGER);
+  impl_->put_result(key, bytes, std::chrono::milliseconds(0));
+}
+
+void RedisClusterStore::do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                                               std::chrono::milliseconds ttl) {
+  impl_->put_result(key, bytes, ttl);
+}
+
+void RedisClusterStore::do_put_with_ttl(const Key& key, std::string_view bytes,
+                                        std::chrono::milliseconds ttl) {
+  const std::string px = std::to_string(ttl.count());
+  impl_->put({PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes}}, px);
+}
+
+void RedisClusterStore::do_put_parts_with_ttl(const Key& key, std::string_view head,
+                                              std::string_view body,
+                                              std::chrono::milliseconds ttl) {
+  std::string joined;
+  joined.reserve(head.size() + body.size());
+  joined.append(head).append(body);
+  do_put_with_ttl(key, joined, ttl);
+}
+
+void RedisClusterStore::do_put_batch_with_ttl(
+    const std::vector<std::pair<Key, std::string_view>>& items, std::chrono::milliseconds ttl) {
+  impl_->put_batch(items, std::to_string(ttl.count()));
 }
 
 std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
@@ -723,7 +863,7 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0)
       return do_get(key);  // one last look: it may have come just now
-    const RedisOperation op{"BLPOP", ready};
+    const RedisOperation op{"BRPOPLPUSH", ready};
     RedisReplyPtr reply;
     try {
       if (!connection) {
@@ -739,14 +879,16 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
           endpoint.command_timeout += timeout;
         connection = RedisConnection::open(endpoint);
       }
-      RedisArgs args(3);
-      args.add("BLPOP").add(ready).add_owned(detail::blocking_seconds(left));
+      // From the list to itself: the token stays for every other waiter,
+      // and the list keeps its TTL (nothing is ever pushed back).
+      RedisArgs args(4);
+      args.add("BRPOPLPUSH").add(ready).add(ready).add_owned(detail::blocking_seconds(left));
       if (asking) {
         RedisArgs asking_args(1);
         asking_args.add("ASKING");
         connection->append(op, asking_args);
         connection->append(op, args);
-        // ASKING's +OK first (an error would show in BLPOP's own reply).
+        // ASKING's +OK first (an error would show in BRPOPLPUSH's own reply).
         reply = std::move(connection->replies(op, 2).back());
       } else {
         reply = connection->command(op, args);
@@ -775,16 +917,14 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
-    reply = connection->check(op, std::move(reply), REDIS_REPLY_ARRAY, /*nil_ok=*/true);
+    reply = connection->check(op, std::move(reply), REDIS_REPLY_STRING, /*nil_ok=*/true);
     if (reply->type == REDIS_REPLY_NIL)
       return do_get(key);
-    // Put the token back so every other waiter wakes too.
-    std::vector<ClusterCommand> push;
-    push.push_back(key_command("RPUSH", ready, {"1"}));
-    impl_->run_checked(push, RedisOperation{"RPUSH", ready}, false, REDIS_REPLY_INTEGER);
     if (std::optional<Bytes> bytes = do_get(key))
       return bytes;
-    // Evicted between the token and the read: keep waiting.
+    // The value expired or was evicted just before its token: wait a
+    // little (the token goes with it) rather than spin on the token.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 

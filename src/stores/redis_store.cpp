@@ -23,6 +23,7 @@
 #include <exception>
 #include <limits>
 #include <system_error>
+#include <thread>
 #include <typeinfo>
 #include <utility>
 
@@ -30,6 +31,7 @@ namespace proxystore {
 
 using detail::blocking_seconds;
 using detail::ChunkManifest;
+using detail::lease_key;
 using detail::looks_like_manifest;
 using detail::ready_key;
 using detail::RedisArgs;
@@ -131,16 +133,25 @@ struct RedisStore::Impl {
 
   // --- writes --------------------------------------------------------------
 
+  /// Whether `value` is stored as chunks and a manifest: larger than the
+  /// chunk size, or looking like a manifest itself.
+  bool chunked(std::string_view value) const {
+    return value.size() > options.chunk_size || detail::is_chunk_manifest(value);
+  }
+
   /// Writes every item: values over the chunk size (or that look like a
   /// manifest) as chunks first, then all small values and manifests in
   /// pipelined MSETs. Without chunked values that is one round trip.
-  void put(RedisConnection& connection, const std::vector<PutItem>& items) {
+  /// With `px` (a TTL in ms) every key — chunks included — is written with
+  /// `SET ... PX`, so no key ever exists without its TTL.
+  void put(RedisConnection& connection, const std::vector<PutItem>& items,
+           std::string_view px = {}) {
     std::vector<DirectItem> direct;
     direct.reserve(items.size());
     std::deque<std::string> manifests;  // stable addresses: `direct` views them
     std::vector<std::string> written_chunks;
     for (const PutItem& item : items) {
-      if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value)) {
+      if (!chunked(item.value)) {
         direct.push_back(DirectItem{item.key, item.value});
         continue;
       }
@@ -150,9 +161,9 @@ struct RedisStore::Impl {
       direct.push_back(DirectItem{item.key, manifests.back()});
     }
     if (!manifests.empty())
-      write_chunks(connection, items, written_chunks);
+      write_chunks(connection, items, written_chunks, px);
     try {
-      write_direct(connection, direct);
+      write_direct(connection, direct, px);
     } catch (const StoreOperationError&) {
       remove_quietly(connection, written_chunks);
       throw;
@@ -163,7 +174,7 @@ struct RedisStore::Impl {
   /// precede their manifest, so a reader never sees a manifest whose
   /// chunks are not all there yet.
   void write_chunks(RedisConnection& connection, const std::vector<PutItem>& items,
-                    std::vector<std::string>& written) {
+                    std::vector<std::string>& written, std::string_view px) {
     const bool single = items.size() == 1;
     const RedisOperation op{single ? "SET chunks of" : "SET chunks",
                             single ? std::string_view(items.front().key) : std::string_view(),
@@ -177,7 +188,7 @@ struct RedisStore::Impl {
       window = 0;
     };
     for (const PutItem& item : items) {
-      if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value))
+      if (!chunked(item.value))
         continue;
       const ChunkManifest manifest =
           detail::make_chunk_manifest(item.value.size(), options.chunk_size);
@@ -186,8 +197,10 @@ struct RedisStore::Impl {
             item.value.substr(static_cast<std::size_t>(i * manifest.chunk_size),
                               static_cast<std::size_t>(manifest.size_of(i)));
         written.push_back(detail::chunk_key(item.key, i));
-        RedisArgs args(3);
+        RedisArgs args(5);
         args.add("SET").add(written.back()).add(chunk);
+        if (!px.empty())
+          args.add("PX").add(px);
         connection.append(op, args);
         ++queued;
         window += chunk.size();
@@ -202,16 +215,24 @@ struct RedisStore::Impl {
     }
   }
 
-  /// SET for one value, MSET for many, split into windows, all pipelined.
-  void write_direct(RedisConnection& connection, const std::vector<DirectItem>& items) {
+  /// SET for one value, MSET for many, split into windows, all pipelined;
+  /// with `px`, one `SET ... PX` per value (MSET takes no TTL), pipelined.
+  void write_direct(RedisConnection& connection, const std::vector<DirectItem>& items,
+                    std::string_view px) {
     if (items.empty())
       return;
     const bool single = items.size() == 1;
-    const RedisOperation op{single ? "SET" : "MSET",
+    const RedisOperation op{single ? "SET" : (px.empty() ? "MSET" : "SET batch"),
                             single ? std::string_view(items.front().key) : std::string_view(),
                             single ? 0 : items.size()};
     std::size_t commands = 0;
-    for (std::size_t begin = 0; begin < items.size();) {
+    for (std::size_t begin = 0; !px.empty() && begin < items.size(); ++begin) {
+      RedisArgs args(5);
+      args.add("SET").add(items[begin].key).add(items[begin].value).add("PX").add(px);
+      connection.append(op, args);
+      ++commands;
+    }
+    for (std::size_t begin = 0; px.empty() && begin < items.size();) {
       std::size_t end = begin;
       std::size_t bytes = 0;
       while (end < items.size() &&
@@ -264,12 +285,105 @@ struct RedisStore::Impl {
   }
 
   /// SET of one large value from its own memory: one writev of the RESP
-  /// header, `head`, `body` and CRLF (no copy); hiredis reads the +OK.
+  /// header, `head`, `body` and CRLF (no copy), with `PX <px>` after the
+  /// value when `px` is set; hiredis reads the +OK.
   void set_direct(RedisConnection& connection, const std::string& key, std::string_view head,
-                  std::string_view body) {
+                  std::string_view body, std::string_view px) {
     const RedisOperation op{"SET", key};
-    connection.send_direct(op, {"SET", key}, {head, body});
+    if (px.empty())
+      connection.send_direct(op, {"SET", key}, {head, body});
+    else
+      connection.send_direct(op, {"SET", key}, {head, body}, {"PX", px});
     connection.check(op, connection.reply(op), REDIS_REPLY_STATUS);
+  }
+
+  /// One value under `key` (`px`: its TTL in ms, or empty): from its own
+  /// memory when large (set_direct), else through put.
+  void put_one(const std::string& key, std::string_view head, std::string_view body,
+               std::string_view px) {
+    if (writes_direct(head.size() + body.size(), head, body)) {
+      run([&](RedisConnection& connection) { set_direct(connection, key, head, body, px); });
+      return;
+    }
+    std::string joined;
+    std::string_view value = head;
+    if (!body.empty()) {
+      joined.reserve(head.size() + body.size());
+      joined.append(head).append(body);
+      value = joined;
+    }
+    const std::vector<PutItem> items{PutItem{key, value}};
+    run([&](RedisConnection& connection) { put(connection, items, px); });
+  }
+
+  /// Many values, each expiring after `px` ms when it is set.
+  void put_batch(const std::vector<std::pair<Key, std::string_view>>& items, std::string_view px) {
+    if (items.empty())
+      return;
+    std::vector<PutItem> puts;
+    puts.reserve(items.size());
+    for (const auto& [key, bytes] : items)
+      puts.push_back(PutItem{redis_key(key), bytes});
+    run([&](RedisConnection& connection) { put(connection, puts, px); });
+  }
+
+  /// The remaining TTL of the lease marker `lease` (<= 0: none).
+  long long lease_ttl(RedisConnection& connection, const std::string& lease) {
+    const RedisOperation op{"PTTL", lease};
+    RedisArgs args(2);
+    args.add("PTTL").add(lease);
+    return connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER)->integer;
+  }
+
+  /// A future's result under `key`, then its wake-up token, with `ttl`
+  /// (zero: the lease marker's, if the key has one): chunks (if any) with
+  /// SET ... PX first, then the value or manifest and the token in one
+  /// script (put_result_script), so no key exists without its TTL. A
+  /// value large enough for set_direct goes that way instead, then the
+  /// token (token_script).
+  void put_result(RedisConnection& connection, const std::string& key, std::string_view bytes,
+                  std::chrono::milliseconds ttl) {
+    const std::string ready = ready_key(key);
+    const std::string lease = lease_key(key);
+    long long millis = std::max<long long>(ttl.count(), 0);
+    if (writes_direct(bytes.size(), bytes, {})) {
+      // A large value is not copied into a script: SET ... PX from its own
+      // memory, then the token with the same TTL in a one-key script. A
+      // writer killed between the two leaves the value, expiring with its
+      // lease (without one, a waiter's last look at its timeout finds it).
+      if (millis == 0)
+        millis = std::max(lease_ttl(connection, lease), 0LL);
+      const std::string px = millis > 0 ? std::to_string(millis) : std::string();
+      set_direct(connection, key, bytes, {}, px);
+      const std::string ttl_arg = std::to_string(millis);
+      const RedisOperation op{"EVAL wake-up token", ready};
+      RedisArgs args(5);
+      args.add("EVAL").add(detail::token_script).add("1").add(ready).add(ttl_arg);
+      connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
+      return;
+    }
+    std::string_view value = bytes;
+    std::string manifest;
+    std::vector<std::string> written_chunks;
+    if (chunked(bytes)) {
+      if (millis == 0)
+        millis = std::max(lease_ttl(connection, lease), 0LL);
+      manifest = detail::encode_chunk_manifest(
+          detail::make_chunk_manifest(bytes.size(), options.chunk_size));
+      const std::string px = millis > 0 ? std::to_string(millis) : std::string();
+      write_chunks(connection, {PutItem{key, bytes}}, written_chunks, px);
+      value = manifest;
+    }
+    const std::string ttl_arg = std::to_string(millis);
+    const RedisOperation op{"EVAL set_result", key};
+    RedisArgs args =
+        detail::eval_on_key(detail::put_result_script, key, ready, lease, {value, ttl_arg});
+    try {
+      connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
+    } catch (const StoreOperationError&) {
+      remove_quietly(connection, written_chunks);
+      throw;
+    }
   }
 
   /// Whether a value of `size` bytes takes the direct write: large, yet
@@ -474,14 +588,7 @@ std::shared_ptr<RedisStore> RedisStore::from_config(const StoreConfig& config) {
 }
 
 void RedisStore::do_put(const Key& key, std::string_view bytes) {
-  if (impl_->writes_direct(bytes.size(), bytes, {})) {
-    const std::string redis_key = impl_->redis_key(key);
-    impl_->run(
-        [&](RedisConnection& connection) { impl_->set_direct(connection, redis_key, bytes, {}); });
-    return;
-  }
-  const std::vector<PutItem> items{PutItem{impl_->redis_key(key), bytes}};
-  impl_->run([&](RedisConnection& connection) { impl_->put(connection, items); });
+  impl_->put_one(impl_->redis_key(key), bytes, {}, {});
 }
 
 void RedisStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
@@ -491,19 +598,41 @@ void RedisStore::do_put_parts(const Key& key, std::string_view head, std::string
     Store::do_put_parts(key, head, body);  // joined, then do_put (chunked if need be)
     return;
   }
-  const std::string redis_key = impl_->redis_key(key);
-  impl_->run(
-      [&](RedisConnection& connection) { impl_->set_direct(connection, redis_key, head, body); });
+  impl_->put_one(impl_->redis_key(key), head, body, {});
 }
 
 void RedisStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
-  if (items.empty())
+  impl_->put_batch(items, {});
+}
+
+// A class derived from RedisStore may decorate do_put / do_put_batch: for
+// it the TTL writes go the general way (its write, then do_expire).
+
+void RedisStore::do_put_with_ttl(const Key& key, std::string_view bytes,
+                                 std::chrono::milliseconds ttl) {
+  if (!is_plain_redis_store()) {
+    Store::do_put_with_ttl(key, bytes, ttl);
     return;
-  std::vector<PutItem> puts;
-  puts.reserve(items.size());
-  for (const auto& [key, bytes] : items)
-    puts.push_back(PutItem{impl_->redis_key(key), bytes});
-  impl_->run([&](RedisConnection& connection) { impl_->put(connection, puts); });
+  }
+  impl_->put_one(impl_->redis_key(key), bytes, {}, std::to_string(ttl.count()));
+}
+
+void RedisStore::do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                                       std::chrono::milliseconds ttl) {
+  if (!is_plain_redis_store()) {
+    Store::do_put_parts_with_ttl(key, head, body, ttl);
+    return;
+  }
+  impl_->put_one(impl_->redis_key(key), head, body, std::to_string(ttl.count()));
+}
+
+void RedisStore::do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                                       std::chrono::milliseconds ttl) {
+  if (!is_plain_redis_store()) {
+    Store::do_put_batch_with_ttl(items, ttl);
+    return;
+  }
+  impl_->put_batch(items, std::to_string(ttl.count()));
 }
 
 std::vector<Key> RedisStore::do_new_keys(std::size_t count) {
@@ -673,8 +802,11 @@ void RedisStore::do_evict(const Key& key) {
         .add(redis_key)
         .add("0")
         .add_owned(std::to_string(detail::chunk_manifest_max_size - 1));
-    RedisArgs unlink(3);
-    unlink.add("UNLINK").add(redis_key).add_owned(ready_key(redis_key));
+    RedisArgs unlink(4);
+    unlink.add("UNLINK")
+        .add(redis_key)
+        .add_owned(ready_key(redis_key))
+        .add_owned(lease_key(redis_key));
     connection.append(head_op, head);
     connection.append(unlink_op, unlink);
     std::vector<RedisReplyPtr> replies = connection.replies(unlink_op, 2);
@@ -709,11 +841,13 @@ bool RedisStore::do_expire(const Key& key, std::chrono::milliseconds ttl) {
   }
   const std::string redis_key = impl_->redis_key(key);
   const std::string ready = ready_key(redis_key);
+  const std::string lease = lease_key(redis_key);
   const std::string millis = std::to_string(ttl.count());
   impl_->run([&](RedisConnection& connection) {
     // One round trip: the head of the value (to recognise a manifest) and
-    // the TTL of the key and its companion; a chunked value's chunks get
-    // theirs in a second one.
+    // one script giving the key, its companion and its lease marker the
+    // TTL (the marker lets a future's result, written later, carry it); a
+    // chunked value's chunks get theirs in a second one.
     const RedisOperation head_op{"GETRANGE", redis_key};
     const RedisOperation expire_op{"PEXPIRE", redis_key};
     RedisArgs head(4);
@@ -721,16 +855,12 @@ bool RedisStore::do_expire(const Key& key, std::chrono::milliseconds ttl) {
         .add(redis_key)
         .add("0")
         .add_owned(std::to_string(detail::chunk_manifest_max_size - 1));
-    RedisArgs expire_key(3);
-    expire_key.add("PEXPIRE").add(redis_key).add(millis);
-    RedisArgs expire_ready(3);
-    expire_ready.add("PEXPIRE").add(ready).add(millis);
+    RedisArgs expire =
+        detail::eval_on_key(detail::expire_script, redis_key, ready, lease, {millis});
     connection.append(head_op, head);
-    connection.append(expire_op, expire_key);
-    connection.append(expire_op, expire_ready);
-    std::vector<RedisReplyPtr> replies = connection.replies(expire_op, 3);
+    connection.append(expire_op, expire);
+    std::vector<RedisReplyPtr> replies = connection.replies(expire_op, 2);
     connection.check(expire_op, std::move(replies[1]), REDIS_REPLY_INTEGER);
-    connection.check(expire_op, std::move(replies[2]), REDIS_REPLY_INTEGER);
     RedisReplyPtr prefix = std::move(replies[0]);
     if (prefix->type == REDIS_REPLY_ERROR && std::strncmp(prefix->str, "WRONGTYPE", 9) == 0)
       return;
@@ -765,16 +895,14 @@ bool RedisStore::do_expire(const Key& key, std::chrono::milliseconds ttl) {
 }
 
 void RedisStore::do_put_result(const Key& key, std::string_view bytes) {
+  do_put_result_with_ttl(key, bytes, std::chrono::milliseconds(0));
+}
+
+void RedisStore::do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                                        std::chrono::milliseconds ttl) {
   const std::string redis_key = impl_->redis_key(key);
-  const std::string ready = ready_key(redis_key);
-  const std::vector<PutItem> items{PutItem{redis_key, bytes}};
-  impl_->run([&](RedisConnection& connection) {
-    impl_->put(connection, items);  // the value first: a woken waiter must find it
-    const RedisOperation op{"RPUSH", ready};
-    RedisArgs args(3);
-    args.add("RPUSH").add(ready).add("1");
-    connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
-  });
+  impl_->run(
+      [&](RedisConnection& connection) { impl_->put_result(connection, redis_key, bytes, ttl); });
 }
 
 std::optional<Bytes> RedisStore::do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
@@ -793,21 +921,20 @@ std::optional<Bytes> RedisStore::do_wait_get(const Key& key, std::chrono::millis
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0)
       return do_get(key);  // one last look: it may have come just now
-    const RedisOperation op{"BLPOP", ready};
-    RedisArgs args(3);
-    args.add("BLPOP").add(ready).add_owned(blocking_seconds(left));
-    RedisReplyPtr reply = connection->check(op, connection->command(op, args), REDIS_REPLY_ARRAY,
+    // From the list to itself: the token stays for every other waiter,
+    // and the list keeps its TTL (nothing is ever pushed back).
+    const RedisOperation op{"BRPOPLPUSH", ready};
+    RedisArgs args(4);
+    args.add("BRPOPLPUSH").add(ready).add(ready).add_owned(blocking_seconds(left));
+    RedisReplyPtr reply = connection->check(op, connection->command(op, args), REDIS_REPLY_STRING,
                                             /*nil_ok=*/true);
     if (reply->type == REDIS_REPLY_NIL)
       return do_get(key);
-    // Put the token back so every other waiter wakes too.
-    const RedisOperation push_op{"RPUSH", ready};
-    RedisArgs push(3);
-    push.add("RPUSH").add(ready).add("1");
-    connection->check(push_op, connection->command(push_op, push), REDIS_REPLY_INTEGER);
     if (std::optional<Bytes> bytes = do_get(key))
       return bytes;
-    // Evicted between the token and the read: keep waiting.
+    // The value expired or was evicted just before its token: wait a
+    // little (the token goes with it) rather than spin on the token.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 

@@ -528,7 +528,7 @@ TEST_CASE("RedisClusterStore: a future's waiter follows ASK during a slot migrat
   const std::size_t target = other_primary(cluster, source);
   REQUIRE(target != source);
   // The slot is moving: the key and its companion do not exist on the
-  // source, so the source answers ASK to the waiter's BLPOP.
+  // source, so the source answers ASK to the waiter's BRPOPLPUSH.
   cluster.begin_migration(slot, source, target);
   FutureOptions future_options;
   future_options.timeout = milliseconds(8000);

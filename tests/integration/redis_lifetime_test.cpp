@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Redis specifics of lifetimes and futures: server-side TTLs (also on
 // chunk keys), a SIGKILLed producer that leaks nothing, futures that block
-// in the server (BLPOP) rather than poll, and a future resolved by another
+// in the server (BRPOPLPUSH) rather than poll, and a future resolved by another
 // process.
 #include <proxystore/proxystore.hpp>
 
@@ -107,10 +107,13 @@ TEST_CASE("RedisStore: a SIGKILLed producer's leased objects expire in the serve
 }
 
 TEST_CASE("RedisStore: a future waits in the server, not in a polling loop",
-          "[future][redis][concurrency]") {
+          "[future][redis][concurrency][lease]") {
   RedisServer server;
   auto store = make_store(server, "fut:");
+  // Leased: waking must not recreate the token without its TTL.
+  auto lease = std::make_shared<LeaseLifetime>(store, milliseconds(30000));
   FutureOptions options;
+  options.lifetime = lease;
   options.timeout = milliseconds(10000);
   Future<std::string> future = store->future<std::string>(options);
   const Proxy<std::string> proxy = future.proxy();
@@ -124,17 +127,22 @@ TEST_CASE("RedisStore: a future waits in the server, not in a polling loop",
       got[i] = *mine;
     });
   }
-  // Wait until every waiter blocks in BLPOP, then set the result.
+  // Wait until every waiter blocks in BRPOPLPUSH, then set the result.
   const auto deadline = Clock::now() + milliseconds(10000);
-  while (server.command_calls("blpop") < 3 && Clock::now() < deadline)
+  while (server.command_calls("brpoplpush") < 3 && Clock::now() < deadline)
     std::this_thread::sleep_for(milliseconds(10));
-  REQUIRE(server.command_calls("blpop") >= 3);
+  CHECK(server.command_calls("brpoplpush") >= 3);
   future.set_result("ready");
   for (auto& waiter : waiters)
     waiter.join();
   for (const std::string& value : got)
     CHECK(value == "ready");
   CHECK(server.command_calls("get") <= 6);  // one look before and one after each wait
+  const std::string ready = "fut:" + future.key().id + ":ready";
+  CHECK(server.command_calls("rpush") == 1);  // set_result's token; no waiter pushes one back
+  CHECK(pttl(server, ready) > 0);             // so the list kept the lease's TTL
+  CHECK(pttl(server, ready) <= 30000);
+  CHECK(server.command({"LLEN", ready}).integer == 1);
   CHECK(future.done());
   store->evict(future.key());
   CHECK(server.keys("fut:*").empty());  // the companion list goes with the key
@@ -172,9 +180,9 @@ TEST_CASE("RedisStore: a future resolved across two processes", "[future][redis]
     consumer = run_child(PROXYSTORE_HELPER_PROXY_CONSUMER, {"string"}, serialized, child);
   });
   const auto deadline = Clock::now() + milliseconds(15000);
-  while (server.command_calls("blpop") < 1 && Clock::now() < deadline)
+  while (server.command_calls("brpoplpush") < 1 && Clock::now() < deadline)
     std::this_thread::sleep_for(milliseconds(10));
-  const bool blocked = server.command_calls("blpop") >= 1;  // the consumer waits in the server
+  const bool blocked = server.command_calls("brpoplpush") >= 1;  // the consumer waits in the server
   future.set_result("made after the consumer started");
   waiter.join();
   INFO(consumer.describe());

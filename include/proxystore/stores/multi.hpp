@@ -159,8 +159,21 @@ class MultiStore : public Store {
   bool do_expire(const Key& key, std::chrono::milliseconds ttl) override;
   std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) override;
   void do_put_result(const Key& key, std::string_view bytes) override;
+  /// The TTL writes go to the child with their TTL, so a child with an
+  /// atomic form (RedisStore: SET ... PX) keeps it.
+  void do_put_with_ttl(const Key& key, std::string_view bytes,
+                       std::chrono::milliseconds ttl) override;
+  void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                             std::chrono::milliseconds ttl) override;
+  void do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                             std::chrono::milliseconds ttl) override;
+  void do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                              std::chrono::milliseconds ttl) override;
 
  private:
+  /// `items` grouped by child (index as in routes_), with the children's ids.
+  std::vector<std::vector<std::pair<Key, std::string_view>>> shares_of(
+      const std::vector<std::pair<Key, std::string_view>>& items) const;
   /// The index in routes_ of the child holding `key`, and the child's id.
   std::pair<std::size_t, Key> split(const Key& key) const;
   /// The children's names, quoted and comma-separated, each followed by

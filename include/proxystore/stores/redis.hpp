@@ -97,13 +97,31 @@ class RedisStore : public Store {
   void do_evict(const Key& key) override;
   void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
   std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) override;
-  /// PEXPIRE on the key, its chunk keys and its future companion key.
+  /// PEXPIRE on the key, its chunk keys and its future companion key; the
+  /// lease marker `<key>:lease` gets the TTL too, so a future's result
+  /// written later under the key is written with it.
   bool do_expire(const Key& key, std::chrono::milliseconds ttl) override;
-  /// GET, else BLPOP on the companion list `<key>:ready` (on a dedicated
-  /// connection, so a long wait never holds a pooled one), then GET.
+  /// GET, else BRPOPLPUSH from the companion list `<key>:ready` to itself
+  /// (the token stays for every waiter; on a dedicated connection, so a
+  /// long wait never holds a pooled one), then GET.
   std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) override;
-  /// SET (chunked if large), then RPUSH a token to `<key>:ready`.
+  /// The value (chunks first if large) and a token on `<key>:ready` in one
+  /// script, with the lease marker's TTL when the key has one.
   void do_put_result(const Key& key, std::string_view bytes) override;
+  /// SET ... PX: the value and its TTL in one command (also for chunks and
+  /// the large-value writev path). In a derived class: its do_put, then
+  /// do_expire.
+  void do_put_with_ttl(const Key& key, std::string_view bytes,
+                       std::chrono::milliseconds ttl) override;
+  /// As do_put_parts, with SET ... PX.
+  void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                             std::chrono::milliseconds ttl) override;
+  /// Pipelined SET ... PX, one per value (MSET takes no TTL).
+  void do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                             std::chrono::milliseconds ttl) override;
+  /// As do_put_result, the value and the token written with `ttl`.
+  void do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                              std::chrono::milliseconds ttl) override;
 
  private:
   /// Whether this object is a RedisStore itself, not a derived class.

@@ -117,13 +117,28 @@ class RedisClusterStore : public Store {
   void do_evict(const Key& key) override;
   void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
   std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) override;
-  /// PEXPIRE on the key, its chunk keys and its future companion key.
+  /// PEXPIRE on the key, its chunk keys, its future companion key and its
+  /// lease marker (so a future's result written later carries the TTL).
   bool do_expire(const Key& key, std::chrono::milliseconds ttl) override;
-  /// GET, else BLPOP on the companion list `<key>:ready` (on a dedicated
+  /// GET, else BRPOPLPUSH from the companion list `<key>:ready` to itself
+  /// (the token stays for every waiter; on a dedicated
   /// connection to the primary of its slot), then GET.
   std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) override;
-  /// SET (chunked if large), then RPUSH a token to `<key>:ready`.
+  /// The value (chunks first if large) and a token on `<key>:ready` in one
+  /// script, with the lease marker's TTL when the key has one; then WAIT.
   void do_put_result(const Key& key, std::string_view bytes) override;
+  /// As do_put_result, the value and the token written with `ttl`.
+  void do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                              std::chrono::milliseconds ttl) override;
+  /// SET ... PX on the key and every chunk: no key without its TTL.
+  void do_put_with_ttl(const Key& key, std::string_view bytes,
+                       std::chrono::milliseconds ttl) override;
+  /// The parts joined, then as do_put_with_ttl.
+  void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                             std::chrono::milliseconds ttl) override;
+  /// SET ... PX for every value, pipelined per node.
+  void do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                             std::chrono::milliseconds ttl) override;
 
  private:
   struct Impl;
