@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/stores/redis_cluster.hpp>
 
-#include <proxystore/detail/printable.hpp>
 #include "detail/cluster_pipeline.hpp"
 #include "detail/cluster_slots.hpp"
 #include "detail/cluster_topology.hpp"
-#include "detail/printable.hpp"
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_values.hpp"

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/stores/redis.hpp>
 
-#include <proxystore/detail/printable.hpp>
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_pool.hpp"
