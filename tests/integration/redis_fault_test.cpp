@@ -108,19 +108,23 @@ TEST_CASE("RedisStore: AUTH with requirepass", "[redis]") {
     CHECK_THAT(message, Catch::Contains(server.address()) && Catch::Contains("NOAUTH"));
   }
 
-  SECTION("a store rebuilt from its config takes the password from the environment") {
+  SECTION("a store rebuilt from its config takes the password bound to its host:port") {
     RedisOptions options = test_options();
     options.password = password;
     auto store = make_store(server, "redis-auth-env", options);
     const Key key = store->set(std::string("via env"));
+    const std::string bound = server.address() + "=" + password;
     {
-      ScopedEnv env("PROXYSTORE_REDIS_PASSWORD", password.c_str());
+      ScopedEnv env("PROXYSTORE_REDIS_AUTH", bound.c_str());
       CHECK(RedisStore::from_config(store->config())->get<std::string>(key) == "via env");
     }
     {
-      ScopedEnv env("PROXYSTORE_REDIS_PASSWORD", nullptr);
+      ScopedEnv env("PROXYSTORE_REDIS_AUTH", nullptr);
+      ScopedEnv old("PROXYSTORE_REDIS_PASSWORD", password.c_str());  // no longer read
       auto rebuilt = RedisStore::from_config(store->config());
-      CHECK_THROWS_AS(rebuilt->get<std::string>(key), ConnectionError);
+      const std::string message =
+          message_of<ConnectionError>([&] { (void)rebuilt->get<std::string>(key); });
+      CHECK_THAT(message, Catch::Contains("NOAUTH") && Catch::Contains("PROXYSTORE_REDIS_AUTH"));
     }
   }
 }
