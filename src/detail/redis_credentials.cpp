@@ -127,9 +127,10 @@ std::string read_auth_file(const std::string& path) {
   if (!S_ISREG(info.st_mode))
     throw Error(fmt::format("{}: not a regular file", subject));
   if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    throw Error(fmt::format("{}: refused: group or others can access it (mode {:04o}); it holds "
-                            "passwords, so chmod 600 it",
-                            subject, info.st_mode & 07777U));
+    throw Error(
+        fmt::format("{}: refused: group or others can access it (mode {:04o}); it holds "
+                    "passwords, so chmod 600 it",
+                    subject, info.st_mode & 07777U));
   }
   if (static_cast<unsigned long long>(info.st_size) > max_auth_file_size) {
     throw Error(fmt::format("{}: {} bytes, more than the {} bytes a credentials file may have",
@@ -208,8 +209,8 @@ std::optional<RedisCredentials> bound_redis_credentials(std::string_view host, i
     std::optional<RedisCredentials> found;
     try {
       found = find_entry(
-          parse_redis_auth(content, '\n', fmt::format("{} \"{}\"", auth_file_variable,
-                                                      printable(*file, 256))),
+          parse_redis_auth(content, '\n',
+                           fmt::format("{} \"{}\"", auth_file_variable, printable(*file, 256))),
           wanted, port);
     } catch (...) {
       secure_zero(content.data(), content.size());

@@ -98,7 +98,7 @@ class RedisConnectionPool {
   std::condition_variable returned_;
   std::vector<std::unique_ptr<RedisConnection>> idle_;  // guarded by mutex_
   std::size_t open_ = 0;                                // guarded by mutex_
-  pid_t pid_;                    // the process the connections belong to; guarded by mutex_
+  pid_t pid_;                     // the process the connections belong to; guarded by mutex_
   std::uint64_t generation_ = 0;  // bumped on fork; guarded by mutex_
 };
 

@@ -99,8 +99,8 @@ TEST_CASE("a forged zero timeout against a silent listener times out within max_
   REQUIRE(finished);
   const auto elapsed = Clock::now() - start;
   const std::string result = outcome.get();
-  CHECK_THAT(result, Catch::StartsWith("TimeoutError: ") &&
-                         Catch::Contains(silent->address()) && Catch::Contains("limits-silent"));
+  CHECK_THAT(result, Catch::StartsWith("TimeoutError: ") && Catch::Contains(silent->address()) &&
+                         Catch::Contains("limits-silent"));
   // One command timeout, plus perhaps a retry on a fresh connection.
   CHECK(elapsed < std::chrono::seconds(5));
   unregister_store(config.name);

@@ -175,8 +175,7 @@ TEST_CASE("without a bound entry a rebuilt store sends no password and says how 
   const std::string message =
       message_of<ConnectionError>([&] { (void)rebuilt->get<std::string>(key); });
   CHECK_THAT(message, Catch::Contains(server.address()) && Catch::Contains("NOAUTH") &&
-                          Catch::Contains("PROXYSTORE_REDIS_AUTH") &&
-                          !Catch::Contains(password));
+                          Catch::Contains("PROXYSTORE_REDIS_AUTH") && !Catch::Contains(password));
 }
 
 TEST_CASE("PROXYSTORE_REDIS_AUTH_FILE binds passwords and must be private to its owner",
@@ -250,8 +249,8 @@ TEST_CASE("malformed credential entries are a clear Error that never quotes a pa
                             !Catch::Contains("Secret") && !Catch::Contains("\r"));
   }
   // A file's comments and blank lines are skipped; positions count lines.
-  const std::string message = message_of<Error>(
-      [&] { (void)parse_redis_auth("# c\n\nh:1=p\nbroken\n", '\n', "FILE"); });
+  const std::string message =
+      message_of<Error>([&] { (void)parse_redis_auth("# c\n\nh:1=p\nbroken\n", '\n', "FILE"); });
   CHECK_THAT(message, Catch::Contains("FILE entry 4"));
 
   // A malformed variable refuses every rebuild of a Redis store.
@@ -266,7 +265,8 @@ TEST_CASE("a rebuilt RedisClusterStore binds credentials per node",
   // Two fake seeds that are no cluster (CLUSTER SLOTS fails): enough to see
   // which node gets which AUTH when the store first connects.
   auto refuse_cluster = FakeRedisServer::with_handshake([](const FakeRedisServer::Command&) {
-    return std::optional<std::string>(FakeRedisServer::error("ERR This instance has cluster support disabled"));
+    return std::optional<std::string>(
+        FakeRedisServer::error("ERR This instance has cluster support disabled"));
   });
   FakeRedisServer bound(refuse_cluster);
   FakeRedisServer unbound(refuse_cluster);

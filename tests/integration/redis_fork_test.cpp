@@ -56,8 +56,8 @@ TEST_CASE("a forked child and its parent share a registered RedisStore without s
   options.key_prefix = "fork:";
   options.pool_size = 1;  // one pooled connection: the one the child inherits
   options.store.cache_size = 0;
-  auto store = std::make_shared<RedisStore>(unique_name("fork-store"), server.host(),
-                                            server.port(), options);
+  auto store = std::make_shared<RedisStore>(unique_name("fork-store"), server.host(), server.port(),
+                                            options);
   const std::string parent_value(300, 'p');
   const std::string child_value(500, 'c');
   const auto parent_proxy = store->proxy(parent_value);  // registers the store

@@ -33,8 +33,8 @@ RedisOptions test_options() {
 
 /// Resolves `serialized` (a Proxy<T>) in a fresh proxy_consumer process.
 ProcessResult consume(const std::string& type, const std::string& serialized,
-                      const std::vector<std::string>& environment = {"PROXYSTORE_REDIS_AUTH",
-                                                                     "PROXYSTORE_REDIS_AUTH_FILE"}) {
+                      const std::vector<std::string>& environment = {
+                          "PROXYSTORE_REDIS_AUTH", "PROXYSTORE_REDIS_AUTH_FILE"}) {
   ProcessResult result = run_process(PROXYSTORE_HELPER_PROXY_CONSUMER, {type}, serialized,
                                      environment, std::chrono::milliseconds(20000));
   INFO("consumer stdout: " << result.out);
@@ -111,11 +111,12 @@ TEST_CASE("RedisStore: a consumer process gets the password bound to host:port i
   CHECK(with.out == "secret stuff");
 
   // The old process-wide variable is not read by a rebuilt store.
-  ProcessResult unbound = consume("string", serialized,
-                                  {"PROXYSTORE_REDIS_AUTH", "PROXYSTORE_REDIS_PASSWORD=" + password});
+  ProcessResult unbound = consume(
+      "string", serialized, {"PROXYSTORE_REDIS_AUTH", "PROXYSTORE_REDIS_PASSWORD=" + password});
   CHECK(unbound.exit_code == 3);
   CHECK_THAT(unbound.out, Catch::StartsWith("error: ConnectionError: ") &&
-                              Catch::Contains("PROXYSTORE_REDIS_AUTH") && !Catch::Contains(password));
+                              Catch::Contains("PROXYSTORE_REDIS_AUTH") &&
+                              !Catch::Contains(password));
 
   ProcessResult without = consume("string", serialized, {"PROXYSTORE_REDIS_AUTH"});
   CHECK(without.exit_code == 3);
