@@ -9,6 +9,7 @@
 #include <proxystore/stores/redis_cluster.hpp>
 
 #include "support/fake_redis_server.hpp"
+#include "support/matchers.hpp"
 #include "support/redis_server.hpp"
 #include "support/scoped_env.hpp"
 #include "support/temp_dir.hpp"
@@ -28,6 +29,7 @@
 
 using namespace proxystore;
 using proxystore::test::FakeRedisServer;
+using proxystore::test::message_of;
 using proxystore::test::RedisServer;
 using proxystore::test::ScopedEnv;
 using proxystore::test::TempDir;
@@ -52,6 +54,12 @@ RedisServer::Options protected_server() {
   options.extra_args = {"--requirepass", password};
   options.admin_password = password;
   return options;
+}
+
+/// The producer's own store on `server`, with the password.
+std::shared_ptr<RedisStore> producer_on(const RedisServer& server) {
+  return std::make_shared<RedisStore>(unique_name("creds-producer"), server.host(), server.port(),
+                                      auth_options());
 }
 
 /// An eavesdropper: answers like a password-less server with no keys.
@@ -90,25 +98,13 @@ StoreConfig forged(StoreConfig config, int port = 0) {
   return config;
 }
 
-template <class E, class F>
-std::string message_of(F&& operation) {
-  try {
-    operation();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception was thrown");
-  return {};
-}
-
 }  // namespace
 
 TEST_CASE("a rebuilt RedisStore never sends a bound password to another port",
           "[redis][security][credentials]") {
   RedisServer server(protected_server());
   FakeRedisServer eavesdropper(empty_server());
-  auto producer = std::make_shared<RedisStore>(unique_name("creds-producer"), server.host(),
-                                               server.port(), auth_options());
+  auto producer = producer_on(server);
   const auto proxy = producer->proxy(std::string("guarded by a bound password"));
   const auto* factory = get_factory(proxy).target<StoreFactory<std::string>>();
   REQUIRE(factory != nullptr);
@@ -141,8 +137,7 @@ TEST_CASE("a bound entry names the ACL user; the entry for the port decides",
           "[redis][security][credentials]") {
   RedisServer server(protected_server());
   FakeRedisServer other(empty_server());
-  auto producer = std::make_shared<RedisStore>(unique_name("creds-user"), server.host(),
-                                               server.port(), auth_options());
+  auto producer = producer_on(server);
   const Key key = producer->set(std::string("as default user"));
   // Two entries: the fake's port gets a decoy, the real port user:password
   // (the password itself contains ':' and '=').
@@ -165,8 +160,7 @@ TEST_CASE("a bound entry names the ACL user; the entry for the port decides",
 TEST_CASE("without a bound entry a rebuilt store sends no password and says how to bind one",
           "[redis][security][credentials]") {
   RedisServer server(protected_server());
-  auto producer = std::make_shared<RedisStore>(unique_name("creds-unbound"), server.host(),
-                                               server.port(), auth_options());
+  auto producer = producer_on(server);
   const Key key = producer->set(std::string("v"));
   ScopedEnv auth("PROXYSTORE_REDIS_AUTH", "localhost:1=unrelated");
   ScopedEnv file("PROXYSTORE_REDIS_AUTH_FILE", nullptr);
@@ -181,8 +175,7 @@ TEST_CASE("without a bound entry a rebuilt store sends no password and says how 
 TEST_CASE("PROXYSTORE_REDIS_AUTH_FILE binds passwords and must be private to its owner",
           "[redis][security][credentials]") {
   RedisServer server(protected_server());
-  auto producer = std::make_shared<RedisStore>(unique_name("creds-file"), server.host(),
-                                               server.port(), auth_options());
+  auto producer = producer_on(server);
   const Key key = producer->set(std::string("from the file"));
   TempDir dir("proxystore-creds");
   const std::string path = (dir / "redis-auth").string();

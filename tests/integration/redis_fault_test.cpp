@@ -4,6 +4,7 @@
 #include <proxystore/proxystore.hpp>
 #include <proxystore/stores/redis.hpp>
 
+#include "support/matchers.hpp"
 #include "support/redis_server.hpp"
 #include "support/scoped_env.hpp"
 
@@ -22,6 +23,7 @@ using proxystore::Key;
 using proxystore::RedisOptions;
 using proxystore::RedisStore;
 using proxystore::TimeoutError;
+using proxystore::test::message_of;
 using proxystore::test::RedisServer;
 using proxystore::test::ScopedEnv;
 
@@ -43,21 +45,6 @@ std::shared_ptr<RedisStore> make_store(const RedisServer& server, const std::str
   return std::make_shared<RedisStore>(name + "-" + std::to_string(server.port()), server.host(),
                                       server.port(), std::move(options));
 }
-
-/// Runs `operation`, which must throw exactly `E` (not a subclass, unless
-/// `E` is ConnectionError and subclasses are allowed); returns the message.
-template <class E, class F>
-std::string message_of(F&& operation) {
-  try {
-    operation();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception was thrown");
-  return {};
-}
-
-/// Sets (or, with nullptr, unsets) an environment variable for one scope.
 
 }  // namespace
 
