@@ -12,7 +12,9 @@
 //   PROXYSTORE_REDIS=127.0.0.1:6379 build/examples/02_redis_proxy   # a Redis you started
 //   build/examples/02_redis_proxy                                    # falls back to FileStore
 // The example never starts a server. With a password, also set
-// PROXYSTORE_REDIS_PASSWORD.
+// PROXYSTORE_REDIS_PASSWORD (this example's own variable: the password of
+// the store it builds). A process that rebuilds the store from a proxy
+// takes a password only from PROXYSTORE_REDIS_AUTH=host:port=password.
 #include <proxystore/proxystore.hpp>
 
 #include <fmt/format.h>

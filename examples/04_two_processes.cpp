@@ -12,7 +12,9 @@
 //
 // Store: a FileStore in a fresh temporary directory, or a RedisStore when
 // PROXYSTORE_REDIS=host:port is set (the example never starts a server;
-// PROXYSTORE_REDIS_PASSWORD, if set, is used by both processes).
+// PROXYSTORE_REDIS_PASSWORD, if set, is the producer's password; the
+// consumer rebuilds the store from the proxies, so the producer binds the
+// password to the server's host:port for it with PROXYSTORE_REDIS_AUTH).
 //
 // Run: build/examples/04_two_processes      (exits non-zero on any mismatch)
 #include <proxystore/proxystore.hpp>
@@ -227,8 +229,13 @@ std::shared_ptr<ps::Store> make_store(const std::filesystem::path& scratch) {
     throw ps::Error(fmt::format("PROXYSTORE_REDIS='{}' is not host:port", text));
   ps::RedisOptions redis;
   redis.key_prefix = "proxystore-demo:";
-  if (const char* password = std::getenv("PROXYSTORE_REDIS_PASSWORD"))
+  if (const char* password = std::getenv("PROXYSTORE_REDIS_PASSWORD")) {
     redis.password = password;  // never put into the proxies
+    // The consumer inherits this: a rebuilt store sends a password only to
+    // the host:port it is bound to, never to whatever a proxy names.
+    const std::string binding = text + "=" + password;
+    ::setenv("PROXYSTORE_REDIS_AUTH", binding.c_str(), 0);  // NOLINT(concurrency-mt-unsafe)
+  }
   redis.store = options;
   return std::make_shared<ps::RedisStore>("demo-04", text.substr(0, colon), port, redis);
 }

@@ -265,8 +265,13 @@ std::shared_ptr<ps::Store> make_store(const std::filesystem::path& scratch) {
     throw ps::Error(fmt::format("PROXYSTORE_REDIS='{}' is not host:port", text));
   ps::RedisOptions redis;
   redis.key_prefix = "proxystore-taskpool:";
-  if (const char* password = std::getenv("PROXYSTORE_REDIS_PASSWORD"))
+  if (const char* password = std::getenv("PROXYSTORE_REDIS_PASSWORD")) {
     redis.password = password;
+    // Workers rebuild the store from proxies: bind the password to this
+    // host:port for them (PROXYSTORE_REDIS_AUTH, inherited).
+    const std::string binding = text + "=" + password;
+    ::setenv("PROXYSTORE_REDIS_AUTH", binding.c_str(), 0);  // NOLINT(concurrency-mt-unsafe)
+  }
   redis.store = options;
   return std::make_shared<ps::RedisStore>(kStoreName, text.substr(0, colon), port, redis);
 }

@@ -12,9 +12,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <list>
 #include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 namespace proxystore {
 namespace {
@@ -30,8 +33,27 @@ class Registry {
     return *registry;
   }
 
-  std::mutex stores_mutex;  // guards `stores`; never held while building
+  std::mutex stores_mutex;  // guards `stores` and `rebuilt`; never held while building
   std::map<std::string, std::shared_ptr<Store>, std::less<>> stores;
+  // Names of the stores get_or_create_store() rebuilt from configs and
+  // that are still registered as built, most recently used first. Bounded
+  // by StorePolicy::max_rebuilt_stores; user-registered stores never
+  // appear here.
+  std::list<std::string> rebuilt;
+  std::map<std::string, std::list<std::string>::iterator, std::less<>> rebuilt_index;
+
+  /// Forgets `name` as a rebuilt store (it was replaced or unregistered).
+  void forget_rebuilt(std::string_view name) {
+    if (auto it = rebuilt_index.find(name); it != rebuilt_index.end()) {
+      rebuilt.erase(it->second);
+      rebuilt_index.erase(it);
+    }
+  }
+  /// Marks rebuilt store `name` as just used.
+  void touch_rebuilt(std::string_view name) {
+    if (auto it = rebuilt_index.find(name); it != rebuilt_index.end())
+      rebuilt.splice(rebuilt.begin(), rebuilt, it->second);
+  }
 
   std::mutex types_mutex;
   std::map<std::string, StoreBuilder, std::less<>> types;
@@ -61,7 +83,10 @@ class Registry {
 std::shared_ptr<Store> find_store(Registry& registry, std::string_view name) {
   std::lock_guard<std::mutex> lock(registry.stores_mutex);
   auto it = registry.stores.find(name);
-  return it == registry.stores.end() ? nullptr : it->second;
+  if (it == registry.stores.end())
+    return nullptr;
+  registry.touch_rebuilt(name);
+  return it->second;
 }
 
 }  // namespace
@@ -79,6 +104,7 @@ void register_store(std::shared_ptr<Store> store, bool exist_ok) {
     throw StoreExistsError(fmt::format(
         "store '{}' is already registered (pass exist_ok=true to replace it)", store->name()));
   }
+  registry.forget_rebuilt(it->first);  // the user's store now: never evicted
   replaced = std::exchange(it->second, std::move(store));
 }
 
@@ -93,6 +119,7 @@ void unregister_store(std::string_view name) {
   if (auto it = registry.stores.find(name); it != registry.stores.end()) {
     removed = std::move(it->second);
     registry.stores.erase(it);
+    registry.forget_rebuilt(name);
   }
 }
 
@@ -136,11 +163,37 @@ std::shared_ptr<Store> get_or_create_store(const StoreConfig& config) {
                     store ? fmt::format("a store named '{}'", detail::printable(store->name()))
                           : std::string("null")));
   }
-  // `store` outlives the lock: if another thread registered the name
-  // meanwhile, ours is dropped (and unregisters nothing) after unlocking.
+  // Read before taking the lock: the policy has its own.
+  const std::size_t bound = std::max<std::size_t>(1, store_policy().max_rebuilt_stores);
+  // `store` and the evicted ones outlive the lock: if another thread
+  // registered the name meanwhile, ours is dropped (and unregisters
+  // nothing) after unlocking; evicted stores close their connections there.
+  std::vector<std::shared_ptr<Store>> evicted;
   std::lock_guard<std::mutex> lock(registry.stores_mutex);
-  return registry.stores.try_emplace(config.name, store).first->second;
+  auto [it, inserted] = registry.stores.try_emplace(config.name, store);
+  if (!inserted)
+    return it->second;
+  registry.rebuilt.push_front(config.name);
+  registry.rebuilt_index.emplace(config.name, registry.rebuilt.begin());
+  while (registry.rebuilt.size() > bound) {
+    const std::string oldest = std::move(registry.rebuilt.back());
+    registry.rebuilt_index.erase(oldest);
+    registry.rebuilt.pop_back();
+    if (auto victim = registry.stores.find(oldest); victim != registry.stores.end()) {
+      evicted.push_back(std::move(victim->second));
+      registry.stores.erase(victim);
+    }
+  }
+  return it->second;
 }
+
+namespace detail {
+std::size_t rebuilt_store_count() {
+  auto& registry = Registry::instance();
+  std::lock_guard<std::mutex> lock(registry.stores_mutex);
+  return registry.rebuilt.size();
+}
+}  // namespace detail
 
 namespace detail {
 
@@ -164,6 +217,7 @@ void unregister_store_if_same(std::string_view name, const Store* store) noexcep
     // A non-owning entry (the store was not owned by a shared_ptr): drop it
     // before the store it points to is gone.
     registry.stores.erase(it);
+    registry.forget_rebuilt(name);
   }
 }
 

@@ -262,18 +262,25 @@ std::shared_ptr<const SigningKey> current_signing_key() {
 
 constexpr std::size_t signature_size = 32;
 
-detail::Sha256Digest factory_mac(std::string_view key, std::string_view kind,
-                                 std::string_view payload) {
-  // Domain-separated and length-prefixed, so no (kind, payload) pair can
-  // collide with another split of the same bytes.
-  detail::HmacSha256 mac(key);
-  mac.update(std::string_view("proxystore-factory-v1\n"));
+void update_length_prefixed(detail::HmacSha256& mac, std::string_view field) {
   char length[8];
   for (std::size_t i = 0; i < sizeof(length); ++i)
-    length[i] = static_cast<char>((static_cast<std::uint64_t>(kind.size()) >> (8U * i)) & 0xffU);
+    length[i] = static_cast<char>((static_cast<std::uint64_t>(field.size()) >> (8U * i)) & 0xffU);
   mac.update(std::string_view(length, sizeof(length)));
-  mac.update(kind);
-  mac.update(payload);
+  mac.update(field);
+}
+
+detail::Sha256Digest factory_mac(std::string_view key, std::string_view kind,
+                                 std::string_view payload, std::string_view result_type) {
+  // Domain-separated and length-prefixed, so no (result type, kind,
+  // payload) triple can collide with another split of the same bytes. v2
+  // covers the result type: a signed Factory<i64> cannot be loaded as a
+  // Factory<u64> by renaming the type in the unsigned serialization header.
+  detail::HmacSha256 mac(key);
+  mac.update(std::string_view("proxystore-factory-v2\n"));
+  update_length_prefixed(mac, result_type);
+  update_length_prefixed(mac, kind);
+  update_length_prefixed(mac, payload);
   return mac.finish();
 }
 
@@ -503,11 +510,12 @@ bool signing_enabled() {
 
 namespace detail {
 
-std::string sign_factory(std::string_view kind, std::string_view payload) {
+std::string sign_factory(std::string_view kind, std::string_view payload,
+                         std::string_view result_type) {
   const auto key = current_signing_key();
   if (!key)
     return {};
-  const Sha256Digest mac = factory_mac(key->view(), kind, payload);
+  const Sha256Digest mac = factory_mac(key->view(), kind, payload, result_type);
   return {reinterpret_cast<const char*>(mac.data()), mac.size()};
 }
 
@@ -517,7 +525,7 @@ void verify_factory(std::string_view kind, std::string_view payload, std::string
   if (!key)
     return;
   const std::string subject =
-      fmt::format("factory of kind \"{}\" for '{}'", printable(kind), result_type);
+      fmt::format("factory of kind \"{}\" for '{}'", printable(kind), printable(result_type));
   if (signature.empty()) {
     throw SignatureError(
         fmt::format("{}: the factory is unsigned, but this process requires signed factories (a "
@@ -529,12 +537,12 @@ void verify_factory(std::string_view kind, std::string_view payload, std::string
     throw SignatureError(fmt::format("{}: malformed signature ({} bytes, expected {})", subject,
                                      signature.size(), signature_size));
   }
-  const Sha256Digest mac = factory_mac(key->view(), kind, payload);
+  const Sha256Digest mac = factory_mac(key->view(), kind, payload, result_type);
   if (!constant_time_equal(
           signature, std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()))) {
     throw SignatureError(
-        fmt::format("{}: signature mismatch: the factory was tampered with or signed with "
-                    "another key",
+        fmt::format("{}: signature mismatch: the factory was tampered with, signed for another "
+                    "result type, or signed with another key",
                     subject));
   }
 }

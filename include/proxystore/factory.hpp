@@ -22,7 +22,8 @@
 // What travels: a Factory serializes as (kind, signature, payload) with any
 // cereal archive — the payload is the concrete factory encoded with the
 // library's wire format (base64 inside text archives); the signature is an
-// HMAC of both when a signing key is set (security.hpp), else empty. Kinds
+// HMAC of the result type's name, the kind and the payload when a signing
+// key is set (security.hpp), else empty. Kinds
 // "simple", "store" and "future" are always loadable. A factory with no kind — a
 // lambda, a LambdaFactory — throws NotSerializableError when serialized.
 //
@@ -111,7 +112,7 @@ class Factory {
   std::string_view kind() const noexcept { return model_ ? model_->kind() : std::string_view(); }
 
   /// Writes (kind, signature, payload). The signature is the HMAC-SHA256
-  /// of (kind, payload) under the signing key in force (security.hpp), or
+  /// of (type_name<T>(), kind, payload) under the signing key in force (security.hpp), or
   /// empty — one byte in the wire format — when no key is set.
   /// @throws NotSerializableError if the concrete factory has no kind.
   template <class Archive>
@@ -128,7 +129,7 @@ class Factory {
       }
       kind = std::string(model_->kind());
       payload = model_->payload();
-      signature = detail::sign_factory(kind, payload);
+      signature = detail::sign_factory(kind, payload, type_name<T>());
     }
     if constexpr (cereal::traits::is_text_archive<Archive>::value) {
       payload = cereal::base64::encode(reinterpret_cast<const unsigned char*>(payload.data()),

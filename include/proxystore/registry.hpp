@@ -6,6 +6,7 @@
 #include <proxystore/config.hpp>
 #include <proxystore/fwd.hpp>
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -36,9 +37,18 @@ void register_store_type(std::string type, StoreBuilder builder);
 
 /// The store registered under `config.name`, or else one built from
 /// `config` by its type's builder and registered — atomically: concurrent
-/// callers never build two.
+/// callers never build two. Stores rebuilt this way are bounded by
+/// StorePolicy::max_rebuilt_stores (security.hpp): beyond it the least
+/// recently used rebuilt store is unregistered; stores registered by this
+/// process are never evicted.
 /// @throws StoreNotFoundError if no builder is registered for `config.type`.
 /// @throws whatever the builder throws (e.g. Error for a bad option).
 std::shared_ptr<Store> get_or_create_store(const StoreConfig& config);
+
+namespace detail {
+/// How many stores rebuilt by get_or_create_store() are registered now
+/// (for tests and diagnostics).
+std::size_t rebuilt_store_count();
+}  // namespace detail
 
 }  // namespace proxystore

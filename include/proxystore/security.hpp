@@ -29,17 +29,25 @@
 //
 // * Signing. With a key set (set_signing_key(), or PROXYSTORE_SIGNING_KEY
 //   read once at first use), every serialized factory — and so every
-//   serialized proxy — carries an HMAC-SHA256 of its kind and payload, and
+//   serialized proxy — carries an HMAC-SHA256 of its result type name,
+//   kind and payload (every byte that decides what it does), and
 //   loading one verifies it before decoding the payload: an unsigned,
 //   tampered or foreign-key factory throws SignatureError. Without a key
 //   the signature is empty (one byte on the wire) and never checked.
 //
 // Neither defence hides data: payloads are not encrypted, and a signed
 // proxy can be replayed by anyone who holds a copy. See docs/reliability.md.
+//
+// Whatever a proxy says, a rebuilt store is also bounded by consumer-side
+// limits (StorePolicy::max_timeout, max_rebuilt_stores), and a rebuilt
+// Redis store sends a password only to the host:port it is bound to
+// (PROXYSTORE_REDIS_AUTH, PROXYSTORE_REDIS_AUTH_FILE; see stores/redis.hpp).
 
 #include <proxystore/config.hpp>
 #include <proxystore/errors.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -79,13 +87,32 @@ struct StorePolicy {
   /// throwing (preferably ForbiddenStoreError).
   std::function<void(const StoreConfig&)> check;
 
+  /// Consumer-side cap on the connect and command timeouts of a Redis or
+  /// Redis Cluster store rebuilt from a config: a config's timeout of 0
+  /// (unbounded) or above the cap becomes the cap, so a forged proxy
+  /// pointing at a silent listener cannot hang this process. 0 or less
+  /// disables the cap (not recommended). Stores built by this process are
+  /// not affected.
+  std::chrono::milliseconds max_timeout{std::chrono::seconds(60)};
+
+  /// How many stores get_or_create_store() rebuilt from configs stay
+  /// registered. Beyond it the least recently used rebuilt store is
+  /// unregistered (and closed once no proxy or caller still holds it), so
+  /// a stream of forged store names cannot pile up stores and open
+  /// connections. Stores registered by this process (register_store,
+  /// store.proxy()) are never evicted and not counted. Values below 1 act
+  /// as 1.
+  std::size_t max_rebuilt_stores = 64;
+
   /// The default policy: the members' defaults above, with allowed_hosts
   /// and allowed_dirs read from PROXYSTORE_ALLOWED_HOSTS and
   /// PROXYSTORE_ALLOWED_DIRS now.
   static StorePolicy from_environment();
 
-  /// A policy that allows everything (the behaviour of a library without
-  /// an allow-list). Use only when every proxy comes from a trusted peer.
+  /// A policy that allows every type, host and directory (the behaviour of
+  /// a library without an allow-list). Use only when every proxy comes from
+  /// a trusted peer. The resource limits (max_timeout, max_rebuilt_stores)
+  /// keep their defaults.
   static StorePolicy allow_all();
 };
 
@@ -128,13 +155,16 @@ bool signing_enabled();
 
 namespace detail {
 
-/// The 32-byte HMAC-SHA256 of a factory's (kind, payload) under the
-/// signing key in force, or "" when no key is set.
-std::string sign_factory(std::string_view kind, std::string_view payload);
+/// The 32-byte HMAC-SHA256 of a factory's (result type, kind, payload)
+/// under the signing key in force, or "" when no key is set.
+/// `result_type` is type_name<T>() of the factory's result, so a signature
+/// does not survive re-typing the proxy.
+std::string sign_factory(std::string_view kind, std::string_view payload,
+                         std::string_view result_type);
 
 /// Verifies a loaded factory's signature when a key is in force (a no-op
-/// otherwise). `result_type` is the type name of the factory's result, for
-/// messages.
+/// otherwise). `result_type` is the type name of the result type the
+/// factory is being loaded as: it is covered by the signature.
 /// @throws SignatureError if the signature is missing or does not match.
 void verify_factory(std::string_view kind, std::string_view payload, std::string_view signature,
                     std::string_view result_type);

@@ -5,10 +5,13 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 namespace proxystore::detail {
 namespace {
@@ -72,11 +75,47 @@ std::size_t pool_size() {
   return std::clamp<std::size_t>(cores, 2, 8);
 }
 
+/// The process's pool, restarted in a forked child: threads do not survive
+/// fork(), so the inherited pool has workers that will never run a task.
+class PoolSlot {
+ public:
+  PoolSlot() = default;
+  PoolSlot(const PoolSlot&) = delete;
+  PoolSlot& operator=(const PoolSlot&) = delete;
+  ~PoolSlot() {
+    // At exit of a child that never submitted: the inherited pool's
+    // threads are not ours to join; leave it (its memory goes with us).
+    if (pid_ != ::getpid())
+      (void)pool_.release();  // NOLINT(bugprone-unused-return-value): deliberate leak
+  }
+
+  void submit(std::function<void()> task) {
+    BackgroundPool* pool = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!pool_ || pid_ != ::getpid()) {
+        // Never join or destroy the parent's pool here: its threads do
+        // not exist in this process and its mutex may be held forever.
+        (void)pool_.release();  // NOLINT(bugprone-unused-return-value): deliberate leak
+        pool_ = std::make_unique<BackgroundPool>(pool_size());
+        pid_ = ::getpid();
+      }
+      pool = pool_.get();
+    }
+    pool->submit(std::move(task));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unique_ptr<BackgroundPool> pool_;
+  pid_t pid_ = 0;
+};
+
 }  // namespace
 
 void run_in_background(std::function<void()> task) {
-  static BackgroundPool pool(pool_size());
-  pool.submit(std::move(task));
+  static PoolSlot slot;
+  slot.submit(std::move(task));
 }
 
 }  // namespace proxystore::detail

@@ -28,20 +28,29 @@ void ClusterTopology::set_node_check(NodeCheck check) {
   check_ = std::move(check);
 }
 
+void ClusterTopology::set_node_credentials(NodeCredentials credentials) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  credentials_ = std::move(credentials);
+}
+
 std::shared_ptr<ClusterNode> ClusterTopology::node(const HostPort& where) {
   const std::string address = where.address();
   NodeCheck check;
+  NodeCredentials credentials;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (auto it = nodes_.find(address); it != nodes_.end())
       return it->second;
     check = check_;
+    credentials = credentials_;
   }
   if (check)
     check(where.host, where.port);  // throws to refuse the node
   RedisEndpoint endpoint = base_;
   endpoint.host = where.host;
   endpoint.port = where.port;
+  if (credentials)
+    credentials(endpoint);
   auto created = std::make_shared<ClusterNode>(std::move(endpoint), pool_size_);
   std::lock_guard<std::mutex> lock(mutex_);
   return nodes_.try_emplace(address, std::move(created)).first->second;

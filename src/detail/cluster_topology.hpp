@@ -52,9 +52,17 @@ class ClusterTopology {
   /// port are ignored. Nothing connects yet.
   ClusterTopology(RedisEndpoint base, std::vector<HostPort> seeds, std::size_t pool_size);
 
+  /// Called on a node's endpoint (a copy of `base` with the node's host and
+  /// port) before its pool is created: sets per-node credentials.
+  using NodeCredentials = std::function<void(RedisEndpoint& endpoint)>;
+
   /// Installs the check on learned nodes (seeds are checked too when they
   /// are first connected to).
   void set_node_check(NodeCheck check);
+
+  /// Installs the per-node credentials hook (a store rebuilt from a config
+  /// binds each node's password to its host:port).
+  void set_node_credentials(NodeCredentials credentials);
 
   /// The primary owning `slot` in the current map (loading the map first
   /// if there is none yet); null when no node covers the slot.
@@ -99,6 +107,7 @@ class ClusterTopology {
 
   std::mutex mutex_;  // guards the members below; never held across I/O
   NodeCheck check_;
+  NodeCredentials credentials_;
   std::map<std::string, std::shared_ptr<ClusterNode>> nodes_;  // by address
   std::shared_ptr<const SlotMap> map_;
 

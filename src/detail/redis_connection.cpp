@@ -179,8 +179,15 @@ void throw_reply_error(const RedisEndpoint& endpoint, const RedisOperation& oper
   std::string message = fmt::format("{}: {} failed: server replied: {}", endpoint.subject(),
                                     operation.describe(), text);
   // Refused credentials make the connection unusable, not just the command.
-  if (is_auth_refusal(text))
+  if (is_auth_refusal(text)) {
+    if (endpoint.password.empty() && starts_with(text, "NOAUTH")) {
+      message +=
+          " (no password was sent; a store rebuilt from a proxy authenticates only with a "
+          "password bound to this host:port by PROXYSTORE_REDIS_AUTH or "
+          "PROXYSTORE_REDIS_AUTH_FILE, e.g. PROXYSTORE_REDIS_AUTH=host:port=password)";
+    }
     throw ConnectionError(message);
+  }
   throw StoreOperationError(message);
 }
 

@@ -7,10 +7,13 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace proxystore::detail {
 
@@ -23,10 +26,16 @@ namespace proxystore::detail {
 /// A connection that failed, or still owes replies, is closed instead of
 /// returned; an I/O failure also closes the idle ones (the server has
 /// probably gone away or restarted), so the next operation reconnects.
+///
+/// Fork: the pool remembers the process that opened its connections. In
+/// a forked child the first borrow forgets every inherited connection
+/// (closing only the child's copy of each socket, which sends nothing, so
+/// the parent's connections are undisturbed) and opens its own: two
+/// processes never share a hiredis socket. As with any library, fork while
+/// another thread is inside the pool is not supported.
 class RedisConnectionPool {
  public:
-  RedisConnectionPool(RedisEndpoint endpoint, std::size_t capacity)
-      : endpoint_(std::move(endpoint)), capacity_(capacity == 0 ? 1 : capacity) {}
+  RedisConnectionPool(RedisEndpoint endpoint, std::size_t capacity);
   RedisConnectionPool(const RedisConnectionPool&) = delete;
   RedisConnectionPool& operator=(const RedisConnectionPool&) = delete;
   ~RedisConnectionPool() = default;
@@ -39,11 +48,12 @@ class RedisConnectionPool {
     Lease(Lease&& other) noexcept
         : pool_(std::exchange(other.pool_, nullptr)),
           connection_(std::move(other.connection_)),
-          reused_(other.reused_) {}
+          reused_(other.reused_),
+          generation_(other.generation_) {}
     Lease& operator=(Lease&&) = delete;
     ~Lease() {
       if (pool_ != nullptr)
-        pool_->give_back(std::move(connection_));
+        pool_->give_back(std::move(connection_), generation_);
     }
 
     RedisConnection& operator*() const noexcept { return *connection_; }
@@ -54,12 +64,17 @@ class RedisConnectionPool {
 
    private:
     friend class RedisConnectionPool;
-    Lease(RedisConnectionPool* pool, std::unique_ptr<RedisConnection> connection, bool reused)
-        : pool_(pool), connection_(std::move(connection)), reused_(reused) {}
+    Lease(RedisConnectionPool* pool, std::unique_ptr<RedisConnection> connection, bool reused,
+          std::uint64_t generation)
+        : pool_(pool),
+          connection_(std::move(connection)),
+          reused_(reused),
+          generation_(generation) {}
 
     RedisConnectionPool* pool_;
     std::unique_ptr<RedisConnection> connection_;
     bool reused_;
+    std::uint64_t generation_;  // the pool's generation when borrowed
   };
 
   /// An idle connection, or a new one (connecting outside the lock).
@@ -72,7 +87,10 @@ class RedisConnectionPool {
   [[nodiscard]] std::size_t open_connections() const;
 
  private:
-  void give_back(std::unique_ptr<RedisConnection> connection) noexcept;
+  void give_back(std::unique_ptr<RedisConnection> connection, std::uint64_t generation) noexcept;
+  /// In a forked child: forgets the parent's connections (mutex_ held).
+  /// Returns them, to be closed after unlocking.
+  std::vector<std::unique_ptr<RedisConnection>> leave_parent_locked();
 
   const RedisEndpoint endpoint_;
   const std::size_t capacity_;
@@ -80,6 +98,8 @@ class RedisConnectionPool {
   std::condition_variable returned_;
   std::vector<std::unique_ptr<RedisConnection>> idle_;  // guarded by mutex_
   std::size_t open_ = 0;                                // guarded by mutex_
+  pid_t pid_;                     // the process the connections belong to; guarded by mutex_
+  std::uint64_t generation_ = 0;  // bumped on fork; guarded by mutex_
 };
 
 }  // namespace proxystore::detail

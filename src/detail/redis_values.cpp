@@ -2,12 +2,12 @@
 #include "detail/redis_values.hpp"
 
 #include <proxystore/errors.hpp>
+#include <proxystore/security.hpp>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
-#include <cstdlib>
 #include <limits>
 #include <system_error>
 
@@ -134,22 +134,30 @@ long long integer_option(const StoreConfig& config, const char* option, long lon
   return value;
 }
 
+std::chrono::milliseconds clamp_rebuilt_timeout(std::chrono::milliseconds timeout) {
+  // A config comes from a peer: 0 (no bound) or a huge value pointed at a
+  // silent listener would hang the consumer, so the policy caps both.
+  const std::chrono::milliseconds cap = store_policy().max_timeout;
+  if (cap.count() <= 0)
+    return timeout;
+  return timeout.count() <= 0 || timeout > cap ? cap : timeout;
+}
+
 void read_common_redis_options(const StoreConfig& config, RedisOptions& options) {
   using Ms = std::chrono::milliseconds::rep;
   constexpr long long max_ms = std::numeric_limits<Ms>::max() / 1000;
-  options.connect_timeout = std::chrono::milliseconds(
-      integer_option(config, "connect_timeout_ms", 0, max_ms, options.connect_timeout.count()));
-  options.command_timeout = std::chrono::milliseconds(
-      integer_option(config, "command_timeout_ms", 0, max_ms, options.command_timeout.count()));
+  options.connect_timeout = clamp_rebuilt_timeout(std::chrono::milliseconds(
+      integer_option(config, "connect_timeout_ms", 0, max_ms, options.connect_timeout.count())));
+  options.command_timeout = clamp_rebuilt_timeout(std::chrono::milliseconds(
+      integer_option(config, "command_timeout_ms", 0, max_ms, options.command_timeout.count())));
   if (auto it = config.options.find("username"); it != config.options.end())
     options.username = it->second;
   if (auto it = config.options.find("key_prefix"); it != config.options.end())
     options.key_prefix = it->second;
-  // Secrets never travel in a config: take the password from this process.
-  if (const char* password =
-          std::getenv("PROXYSTORE_REDIS_PASSWORD")) {  // NOLINT(concurrency-mt-unsafe)
-    options.password = password;
-  }
+  // Secrets never travel in a config, and no process-wide password is sent
+  // to whatever endpoint a config names: the caller binds credentials per
+  // host:port (redis_credentials.hpp).
+  options.password.clear();
 }
 
 }  // namespace proxystore::detail

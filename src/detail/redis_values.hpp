@@ -89,9 +89,14 @@ std::exception_ptr chunk_reply_error(const RedisEndpoint& endpoint, const RedisO
 void add_common_redis_options(const RedisOptions& options, std::map<std::string, std::string>& out);
 
 /// Reads the options add_common_redis_options writes (each optional) into
-/// `options`, and the password from PROXYSTORE_REDIS_PASSWORD. Throws Error
-/// naming `config.name` on a malformed value.
+/// `options` — timeouts clamped by clamp_rebuilt_timeout — and clears the
+/// password (the caller binds one per endpoint: redis_credentials.hpp).
+/// Throws Error naming `config.name` on a malformed value.
 void read_common_redis_options(const StoreConfig& config, RedisOptions& options);
+
+/// A timeout read from a config, capped by the store policy's max_timeout:
+/// 0 (unbounded) or anything larger becomes max_timeout.
+std::chrono::milliseconds clamp_rebuilt_timeout(std::chrono::milliseconds timeout);
 
 /// Reads option `option` of `config` as an integer in [min, max];
 /// `fallback` if absent (when there is none, a missing option throws).

@@ -8,6 +8,7 @@
 #include "detail/cluster_topology.hpp"
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
+#include "detail/redis_credentials.hpp"
 #include "detail/redis_values.hpp"
 
 #include <fmt/format.h>
@@ -767,8 +768,15 @@ std::shared_ptr<RedisClusterStore> RedisClusterStore::from_config(const StoreCon
       config, "wait_replicas", 0, std::numeric_limits<int>::max(), cluster.wait_replicas));
   cluster.wait_timeout = std::chrono::milliseconds(detail::integer_option(
       config, "wait_timeout_ms", 0, std::numeric_limits<int>::max(), cluster.wait_timeout.count()));
-  return std::make_shared<RedisClusterStore>(config.name, std::move(seeds), std::move(options),
-                                             cluster);
+  auto store = std::make_shared<RedisClusterStore>(config.name, std::move(seeds),
+                                                   std::move(options), cluster);
+  // Each node gets only the password bound to its own host:port, so a
+  // forged seed list or slot map cannot collect it (redis_credentials.hpp).
+  store->impl_->topology.set_node_credentials([](RedisEndpoint& endpoint) {
+    detail::bind_redis_credentials(endpoint.host, endpoint.port, endpoint.username,
+                                   endpoint.password);
+  });
+  return store;
 }
 
 void RedisClusterStore::do_put(const Key& key, std::string_view bytes) {

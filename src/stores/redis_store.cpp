@@ -5,6 +5,7 @@
 
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
+#include "detail/redis_credentials.hpp"
 #include "detail/redis_pool.hpp"
 #include "detail/redis_values.hpp"
 
@@ -584,6 +585,7 @@ std::shared_ptr<RedisStore> RedisStore::from_config(const StoreConfig& config) {
   options.db =
       static_cast<int>(detail::integer_option(config, "db", 0, std::numeric_limits<int>::max(), 0));
   detail::read_common_redis_options(config, options);
+  detail::bind_redis_credentials(hostname->second, port, options.username, options.password);
   return std::make_shared<RedisStore>(config.name, hostname->second, port, std::move(options));
 }
 

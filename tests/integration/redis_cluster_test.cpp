@@ -325,7 +325,7 @@ TEST_CASE("RedisClusterStore: a proxy resolves in a separate process", "[redis][
   auto store = make_store(cluster, "xproc:");
   auto consume = [&](const std::string& type, const std::string& serialized) {
     ProcessResult result = run_process(PROXYSTORE_HELPER_PROXY_CONSUMER, {type}, serialized,
-                                       {"PROXYSTORE_REDIS_PASSWORD"}, milliseconds(20000));
+                                       {"PROXYSTORE_REDIS_AUTH"}, milliseconds(20000));
     INFO("consumer stdout: " << result.out << "\nstderr: " << result.err);
     REQUIRE_FALSE(result.timed_out);
     CHECK(result.exit_code == 0);

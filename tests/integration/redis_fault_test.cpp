@@ -4,6 +4,7 @@
 #include <proxystore/proxystore.hpp>
 #include <proxystore/stores/redis.hpp>
 
+#include "support/matchers.hpp"
 #include "support/redis_server.hpp"
 #include "support/scoped_env.hpp"
 
@@ -22,6 +23,7 @@ using proxystore::Key;
 using proxystore::RedisOptions;
 using proxystore::RedisStore;
 using proxystore::TimeoutError;
+using proxystore::test::message_of;
 using proxystore::test::RedisServer;
 using proxystore::test::ScopedEnv;
 
@@ -43,21 +45,6 @@ std::shared_ptr<RedisStore> make_store(const RedisServer& server, const std::str
   return std::make_shared<RedisStore>(name + "-" + std::to_string(server.port()), server.host(),
                                       server.port(), std::move(options));
 }
-
-/// Runs `operation`, which must throw exactly `E` (not a subclass, unless
-/// `E` is ConnectionError and subclasses are allowed); returns the message.
-template <class E, class F>
-std::string message_of(F&& operation) {
-  try {
-    operation();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception was thrown");
-  return {};
-}
-
-/// Sets (or, with nullptr, unsets) an environment variable for one scope.
 
 }  // namespace
 
@@ -108,19 +95,23 @@ TEST_CASE("RedisStore: AUTH with requirepass", "[redis]") {
     CHECK_THAT(message, Catch::Contains(server.address()) && Catch::Contains("NOAUTH"));
   }
 
-  SECTION("a store rebuilt from its config takes the password from the environment") {
+  SECTION("a store rebuilt from its config takes the password bound to its host:port") {
     RedisOptions options = test_options();
     options.password = password;
     auto store = make_store(server, "redis-auth-env", options);
     const Key key = store->set(std::string("via env"));
+    const std::string bound = server.address() + "=" + password;
     {
-      ScopedEnv env("PROXYSTORE_REDIS_PASSWORD", password.c_str());
+      ScopedEnv env("PROXYSTORE_REDIS_AUTH", bound.c_str());
       CHECK(RedisStore::from_config(store->config())->get<std::string>(key) == "via env");
     }
     {
-      ScopedEnv env("PROXYSTORE_REDIS_PASSWORD", nullptr);
+      ScopedEnv env("PROXYSTORE_REDIS_AUTH", nullptr);
+      ScopedEnv old("PROXYSTORE_REDIS_PASSWORD", password.c_str());  // no longer read
       auto rebuilt = RedisStore::from_config(store->config());
-      CHECK_THROWS_AS(rebuilt->get<std::string>(key), ConnectionError);
+      const std::string message =
+          message_of<ConnectionError>([&] { (void)rebuilt->get<std::string>(key); });
+      CHECK_THAT(message, Catch::Contains("NOAUTH") && Catch::Contains("PROXYSTORE_REDIS_AUTH"));
     }
   }
 }

@@ -176,7 +176,7 @@ TEST_CASE("RedisStore: a future resolved across two processes", "[future][redis]
   ChildResult consumer;
   std::thread waiter([&] {
     test::ChildOptions child;
-    child.unset_env = {"PROXYSTORE_REDIS_PASSWORD"};
+    child.unset_env = {"PROXYSTORE_REDIS_AUTH"};
     consumer = run_child(PROXYSTORE_HELPER_PROXY_CONSUMER, {"string"}, serialized, child);
   });
   const auto deadline = Clock::now() + milliseconds(15000);

@@ -33,7 +33,8 @@ RedisOptions test_options() {
 
 /// Resolves `serialized` (a Proxy<T>) in a fresh proxy_consumer process.
 ProcessResult consume(const std::string& type, const std::string& serialized,
-                      const std::vector<std::string>& environment = {"PROXYSTORE_REDIS_PASSWORD"}) {
+                      const std::vector<std::string>& environment = {
+                          "PROXYSTORE_REDIS_AUTH", "PROXYSTORE_REDIS_AUTH_FILE"}) {
   ProcessResult result = run_process(PROXYSTORE_HELPER_PROXY_CONSUMER, {type}, serialized,
                                      environment, std::chrono::milliseconds(20000));
   INFO("consumer stdout: " << result.out);
@@ -90,7 +91,8 @@ TEST_CASE("RedisStore: an evicting proxy resolves once and then the key is gone"
   CHECK_THAT(second.out, Catch::StartsWith("error: ProxyResolveMissingKeyError: "));
 }
 
-TEST_CASE("RedisStore: a consumer process gets the password from its environment", "[redis]") {
+TEST_CASE("RedisStore: a consumer process gets the password bound to host:port in its environment",
+          "[redis]") {
   const std::string password = "xproc-Pa55word";
   RedisServer::Options server_options;
   server_options.extra_args = {"--requirepass", password};
@@ -103,11 +105,20 @@ TEST_CASE("RedisStore: a consumer process gets the password from its environment
   const std::string serialized = proxystore::serialize(store->proxy(std::string("secret stuff")));
   CHECK(serialized.find(password) == std::string::npos);
 
-  ProcessResult with = consume("string", serialized, {"PROXYSTORE_REDIS_PASSWORD=" + password});
+  ProcessResult with =
+      consume("string", serialized, {"PROXYSTORE_REDIS_AUTH=" + server.address() + "=" + password});
   CHECK(with.exit_code == 0);
   CHECK(with.out == "secret stuff");
 
-  ProcessResult without = consume("string", serialized, {"PROXYSTORE_REDIS_PASSWORD"});
+  // The old process-wide variable is not read by a rebuilt store.
+  ProcessResult unbound = consume(
+      "string", serialized, {"PROXYSTORE_REDIS_AUTH", "PROXYSTORE_REDIS_PASSWORD=" + password});
+  CHECK(unbound.exit_code == 3);
+  CHECK_THAT(unbound.out, Catch::StartsWith("error: ConnectionError: ") &&
+                              Catch::Contains("PROXYSTORE_REDIS_AUTH") &&
+                              !Catch::Contains(password));
+
+  ProcessResult without = consume("string", serialized, {"PROXYSTORE_REDIS_AUTH"});
   CHECK(without.exit_code == 3);
   CHECK_THAT(without.out, Catch::StartsWith("error: ConnectionError: ") &&
                               Catch::Contains(server.address()) && !Catch::Contains(password));

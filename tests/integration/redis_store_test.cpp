@@ -5,6 +5,7 @@
 #include <proxystore/proxystore.hpp>
 #include <proxystore/stores/redis.hpp>
 
+#include "support/matchers.hpp"
 #include "support/redis_server.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,6 +21,7 @@
 using proxystore::Key;
 using proxystore::RedisOptions;
 using proxystore::RedisStore;
+using proxystore::test::message_of;
 using proxystore::test::RedisServer;
 using proxystore::test::RespReply;
 
@@ -47,17 +49,6 @@ std::string random_bytes(std::size_t size, unsigned seed) {
   for (char& c : out)
     c = static_cast<char>(byte(generator));
   return out;
-}
-
-template <class E, class F>
-std::string message_of(F&& operation) {
-  try {
-    operation();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("no exception was thrown");
-  return {};
 }
 
 }  // namespace

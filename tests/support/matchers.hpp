@@ -41,4 +41,18 @@ class MessageContains : public Catch::MatcherBase<std::exception> {
   std::vector<std::string> parts_;
 };
 
+/// Runs `operation`, which must throw an `E` (or a subclass); returns its
+/// message, so a test can check what it says and what it must not say.
+/// Fails the test if nothing is thrown.
+template <class E, class F>
+std::string message_of(F&& operation) {
+  try {
+    operation();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("no exception was thrown");
+  return {};
+}
+
 }  // namespace proxystore::test

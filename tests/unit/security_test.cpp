@@ -429,6 +429,42 @@ TEST_CASE("with signing on, unsigned, tampered and foreign-key proxies are rejec
   CHECK_THROWS_AS(set_signing_key(""), Error);
 }
 
+TEST_CASE("a signed proxy cannot be re-typed through its unsigned header", "[security]") {
+  // Issue 12 item 5: the serialization header names the type
+  // ("proxy<i64>") but is not signed; the MAC covers the result type.
+  SecurityStateGuard guard;
+  auto store = std::make_shared<LocalStore>(unique_name("sec-retype"));
+  const auto proxy = store->proxy(static_cast<long long>(-5));
+  set_signing_key("retype-key");
+  const std::string bytes = serialize(proxy);
+  REQUIRE(*deserialize<Proxy<long long>>(bytes) == -5);
+
+  const std::string from = type_name<Proxy<long long>>();
+  const std::string to = type_name<Proxy<unsigned long long>>();
+  REQUIRE(from == "proxy<i64>");
+  REQUIRE(to == "proxy<u64>");
+  std::string retyped = bytes;
+  const auto at = retyped.find(from);
+  REQUIRE(at != std::string::npos);
+  retyped.replace(at, from.size(), to);
+  try {
+    (void)deserialize<Proxy<unsigned long long>>(retyped);
+    FAIL("a signed proxy<i64> was accepted as proxy<u64>");
+  } catch (const SignatureError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("u64") && Catch::Contains("signature mismatch"));
+  }
+  // A bare factory too, and through a text archive the same way.
+  const std::string factory_bytes = serialize(get_factory(proxy));
+  std::string retyped_factory = factory_bytes;
+  const std::string factory_from = type_name<Factory<long long>>();
+  const auto factory_at = retyped_factory.find(factory_from);
+  REQUIRE(factory_at != std::string::npos);
+  retyped_factory.replace(factory_at, factory_from.size(),
+                          type_name<Factory<unsigned long long>>());
+  CHECK_THROWS_AS(deserialize<Factory<unsigned long long>>(retyped_factory), SignatureError);
+  CHECK_NOTHROW(deserialize<Factory<long long>>(factory_bytes));
+}
+
 TEST_CASE("signing works through text archives too", "[security]") {
   SecurityStateGuard guard;
   set_signing_key("json-key");
@@ -592,11 +628,12 @@ TEST_CASE("a RedisStore password never appears in proxies, configs, messages or 
   server.restart();
   const std::string bytes = serialize(store->proxy(std::string("from another process")));
 
-  // A consumer process gets the password from its environment; whatever it
-  // prints — the value, or an error — never contains it.
+  // A consumer process gets the password bound to the server's host:port
+  // in its environment; whatever it prints — the value, or an error —
+  // never contains it.
   auto consume = [&](const std::string& env_password) {
     test::ChildOptions child;
-    child.env = {"PROXYSTORE_REDIS_PASSWORD=" + env_password};
+    child.env = {"PROXYSTORE_REDIS_AUTH=" + server.address() + "=" + env_password};
     child.unset_env = {"PROXYSTORE_SIGNING_KEY", "PROXYSTORE_ALLOWED_HOSTS"};
     return test::run_child(PROXYSTORE_HELPER_PROXY_CONSUMER, {"string"}, bytes, child);
   };

@@ -22,7 +22,8 @@ struct RedisOptions {
   /// ACL user (empty: the default user).
   std::string username;
   /// AUTH password. Never part of config(): a process that rebuilds the
-  /// store from a proxy reads PROXYSTORE_REDIS_PASSWORD instead.
+  /// store from a proxy takes only the password bound to the store's
+  /// host:port by PROXYSTORE_REDIS_AUTH or PROXYSTORE_REDIS_AUTH_FILE.
   std::string password;
   /// Database index (SELECT).
   int db = 0;
@@ -70,9 +71,16 @@ class RedisStore : public Store {
 
   StoreConfig config() const override;
 
-  /// Rebuilds a store from `config()` output; the password comes from the
-  /// PROXYSTORE_REDIS_PASSWORD environment variable.
-  /// @throws Error if an option is missing or malformed.
+  /// Rebuilds a store from `config()` output. The password is the one
+  /// bound to exactly this hostname:port by PROXYSTORE_REDIS_AUTH
+  /// (comma-separated `host:port=password` or `host:port=user:password`)
+  /// or PROXYSTORE_REDIS_AUTH_FILE (one entry per line; refused unless
+  /// only its owner can access it), else none: a forged config naming
+  /// another endpoint never receives it. An entry's user replaces the
+  /// config's username. Timeouts are capped by StorePolicy::max_timeout
+  /// (a config's 0 becomes the cap).
+  /// @throws Error if an option is missing or malformed, or a credentials
+  ///         entry or file is.
   static std::shared_ptr<RedisStore> from_config(const StoreConfig& config);
 
   /// The server's hostname, as given.

@@ -60,7 +60,8 @@ struct RedisClusterOptions {
 /// Config: type "redis-cluster", options `seeds` (comma-separated
 /// host:port), username, key_prefix, connect_timeout_ms,
 /// command_timeout_ms, wait_replicas, wait_timeout_ms — never the password
-/// (a rebuilding process reads PROXYSTORE_REDIS_PASSWORD).
+/// (a rebuilding process binds a password to each node's host:port with
+/// PROXYSTORE_REDIS_AUTH or PROXYSTORE_REDIS_AUTH_FILE, see RedisStore).
 class RedisClusterStore : public Store {
  public:
   /// A store on the cluster reachable through any of `seed_nodes`
@@ -79,8 +80,11 @@ class RedisClusterStore : public Store {
 
   StoreConfig config() const override;
 
-  /// Rebuilds a store from `config()` output; the password comes from the
-  /// PROXYSTORE_REDIS_PASSWORD environment variable.
+  /// Rebuilds a store from `config()` output. Each node, seed or learned,
+  /// gets only the password bound to its own host:port by
+  /// PROXYSTORE_REDIS_AUTH or PROXYSTORE_REDIS_AUTH_FILE (as for
+  /// RedisStore::from_config); timeouts are capped by
+  /// StorePolicy::max_timeout.
   /// @throws Error if an option is missing or malformed.
   static std::shared_ptr<RedisClusterStore> from_config(const StoreConfig& config);
 
