@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "detail/redis_credentials.hpp"
 
-#include "detail/printable.hpp"
 #include "detail/sha256.hpp"
 
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 
 #include <fmt/format.h>
