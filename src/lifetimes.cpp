@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/lifetimes.hpp>
 #include <proxystore/store.hpp>
@@ -33,7 +34,8 @@ void Lifetime::add_object(Store& store, const Key& key,
     std::lock_guard<std::mutex> lock(mutex_);
     if (done_) {
       throw LifetimeError(fmt::format("{}: cannot take key '{}' of store '{}': it has ended",
-                                      description_, key.id, store.name()));
+                                      description_, detail::printable(key.id),
+                                      detail::printable(store.name())));
     }
     objects_.emplace_back(detail::StoreAccess::shared(store), key);
   }
@@ -163,7 +165,7 @@ void LeaseLifetime::on_add_written(Store& store, const Key& key,
       }
     }
     throw LifetimeError(fmt::format("{}: cannot take key '{}' of another store '{}'", description(),
-                                    key.id, store.name()));
+                                    detail::printable(key.id), detail::printable(store.name())));
   }
   std::chrono::milliseconds left{};
   {

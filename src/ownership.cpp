@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
 #include <proxystore/ownership.hpp>
 
 #include <cstdio>
@@ -61,7 +62,8 @@ void Ownership::acquire_shared() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (mutable_) {
     throw BorrowError(fmt::format("store '{}' key '{}': cannot borrow it (shared): {}",
-                                  store_->name(), key_.id, describe_locked()));
+                                  detail::printable(store_->name()), detail::printable(key_.id),
+                                  describe_locked()));
   }
   ++shared_;
 }
@@ -81,7 +83,8 @@ void Ownership::acquire_mut() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (mutable_ || shared_ > 0) {
     throw BorrowError(fmt::format("store '{}' key '{}': cannot borrow it mutably: {}",
-                                  store_->name(), key_.id, describe_locked()));
+                                  detail::printable(store_->name()), detail::printable(key_.id),
+                                  describe_locked()));
   }
   mutable_ = true;
 }
@@ -100,8 +103,9 @@ void Ownership::release_mut() noexcept {
 void Ownership::check_owner_access() const {
   std::lock_guard<std::mutex> lock(mutex_);
   if (mutable_) {
-    throw BorrowError(fmt::format("store '{}' key '{}': cannot use the owner: {}", store_->name(),
-                                  key_.id, describe_locked()));
+    throw BorrowError(fmt::format("store '{}' key '{}': cannot use the owner: {}",
+                                  detail::printable(store_->name()), detail::printable(key_.id),
+                                  describe_locked()));
   }
 }
 
@@ -118,7 +122,8 @@ void Ownership::release_owner() noexcept {
             store_->name(), key_, shared_, mutable_,
             fmt::format("store '{}' key '{}': the owner was destroyed while borrowed ({}); the "
                         "object is evicted when the last borrow ends",
-                        store_->name(), key_.id, describe_locked())};
+                        detail::printable(store_->name()), detail::printable(key_.id),
+                        describe_locked())};
       } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory; the eviction still waits
       }
     }

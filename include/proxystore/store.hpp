@@ -578,8 +578,9 @@ class Store : public std::enable_shared_from_this<Store> {
     try {
       return read_value();
     } catch (const std::bad_alloc& e) {
-      throw StoreOperationError(fmt::format(
-          "store '{}' key '{}': out of memory reading the object ({})", name_, key.id, e.what()));
+      throw StoreOperationError(
+          fmt::format("store '{}' key '{}': out of memory reading the object ({})",
+                      detail::printable(name_), detail::printable(key.id), e.what()));
     }
   }
 
