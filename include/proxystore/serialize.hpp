@@ -359,12 +359,11 @@ inline constexpr std::size_t streamed_slice_size = std::size_t{256} << 10U;
 /// The most memory reserved for a streamed value before its bytes arrive.
 /// Its size comes from the peer (a reply header, a chunk manifest): a
 /// claim of 64 GB must not become a 64 GB allocation (std::bad_alloc) or a
-/// reservation nothing fills. Reserved memory is only address space until
-/// bytes are written into it, so the bound is set high enough that the
-/// objects people move (up to 256 MiB) are received in one allocation with
-/// no copy; past it, the buffer grows geometrically as bytes actually
-/// arrive (a larger value pays at most one extra copy of itself).
-inline constexpr std::size_t max_upfront_reserve = std::size_t{256} << 20U;
+/// reservation nothing fills (nor an allocation the received bytes do not
+/// back: sanitizers and strict overcommit count reserved memory too). Past
+/// this, the buffer grows geometrically as bytes actually arrive (a value
+/// larger than this pays at most one extra copy of itself).
+inline constexpr std::size_t max_upfront_reserve = std::size_t{16} << 20U;
 
 /// Appends the next `n` bytes of `reader` to `out`, growing `out` one
 /// slice at a time as the bytes arrive (never reserving more than

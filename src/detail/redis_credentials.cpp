@@ -114,6 +114,7 @@ std::string read_auth_file(const std::string& path) {
   }
   struct Closer {
     int fd;
+    explicit Closer(int descriptor) : fd(descriptor) {}
     Closer(const Closer&) = delete;
     Closer& operator=(const Closer&) = delete;
     ~Closer() { ::close(fd); }

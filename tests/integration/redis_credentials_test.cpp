@@ -234,7 +234,9 @@ TEST_CASE("malformed credential entries are a clear Error that never quotes a pa
       {"localhost:6379=Secret-user:", "empty password"},
       {"localhost:6379=:Secret-x", "empty user"},
   };
-  for (const auto& [text, says] : bad) {
+  for (const Bad& entry : bad) {
+    const std::string text = entry.text;
+    const std::string says = entry.says;
     INFO(text);
     const std::string message =
         message_of<Error>([&] { (void)parse_redis_auth(text, ',', "PROXYSTORE_REDIS_AUTH"); });
