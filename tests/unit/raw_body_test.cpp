@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -122,4 +123,24 @@ TEST_CASE("read_object: wrong types and damaged headers fail as deserialize does
     CHECK_THROWS_AS(read_object<std::vector<double>>(reader, 1000), SerializationError);
     CHECK(reader.position() == 0);
   }
+}
+
+TEST_CASE("streamed reads grow with the bytes received, by a bounded factor", "[hostile]") {
+  using proxystore::detail::grown_capacity;
+  using proxystore::detail::max_upfront_reserve;
+  const std::size_t mib = std::size_t{1} << 20U;
+  const std::size_t claim = std::size_t{64} << 30U;  // 64 GB, claimed by the peer
+  // Before anything arrives: the up-front bound, whatever the claim.
+  CHECK(grown_capacity(256 * 1024, 0, claim) == max_upfront_reserve);
+  // Then 8 times what arrived.
+  CHECK(grown_capacity(max_upfront_reserve + 1, max_upfront_reserve, claim) ==
+        8 * max_upfront_reserve);
+  CHECK(grown_capacity(200 * mib, 20 * mib, claim) == 200 * mib);  // never below what is needed
+  // Never past the claimed size: a 100 MB value is allocated twice in all.
+  const std::size_t object = 100 * mib;
+  CHECK(grown_capacity(256 * 1024, 0, object) == max_upfront_reserve);
+  CHECK(grown_capacity(max_upfront_reserve + 1, max_upfront_reserve, object) == object);
+  CHECK(grown_capacity(10, 0, 100) == 100);
+  // No overflow from a huge received count.
+  CHECK(grown_capacity(1, std::numeric_limits<std::size_t>::max() / 2, claim) == claim);
 }
