@@ -87,6 +87,31 @@ struct HasRawBody<std::vector<E>>
 template <class T>
 inline constexpr bool has_raw_body_v = HasRawBody<std::remove_cv_t<T>>::value;
 
+/// Whether cereal finds exactly one way to write `T` to, and one way to
+/// read it from (a load, a serialize, or a load_and_construct), the wire
+/// archives.
+template <class T>
+inline constexpr bool is_cereal_serializable_v =
+    cereal::traits::is_output_serializable<T, WireOutputArchive>::value &&
+    (cereal::traits::is_input_serializable<T, WireInputArchive>::value ||
+     cereal::traits::has_load_and_construct<T, WireInputArchive>::value);
+
+/// Instantiated before any cereal call on `T`, so a type that cannot be
+/// stored meets this one assertion (the compiler names `T` in the
+/// "required from RequireSerializable<...>" line) instead of cereal's
+/// page of template errors; `value` then keeps cereal from being
+/// instantiated at all.
+template <class T>
+struct RequireSerializable {
+  static constexpr bool value = is_byte_like_v<T> || is_cereal_serializable_v<T>;
+  static_assert(value,
+                "proxystore: this type cannot be stored or loaded. Give it cereal "
+                "serialization: a member `template <class Archive> void serialize(Archive& ar) "
+                "{ ar(field1, field2); }` (or save/load, or a free serialize(Archive&, T&)), and "
+                "#include <cereal/types/...> for the standard types it holds; exactly one of "
+                "these may exist. See docs/serialization.md (\"Your own types\").");
+};
+
 /// A parsed header; the views point into the parsed bytes.
 struct ObjectHeader {
   std::uint8_t version = 0;
@@ -133,9 +158,15 @@ struct ObjectLayout {
 /// well-formed, of a known format version, and announces the body length
 /// that `total` leaves.
 inline ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t total) {
-  if (prefix.size() < 3 || prefix[0] != object_magic[0] || prefix[1] != object_magic[1]) {
+  if (prefix.size() < 2 || prefix[0] != object_magic[0] || prefix[1] != object_magic[1]) {
     throw SerializationError(
         fmt::format("not a proxystore object ({} bytes, missing the \"PX\" header)", total));
+  }
+  if (prefix.size() < 3) {
+    throw SerializationError(
+        fmt::format("truncated proxystore object ({} bytes: the \"PX\" header ends before its "
+                    "format version)",
+                    total));
   }
   ObjectLayout layout;
   layout.version = static_cast<std::uint8_t>(prefix[2]);
@@ -179,7 +210,7 @@ template <class T>
 void encode_body(std::string& out, const T& value) {
   if constexpr (is_byte_like_v<T>) {
     out.append(reinterpret_cast<const char*>(value.data()), value.size());
-  } else {
+  } else if constexpr (RequireSerializable<T>::value) {
     WireOutputArchive ar(out);
     ar(value);
     ar.expect_backed();
@@ -199,6 +230,8 @@ T decode_body(std::string_view body) {
   if constexpr (is_byte_like_v<T>) {
     const auto* first = reinterpret_cast<const typename T::value_type*>(body.data());
     return T(first, first + body.size());
+  } else if constexpr (!RequireSerializable<T>::value) {
+    throw NotSerializableError("unreachable: RequireSerializable<T> has failed to compile");
   } else if constexpr (std::is_default_constructible_v<T>) {
     WireInputArchive ar(body);
     T value{};

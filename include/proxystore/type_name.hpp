@@ -31,19 +31,39 @@ namespace detail {
 /// Demangles a `typeid(...).name()`; returns it unchanged if that fails.
 std::string demangle(const char* mangled);
 
-/// The type names of the first `shown` of Ts, comma separated.
-template <class... Ts>
-std::string join_type_names(std::size_t shown);
+/// The type names of the first `Shown` of Ts, comma separated; the others
+/// (allocators, comparators) are never named, so never instantiated.
+template <std::size_t Shown, class... Ts>
+std::string join_type_names();
+}  // namespace detail
+
+namespace detail {
+/// False for every `T`, but only once `T` is known: lets a static_assert
+/// fire when a template is instantiated, not when it is parsed.
+template <class T>
+inline constexpr bool dependent_false_v = false;
 }  // namespace detail
 
 /// Customisation point behind `type_name<T>()`. Specialise it with
 /// `PROXYSTORE_TYPE_NAME(T, "name")`; the primary template falls back to the
 /// demangled typeid name prefixed `cxx:`, which is stable only within one
-/// toolchain.
+/// toolchain. Define `PROXYSTORE_REQUIRE_TYPE_NAMES` (before any proxystore
+/// header, e.g. with `-DPROXYSTORE_REQUIRE_TYPE_NAMES`) to make that
+/// fallback a compile error, so no type crosses processes unnamed.
 template <class T, class Enable = void>
 struct TypeName {
   /// The name of `T` (called once per type; `type_name<T>()` caches it).
-  static std::string get() { return "cxx:" + detail::demangle(typeid(T).name()); }
+  static std::string get() {
+#ifdef PROXYSTORE_REQUIRE_TYPE_NAMES
+    static_assert(detail::dependent_false_v<T>,
+                  "proxystore: this type has no portable name and PROXYSTORE_REQUIRE_TYPE_NAMES "
+                  "is defined. Name it at global scope, once, in a header producer and consumer "
+                  "both include: PROXYSTORE_TYPE_NAME(my::Type, \"my.type\"); (the notes "
+                  "around this error name the type: T = ...). See docs/serialization.md "
+                  "(\"Type names\").");
+#endif
+    return "cxx:" + detail::demangle(typeid(T).name());
+  }
 };
 
 /// The portable name of `T` (cv-qualifiers ignored): arithmetic types by
@@ -135,7 +155,7 @@ struct TypeName<Template<Args...>,
                 std::void_t<decltype(detail::TemplateSpelling<Template>::name)>> {
   static std::string get() {
     using Spelling = detail::TemplateSpelling<Template>;
-    return std::string(Spelling::name) + "<" + detail::join_type_names<Args...>(Spelling::shown) +
+    return std::string(Spelling::name) + "<" + detail::join_type_names<Spelling::shown, Args...>() +
            ">";
   }
 };
@@ -156,16 +176,17 @@ struct TypeName<std::monostate> {
 };
 
 namespace detail {
-template <class... Ts>
-std::string join_type_names(std::size_t shown) {
-  using NameFn = const std::string& (*)();
-  const NameFn names[] = {&type_name<Ts>..., nullptr};  // nullptr: Ts may be empty
+template <class TypeList, std::size_t... I>
+std::string join_indexed_type_names(std::index_sequence<I...> /*indices*/) {
   std::string joined;
-  for (std::size_t i = 0; i < sizeof...(Ts) && i < shown; ++i) {
-    joined += (i == 0 ? "" : ",");
-    joined += names[i]();
-  }
+  ((joined += (I == 0 ? "" : ","), joined += type_name<std::tuple_element_t<I, TypeList>>()), ...);
   return joined;
+}
+
+template <std::size_t Shown, class... Ts>
+std::string join_type_names() {
+  constexpr std::size_t count = Shown < sizeof...(Ts) ? Shown : sizeof...(Ts);
+  return join_indexed_type_names<std::tuple<Ts...>>(std::make_index_sequence<count>{});
 }
 }  // namespace detail
 
