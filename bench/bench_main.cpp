@@ -3,16 +3,18 @@
 // then the ratio tables (markdown, on stdout; progress goes to stderr).
 //
 //   proxystore_bench --redis-port=N --redis-cluster=HOST:PORT,... [--smoke]
-//                    [--scratch=DIR] [benchmark flags]
+//                    [--scratch=DIR] [--plot-data=FILE] [benchmark flags]
 //
 // bench/run.sh starts a Redis server and a Redis Cluster and passes the
-// server's port and the cluster's nodes. --smoke runs
+// server's port and the cluster's nodes. --plot-data writes the latency
+// table behind docs/performance.md's plot (bench/latency.gp). --smoke runs
 // each benchmark once on small objects (CI keeps them working; the numbers
 // mean nothing). Google Benchmark flags (--benchmark_filter=...,
 // --benchmark_repetitions=N, ...) pass through; the full run defaults to 10
 // repetitions, randomly interleaved so a burst of load from elsewhere hits
 // all variants alike.
 #include "bench_common.hpp"
+#include "plot_data.hpp"
 #include "report.hpp"
 
 #include <proxystore/proxystore.hpp>
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
   using namespace proxystore::bench;
   Settings& s = settings();
   std::vector<std::string> passed{argv[0]};
+  std::string plot_data;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--smoke") {
@@ -172,6 +175,8 @@ int main(int argc, char** argv) {
         if (!seed.empty())
           s.cluster_seeds.push_back(seed);
       }
+    } else if (arg.rfind("--plot-data=", 0) == 0) {
+      plot_data = arg.substr(std::string("--plot-data=").size());
     } else if (arg.rfind("--scratch=", 0) == 0) {
       s.scratch = arg.substr(10);
     } else {
@@ -181,7 +186,7 @@ int main(int argc, char** argv) {
   if (s.redis_port <= 0 || s.cluster_seeds.empty()) {
     std::cerr << "usage: " << argv[0]
               << " --redis-port=N --redis-cluster=HOST:PORT,... [--smoke] [--scratch=DIR] "
-                 "[benchmark flags]\n"
+                 "[--plot-data=FILE] [benchmark flags]\n"
                  "(bash bench/run.sh starts a server and a cluster and runs this)\n";
     return 2;
   }
@@ -228,6 +233,12 @@ int main(int argc, char** argv) {
     for (const auto& [name, values] : reporter.results())
       info.repetitions = std::max(info.repetitions, static_cast<int>(values.size()));
     print_report(std::cout, info, reporter);
+    if (!plot_data.empty()) {
+      std::ofstream table(plot_data);
+      write_latency_table(table, reporter);
+      if (!table.flush())
+        throw std::runtime_error("cannot write the plot data to " + plot_data);
+    }
     // Benchmarks are never timed assertions: a missed target is reported in
     // the table, only a benchmark or probe that could not run fails the
     // program (a probe that failed recorded a negative value).

@@ -27,6 +27,16 @@ void RecordingReporter::ReportRuns(const std::vector<Run>& reports) {
   }
 }
 
+std::optional<double> RecordingReporter::median(const std::string& name) const {
+  auto it = results_.find(name);
+  if (it == results_.end() || it->second.empty())
+    return std::nullopt;
+  std::vector<double> values = it->second;
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
 namespace {
 
 /// The repetitions of one benchmark, summarised.
@@ -36,14 +46,13 @@ struct Stats {
 };
 
 std::optional<Stats> stats_of(const RecordingReporter& reporter, const std::string& name) {
-  auto it = reporter.results().find(name);
-  if (it == reporter.results().end() || it->second.empty())
+  const std::optional<double> median = reporter.median(name);
+  if (!median)
     return std::nullopt;
-  std::vector<double> values = it->second;
-  std::sort(values.begin(), values.end());
+  const std::vector<double>& values = reporter.results().at(name);
   const std::size_t n = values.size();
   Stats s;
-  s.median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  s.median = *median;
   double mean = 0;
   for (double v : values)
     mean += v;

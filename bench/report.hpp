@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ class RecordingReporter : public benchmark::ConsoleReporter {
 
   /// Seconds per iteration of each repetition, by registered name.
   const std::map<std::string, std::vector<double>>& results() const noexcept { return results_; }
+  /// The median seconds per iteration of `name` over its repetitions, if it ran.
+  std::optional<double> median(const std::string& name) const;
   /// Names of benchmarks that reported an error.
   const std::vector<std::string>& errors() const noexcept { return errors_; }
 

@@ -7,6 +7,10 @@
 #
 #   bash bench/run.sh                 full run (about 30 minutes on 2 cores)
 #   bash bench/run.sh --smoke         CI: each benchmark once on small objects
+#   bash bench/run.sh --plot FILE     also draw latency against object size (log-log,
+#                                     the library vs its baselines) from the same
+#                                     run into FILE (SVG; needs gnuplot), e.g.
+#                                     docs/performance-latency.svg
 #   bash bench/run.sh -- ARGS...      extra arguments for proxystore_bench, e.g.
 #                                     --benchmark_filter=redis/get
 #
@@ -19,14 +23,21 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 smoke=()
 extra=()
+plot=""
+usage="usage: bash bench/run.sh [--smoke] [--plot FILE.svg] [-- proxystore_bench args]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=(--smoke) ;;
+    --plot) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; plot=$2; shift ;;
     --) shift; extra=("$@"); break ;;
-    *) echo "usage: bash bench/run.sh [--smoke] [-- proxystore_bench args]" >&2; exit 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
   shift
 done
+if [ -n "$plot" ] && ! command -v gnuplot >/dev/null 2>&1; then
+  echo "--plot needs gnuplot (bash .ci/setup installs it)" >&2
+  exit 2
+fi
 
 build=${PROXYSTORE_BUILD_DIR:-build-bench}
 if [ -z "${PROXYSTORE_BUILD_DIR:-}" ] && [ ! -f "$build/CMakeCache.txt" ]; then
@@ -150,7 +161,12 @@ cluster_seeds=$(IFS=,; echo "${seeds[*]}")
 echo "Redis Cluster of $cluster_nodes primaries on $cluster_seeds" >&2
 
 status=0
-"$bench" --redis-port="$single_port" --redis-cluster="$cluster_seeds" --scratch="$work/scratch" "${smoke[@]}" "${extra[@]}" || status=$?
+"$bench" --redis-port="$single_port" --redis-cluster="$cluster_seeds" --scratch="$work/scratch" \
+  --plot-data="$work/latency.tsv" "${smoke[@]}" "${extra[@]}" || status=$?
+if [ -n "$plot" ]; then
+  gnuplot -e "data='$work/latency.tsv'; out='$plot'" bench/latency.gp
+  echo "latency plot: $plot (data: the tables above)" >&2
+fi
 
 # What a resolved access compiles to (docs/performance.md quotes it).
 if [ ${#smoke[@]} -eq 0 ] && command -v objdump >/dev/null 2>&1; then
