@@ -40,9 +40,14 @@ set(_shared_option "")
 if(DEFINED BUILD_SHARED_LIBS)
   set(_shared_option "-DBUILD_SHARED_LIBS=${BUILD_SHARED_LIBS}")
 endif()
+# It rebuilds the library: unoptimised, without debug information (the point
+# is the CMake integration; half the compile time of RelWithDebInfo), and
+# first (a high COST), so it runs beside the rest of the suite.
 proxystore_add_consumer_test(add_subdirectory
   OPTIONS "-DPROXYSTORE_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
-          "-DPROXYSTORE_WERROR=${PROXYSTORE_WERROR}" ${_shared_option})
+          "-DPROXYSTORE_WERROR=${PROXYSTORE_WERROR}" ${_shared_option}
+          "-DCMAKE_BUILD_TYPE=Debug" "-DCMAKE_CXX_FLAGS_DEBUG=-O0"
+  PROPERTIES COST 10000)
 
 if(PROXYSTORE_INSTALL)
   add_test(NAME consumer.install
