@@ -308,6 +308,17 @@ class Store : public std::enable_shared_from_this<Store> {
   /// A snapshot of the metrics (empty unless StoreOptions::metrics).
   StoreMetrics metrics() const { return metrics_.snapshot(); }
 
+  /// Checks now that the backend answers, so an application can fail fast
+  /// at start-up instead of at its first proxy. RedisStore sends PING (and
+  /// connects, authenticates and selects its database if it had not yet);
+  /// RedisClusterStore loads the slot map and PINGs every primary; other
+  /// stores make a cheap probe of their backend (a lookup of a key that is
+  /// never stored).
+  /// @throws ConnectionError (TimeoutError) naming host:port when a server
+  ///         is unreachable, refuses the credentials or does not answer in
+  ///         time; the backend's own error for other failures.
+  void ping() { do_ping(); }
+
  protected:
   // --- the backend interface: bytes in, bytes out --------------------------
 
@@ -339,6 +350,9 @@ class Store : public std::enable_shared_from_this<Store> {
   }
   /// Whether `key` holds bytes.
   virtual bool do_exists(const Key& key) = 0;
+  /// ping(): throws when the backend cannot be reached. The default looks
+  /// up a key that is never stored (do_exists), which reaches the backend.
+  virtual void do_ping() { (void)do_exists(Key{"proxystore:ping"}); }
   /// Removes `key` (a no-op if absent).
   virtual void do_evict(const Key& key) = 0;
   /// A fresh key (default: random 128-bit hex id).

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -42,18 +43,15 @@ class StoreFactory {
   /// @throws SerializationError if it holds another type.
   /// @throws StoreNotFoundError / ConnectionError if the store cannot be had.
   T operator()() const {
-    std::shared_ptr<Store> store = get_or_create_store(config_);
-    std::optional<T> object = store->template get<T>(key_);
-    if (!object) {
-      throw ProxyResolveMissingKeyError(
-          fmt::format("store '{}' (type '{}') has no object under key '{}' to resolve a Proxy<{}> "
-                      "(never stored, evicted, or expired)",
-                      detail::printable(config_.name), detail::printable(config_.type),
-                      detail::printable(key_.id), type_name<T>()));
+    // A connection failure names the proxy too (its type and key), not only
+    // the server: an application resolving many proxies learns which failed.
+    try {
+      return resolve();
+    } catch (const TimeoutError& e) {
+      throw TimeoutError(resolving(e));
+    } catch (const ConnectionError& e) {
+      throw ConnectionError(resolving(e));
     }
-    if (evict_)
-      store->evict(key_);
-    return std::move(*object);
   }
 
   /// The config of the store the object lives in.
@@ -71,6 +69,27 @@ class StoreFactory {
   }
 
  private:
+  std::string resolving(const ConnectionError& e) const {
+    return fmt::format("resolving a Proxy<{}> (key '{}' in store '{}' of type '{}'): {}",
+                       type_name<T>(), detail::printable(key_.id), detail::printable(config_.name),
+                       detail::printable(config_.type), e.what());
+  }
+
+  T resolve() const {
+    std::shared_ptr<Store> store = get_or_create_store(config_);
+    std::optional<T> object = store->template get<T>(key_);
+    if (!object) {
+      throw ProxyResolveMissingKeyError(
+          fmt::format("store '{}' (type '{}') has no object under key '{}' to resolve a Proxy<{}> "
+                      "(never stored, evicted, or expired)",
+                      detail::printable(config_.name), detail::printable(config_.type),
+                      detail::printable(key_.id), type_name<T>()));
+    }
+    if (evict_)
+      store->evict(key_);
+    return std::move(*object);
+  }
+
   StoreConfig config_;
   Key key_;
   bool evict_ = false;

@@ -9,6 +9,7 @@
 #include <exception>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -21,49 +22,80 @@ using Clock = std::chrono::steady_clock;
 /// reload) before giving up: a healthy cluster needs one or two.
 constexpr int max_redirect_rounds = 16;
 
+/// A run carrying more bytes than this writes each node from a thread of
+/// its own (one thread blocked in one node's write would leave the others
+/// idle); below it, the pipelines are driven from the calling thread.
+constexpr std::size_t threaded_bytes = std::size_t{4} << 20U;
+
 /// The commands one node gets in one round, and how sending them went.
 struct Bucket {
   std::shared_ptr<ClusterNode> node;
-  std::vector<std::size_t> indices;  // into the commands
-  std::vector<bool> asking;          // per index: ASKING first (an ASK redirection)
-  std::exception_ptr unreachable;    // a ConnectionError/TimeoutError: retried
-  std::exception_ptr fatal;          // anything else: thrown
+  std::vector<std::size_t> indices;                 // into the commands
+  std::vector<bool> asking;                         // per index: ASKING first (an ASK redirection)
+  std::exception_ptr unreachable;                   // a ConnectionError/TimeoutError: retried
+  std::exception_ptr fatal;                         // anything else: thrown
+  std::optional<RedisConnectionPool::Lease> lease;  // between writing and reading
+  std::size_t sent = 0;                             // commands written
+  RedisArgs wait_args;                              // WAIT, when written
 };
+
+/// Keeps a failure in the bucket (a phase may run on a thread).
+void keep_failure(Bucket& bucket) noexcept {
+  try {
+    throw;
+  } catch (const ConnectionError&) {
+    bucket.unreachable = std::current_exception();
+  } catch (...) {
+    bucket.fatal = std::current_exception();
+  }
+}
 
 std::string_view error_text(const redisReply& reply) {
   return {reply.str != nullptr ? reply.str : "", reply.len};
 }
 
-/// Pipelines a bucket's commands on one pooled connection (then WAIT, for
-/// writes with wait_replicas) and stores each reply with its command.
-/// Never throws: failures are kept in the bucket (it may run on a thread).
-void send_bucket(Bucket& bucket, std::vector<ClusterCommand>& commands,
-                 const RedisOperation& operation, const ClusterRunOptions& options,
-                 bool writes) noexcept {
+/// Writes a bucket's commands (then WAIT, for writes with wait_replicas)
+/// on one pooled connection, kept in the bucket for read_bucket.
+/// Never throws: failures are kept in the bucket.
+void write_bucket(Bucket& bucket, std::vector<ClusterCommand>& commands,
+                  const RedisOperation& operation, const ClusterRunOptions& options,
+                  bool writes) noexcept {
   try {
-    RedisConnectionPool::Lease lease = bucket.node->pool().borrow();
-    RedisConnection& connection = *lease;
-    std::size_t sent = 0;
+    bucket.lease.emplace(bucket.node->pool().borrow());
+    RedisConnection& connection = **bucket.lease;
     for (std::size_t k = 0; k < bucket.indices.size(); ++k) {
       if (bucket.asking[k]) {
         RedisArgs asking(1);
         asking.add("ASKING");
         connection.append(operation, asking);
-        ++sent;
+        ++bucket.sent;
       }
       connection.append(operation, commands[bucket.indices[k]].args);
-      ++sent;
+      ++bucket.sent;
     }
-    const bool wait = writes && options.wait_replicas > 0;
-    RedisArgs wait_args(3);
-    if (wait) {
-      wait_args.add("WAIT")
+    if (writes && options.wait_replicas > 0) {
+      bucket.wait_args.add("WAIT")
           .add_owned(std::to_string(options.wait_replicas))
           .add_owned(std::to_string(options.wait_timeout.count()));
-      connection.append(operation, wait_args);
-      ++sent;
+      connection.append(operation, bucket.wait_args);
+      ++bucket.sent;
     }
-    std::vector<RedisReplyPtr> replies = connection.replies(operation, sent);
+    connection.send_queued(operation);
+  } catch (...) {
+    keep_failure(bucket);
+  }
+}
+
+/// Reads the replies to what write_bucket wrote and stores each with its
+/// command. Never throws: failures are kept in the bucket.
+void read_bucket(Bucket& bucket, std::vector<ClusterCommand>& commands,
+                 const RedisOperation& operation, const ClusterRunOptions& options,
+                 bool writes) noexcept {
+  if (bucket.unreachable || bucket.fatal)
+    return;
+  try {
+    RedisConnection& connection = **bucket.lease;
+    std::vector<RedisReplyPtr> replies = connection.replies(operation, bucket.sent);
     std::size_t r = 0;
     for (std::size_t k = 0; k < bucket.indices.size(); ++k) {
       if (bucket.asking[k])
@@ -75,6 +107,7 @@ void send_bucket(Bucket& bucket, std::vector<ClusterCommand>& commands,
     // A node that wrote nothing (every command redirected: after a
     // failover it may be a replica, which refuses WAIT) has nothing to
     // wait for; the commands go, with a WAIT, to the node that owns them.
+    const bool wait = writes && options.wait_replicas > 0;
     const bool wrote =
         std::any_of(bucket.indices.begin(), bucket.indices.end(),
                     [&](std::size_t i) { return commands[i].reply->type != REDIS_REPLY_ERROR; });
@@ -91,31 +124,54 @@ void send_bucket(Bucket& bucket, std::vector<ClusterCommand>& commands,
             options.wait_replicas, options.wait_timeout.count()));
       }
     }
-  } catch (const ConnectionError&) {
-    bucket.unreachable = std::current_exception();
   } catch (...) {
-    bucket.fatal = std::current_exception();
+    keep_failure(bucket);
   }
+  bucket.lease.reset();  // back to the pool (closed if it failed or owes replies)
 }
 
-/// Sends every bucket: the first on this thread, the others on threads of
-/// their own, so a batch spanning three primaries costs one round trip.
+/// Bytes of arguments a bucket sends.
+std::size_t bytes_of(const Bucket& bucket, const std::vector<ClusterCommand>& commands) {
+  std::size_t total = 0;
+  for (const std::size_t i : bucket.indices) {
+    const RedisArgs& args = commands[i].args;
+    for (std::size_t a = 0; a < args.size(); ++a)
+      total += args.lengths()[a];
+  }
+  return total;
+}
+
+/// Sends every bucket, so a batch spanning three primaries costs one round
+/// trip: every node's pipeline written, then every node's replies read,
+/// from this thread — the servers work in parallel meanwhile. A run of
+/// many megabytes gives each node but the first a thread (write and read).
 void send_buckets(std::vector<Bucket>& buckets, std::vector<ClusterCommand>& commands,
                   const RedisOperation& operation, const ClusterRunOptions& options, bool writes) {
+  std::size_t total = 0;
+  for (const Bucket& bucket : buckets)
+    total += bytes_of(bucket, commands);
+  auto one = [&](Bucket& bucket) {
+    write_bucket(bucket, commands, operation, options, writes);
+    read_bucket(bucket, commands, operation, options, writes);
+  };
+  if (total < threaded_bytes || buckets.size() < 2) {
+    for (Bucket& bucket : buckets)
+      write_bucket(bucket, commands, operation, options, writes);
+    for (Bucket& bucket : buckets)
+      read_bucket(bucket, commands, operation, options, writes);
+    return;
+  }
   std::vector<std::thread> threads;
   threads.reserve(buckets.size());
   try {
-    for (std::size_t b = 1; b < buckets.size(); ++b) {
-      threads.emplace_back(
-          [&, b] { send_bucket(buckets[b], commands, operation, options, writes); });
-    }
+    for (std::size_t b = 1; b < buckets.size(); ++b)
+      threads.emplace_back([&one, &buckets, b] { one(buckets[b]); });
   } catch (...) {
     for (std::thread& thread : threads)
       thread.join();
     throw;
   }
-  if (!buckets.empty())
-    send_bucket(buckets.front(), commands, operation, options, writes);
+  one(buckets.front());
   for (std::thread& thread : threads)
     thread.join();
 }
@@ -162,7 +218,7 @@ void run_cluster_commands(ClusterTopology& topology, std::vector<ClusterCommand>
       }
       auto [it, added] = bucket_of.try_emplace(node.get(), buckets.size());
       if (added)
-        buckets.push_back(Bucket{node, {}, {}, {}, {}});
+        buckets.push_back(Bucket{node, {}, {}, {}, {}, std::nullopt, 0, RedisArgs(3)});
       buckets[it->second].indices.push_back(i);
       buckets[it->second].asking.push_back(asking);
     }
@@ -183,6 +239,8 @@ void run_cluster_commands(ClusterTopology& topology, std::vector<ClusterCommand>
         if (reply.type != REDIS_REPLY_ERROR)
           continue;
         const std::string_view text = error_text(reply);
+        if (unstable_multi_key(commands[i]))
+          continue;  // the caller splits it into single-key commands
         if (std::optional<ClusterRedirect> redirect = parse_redirect(text)) {
           std::shared_ptr<ClusterNode> target = topology.node(redirect->target);
           if (redirect->kind == ClusterRedirect::Kind::moved) {
@@ -226,6 +284,16 @@ void run_cluster_commands(ClusterTopology& topology, std::vector<ClusterCommand>
     }
     pending = std::move(next);
   }
+}
+
+bool unstable_multi_key(const ClusterCommand& command) {
+  if (!command.multi_key || !command.reply || command.reply->type != REDIS_REPLY_ERROR)
+    return false;
+  const std::string_view text = error_text(*command.reply);
+  const std::optional<ClusterRedirect> redirect = parse_redirect(text);
+  if (redirect)
+    return redirect->kind == ClusterRedirect::Kind::ask;
+  return text.substr(0, 8) == "TRYAGAIN";
 }
 
 const redisReply& check_cluster_reply(const ClusterCommand& command,

@@ -25,6 +25,11 @@ struct ClusterCommand {
 
   int slot;
   RedisArgs args;
+  /// A command on several keys of the slot (MSET, MGET). Mid-migration
+  /// Redis cannot run one (ASK, then TRYAGAIN on the importing node until
+  /// the migration ends): such a reply is left for the caller, who splits
+  /// the command into single-key ones (unstable_multi_key).
+  bool multi_key = false;
   RedisReplyPtr reply;                // filled by run_cluster_commands
   std::shared_ptr<ClusterNode> node;  // the node that answered
 };
@@ -41,9 +46,12 @@ struct ClusterRunOptions {
   std::chrono::milliseconds wait_timeout{1000};
 };
 
-/// Sends every command to the primary owning its slot (commands for one
-/// node pipelined on one pooled connection, in order; different nodes in
-/// parallel threads) and collects the replies. Redirections are followed
+/// Sends every command to the primary owning its slot and collects the
+/// replies. Commands for one node are pipelined on one pooled connection,
+/// in order; the nodes' pipelines run in parallel: all are written first,
+/// then all replies read, from the calling thread (no thread per call) —
+/// only a run carrying many megabytes writes each node from a thread of
+/// its own, so the servers receive it at once. Redirections are followed
 /// per command: MOVED updates the slot map and resends; ASK resends once
 /// to the named node after ASKING. Connection failures (a primary killed,
 /// a failover) and TRYAGAIN / CLUSTERDOWN are retried with backoff (10 ms
@@ -65,6 +73,10 @@ void run_cluster_commands(ClusterTopology& topology, std::vector<ClusterCommand>
 /// StoreOperationError for an error reply (ConnectionError for refused
 /// credentials), or for a reply of another type than `expected` (NIL is
 /// accepted where `nil_ok`); messages name the node that answered.
+/// Whether `command` is a multi-key command Redis refused because its slot
+/// is being migrated (ASK or TRYAGAIN): run its keys one by one instead.
+bool unstable_multi_key(const ClusterCommand& command);
+
 const redisReply& check_cluster_reply(const ClusterCommand& command,
                                       const RedisOperation& operation, int expected,
                                       bool nil_ok = false);

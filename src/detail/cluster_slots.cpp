@@ -2,6 +2,7 @@
 #include "detail/cluster_slots.hpp"
 
 #include <array>
+#include <vector>
 
 namespace proxystore::detail {
 namespace {
@@ -45,6 +46,30 @@ std::string_view hash_tag(std::string_view key) noexcept {
 
 int key_slot(std::string_view key) noexcept {
   return crc16_xmodem(hash_tag(key)) % cluster_slot_count;
+}
+
+const std::string& slot_tag(int slot) {
+  // Every slot's first tag in the sequence 0, 1, ..., z, 10, ... (base 36):
+  // about 16384 * ln(16384) short CRCs until all are found, once.
+  static const std::vector<std::string> tags = [] {
+    std::vector<std::string> out(cluster_slot_count);
+    int missing = cluster_slot_count;
+    for (unsigned long long n = 0; missing > 0; ++n) {
+      std::string tag;
+      for (unsigned long long rest = n;; rest /= 36) {
+        tag.insert(tag.begin(), "0123456789abcdefghijklmnopqrstuvwxyz"[rest % 36]);
+        if (rest < 36)
+          break;
+      }
+      std::string& entry = out[crc16_xmodem(tag) % cluster_slot_count];
+      if (entry.empty()) {
+        entry = std::move(tag);
+        --missing;
+      }
+    }
+    return out;
+  }();
+  return tags[static_cast<std::size_t>(slot) % tags.size()];
 }
 
 }  // namespace proxystore::detail

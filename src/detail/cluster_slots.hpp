@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace proxystore::detail {
@@ -23,5 +24,10 @@ std::string_view hash_tag(std::string_view key) noexcept;
 
 /// The cluster slot of `key`, in [0, 16384).
 int key_slot(std::string_view key) noexcept;
+
+/// A short hash tag (lowercase base-36, no braces) whose slot is `slot`:
+/// a key containing `{<tag>}` lands in that slot. From a table built once
+/// per process (a few milliseconds).
+const std::string& slot_tag(int slot);
 
 }  // namespace proxystore::detail

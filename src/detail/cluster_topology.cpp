@@ -20,8 +20,8 @@ std::string_view text_of(const redisReply& reply) {
 }  // namespace
 
 ClusterTopology::ClusterTopology(RedisEndpoint base, std::vector<HostPort> seeds,
-                                 std::size_t pool_size)
-    : base_(std::move(base)), seeds_(std::move(seeds)), pool_size_(pool_size) {}
+                                 std::size_t pool_size, RedisValueLimits limits)
+    : base_(std::move(base)), seeds_(std::move(seeds)), pool_size_(pool_size), limits_(limits) {}
 
 void ClusterTopology::set_node_check(NodeCheck check) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -51,7 +51,7 @@ std::shared_ptr<ClusterNode> ClusterTopology::node(const HostPort& where) {
   endpoint.port = where.port;
   if (credentials)
     credentials(endpoint);
-  auto created = std::make_shared<ClusterNode>(std::move(endpoint), pool_size_);
+  auto created = std::make_shared<ClusterNode>(std::move(endpoint), pool_size_, limits_);
   std::lock_guard<std::mutex> lock(mutex_);
   return nodes_.try_emplace(address, std::move(created)).first->second;
 }
@@ -202,6 +202,32 @@ std::vector<std::shared_ptr<ClusterNode>> ClusterTopology::primaries() {
       out.push_back(map->nodes[index]);
     }
   }
+  return out;
+}
+
+std::vector<int> ClusterTopology::slot_per_primary(std::uint64_t random) {
+  const std::shared_ptr<const SlotMap> map = current();
+  std::vector<std::size_t> served(map->nodes.size(), 0);
+  std::vector<std::uint16_t> order;  // node indices, in slot order
+  for (const std::uint16_t index : map->owner) {
+    if (index == SlotMap::none)
+      continue;
+    if (served[index]++ == 0)
+      order.push_back(index);
+  }
+  std::vector<std::size_t> wanted(map->nodes.size(), 0);
+  for (const std::uint16_t index : order)
+    wanted[index] = static_cast<std::size_t>(random % served[index]);
+  std::vector<int> picked(map->nodes.size(), -1);
+  for (int slot = 0; slot < cluster_slot_count; ++slot) {
+    const std::uint16_t index = map->owner[static_cast<std::size_t>(slot)];
+    if (index != SlotMap::none && picked[index] < 0 && wanted[index]-- == 0)
+      picked[index] = slot;
+  }
+  std::vector<int> out;
+  out.reserve(order.size());
+  for (const std::uint16_t index : order)
+    out.push_back(picked[index]);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "detail/cluster_replies.hpp"
+#include "detail/redis_node.hpp"
 #include "detail/redis_pool.hpp"
 
 #include <cstddef>
@@ -22,21 +23,24 @@
 
 namespace proxystore::detail {
 
-/// One cluster node and its connection pool.
+/// One cluster node: the Redis node layer (redis_node.hpp) on it, with its
+/// connection pool.
 class ClusterNode {
  public:
-  ClusterNode(RedisEndpoint endpoint, std::size_t pool_size)
-      : pool_(std::move(endpoint), pool_size) {}
+  ClusterNode(RedisEndpoint endpoint, std::size_t pool_size, RedisValueLimits limits = {})
+      : node_(std::move(endpoint), pool_size, limits) {}
 
-  [[nodiscard]] RedisConnectionPool& pool() noexcept { return pool_; }
-  [[nodiscard]] const RedisEndpoint& endpoint() const noexcept { return pool_.endpoint(); }
+  [[nodiscard]] RedisConnectionPool& pool() noexcept { return node_.pool(); }
+  /// The node layer: what is done on this one server (direct I/O, PING).
+  [[nodiscard]] RedisNode& redis() noexcept { return node_; }
+  [[nodiscard]] const RedisEndpoint& endpoint() const noexcept { return node_.endpoint(); }
   /// "host:port".
   [[nodiscard]] std::string address() const {
     return HostPort{endpoint().host, endpoint().port}.address();
   }
 
  private:
-  RedisConnectionPool pool_;
+  RedisNode node_;
 };
 
 /// The slot map and the nodes. Thread-safe: lookups copy a shared pointer
@@ -50,7 +54,8 @@ class ClusterTopology {
 
   /// `base` gives credentials, timeouts and the store name; its host and
   /// port are ignored. Nothing connects yet.
-  ClusterTopology(RedisEndpoint base, std::vector<HostPort> seeds, std::size_t pool_size);
+  ClusterTopology(RedisEndpoint base, std::vector<HostPort> seeds, std::size_t pool_size,
+                  RedisValueLimits limits = {});
 
   /// Called on a node's endpoint (a copy of `base` with the node's host and
   /// port) before its pool is created: sets per-node credentials.
@@ -84,6 +89,10 @@ class ClusterTopology {
   /// The primaries of the current map, in slot order (loads it if needed).
   std::vector<std::shared_ptr<ClusterNode>> primaries();
 
+  /// For each primary of the current map (loaded if needed), in slot
+  /// order, one slot it serves: the `random % n`-th of its n slots.
+  std::vector<int> slot_per_primary(std::uint64_t random);
+
   [[nodiscard]] const std::vector<HostPort>& seeds() const noexcept { return seeds_; }
   /// The endpoint nodes are derived from (for messages: the store name).
   [[nodiscard]] const RedisEndpoint& base() const noexcept { return base_; }
@@ -104,6 +113,7 @@ class ClusterTopology {
   const RedisEndpoint base_;
   const std::vector<HostPort> seeds_;
   const std::size_t pool_size_;
+  const RedisValueLimits limits_;
 
   std::mutex mutex_;  // guards the members below; never held across I/O
   NodeCheck check_;

@@ -186,6 +186,10 @@ class RedisConnection {
   void append(const RedisOperation& operation, RedisArgs& args);
   /// The reply to the oldest queued command (flushes the queue first).
   RedisReplyPtr reply(const RedisOperation& operation);
+  /// Writes every queued command to the socket now, without waiting for a
+  /// reply: a caller driving several connections writes to all of them
+  /// before reading any (the servers then work in parallel).
+  void send_queued(const RedisOperation& operation) { flush(operation); }
   /// Replies still owed for queued commands.
   [[nodiscard]] std::size_t pending() const noexcept { return pending_; }
 

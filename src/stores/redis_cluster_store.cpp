@@ -9,6 +9,7 @@
 #include "detail/redis_chunks.hpp"
 #include "detail/redis_connection.hpp"
 #include "detail/redis_credentials.hpp"
+#include "detail/redis_node.hpp"
 #include "detail/redis_values.hpp"
 
 #include <fmt/format.h>
@@ -20,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <thread>
+#include <typeinfo>
 #include <utility>
 
 namespace proxystore {
@@ -116,7 +118,8 @@ struct RedisClusterStore::Impl {
         topology(RedisEndpoint{store_name, "", 0, options.username,
                                std::exchange(options.password, std::string()), 0,
                                options.connect_timeout, options.command_timeout},
-                 std::move(seeds), options.pool_size) {}
+                 std::move(seeds), options.pool_size,
+                 detail::RedisValueLimits{options.chunk_size, options.store.max_object_size}) {}
 
   const std::vector<std::string> seed_nodes;
   RedisOptions options;  // the password lives only in the topology's endpoints
@@ -213,8 +216,8 @@ struct RedisClusterStore::Impl {
   // --- writes --------------------------------------------------------------
 
   /// Writes every item: chunks of large (or manifest-like) values first,
-  /// spread over the slots, then values and manifests — so a reader never
-  /// sees a manifest whose chunks are not all there yet.
+  /// spread over the slots, then values and manifests (write_values) — so
+  /// a reader never sees a manifest whose chunks are not all there yet.
   ///
   /// With `px` (a TTL in ms) every key, chunks included, is written with
   /// `SET ... PX`. When the write fails (WAIT, a node gone) every key it
@@ -222,31 +225,29 @@ struct RedisClusterStore::Impl {
   void put(const std::vector<PutItem>& items, std::string_view px = {}) {
     std::vector<ClusterCommand> chunks;
     std::vector<std::string> chunk_keys;
-    std::vector<ClusterCommand> sets;
-    sets.reserve(items.size());
+    std::vector<detail::DirectItem> values;
+    values.reserve(items.size());
     std::deque<std::string> manifests;  // stable addresses: commands view them
-    auto set = [&px](ClusterCommand command) {
-      if (!px.empty())
-        command.args.add("PX").add(px);
-      return command;
-    };
     for (const PutItem& item : items) {
       if (item.value.size() <= options.chunk_size && !detail::is_chunk_manifest(item.value)) {
-        sets.push_back(set(key_command("SET", item.key, {item.value})));
+        values.push_back(detail::DirectItem{item.key, item.value});
         continue;
       }
       const ChunkManifest manifest =
           detail::make_chunk_manifest(item.value.size(), options.chunk_size);
       for (std::uint64_t i = 0; i < manifest.count; ++i) {
         chunk_keys.push_back(detail::chunk_key(item.chunk_base, i));
-        chunks.push_back(set(
+        ClusterCommand chunk =
             owned_key_command("SET", chunk_keys.back(),
                               item.value.substr(static_cast<std::size_t>(i * manifest.chunk_size),
                                                 static_cast<std::size_t>(manifest.size_of(i))),
-                              true)));
+                              true);
+        if (!px.empty())
+          chunk.args.add("PX").add(px);
+        chunks.push_back(std::move(chunk));
       }
       manifests.push_back(detail::encode_chunk_manifest(manifest));
-      sets.push_back(set(key_command("SET", item.key, {manifests.back()})));
+      values.push_back(detail::DirectItem{item.key, manifests.back()});
     }
     const bool single = items.size() == 1;
     try {
@@ -255,17 +256,119 @@ struct RedisClusterStore::Impl {
                                  single ? std::string_view(items.front().key) : std::string_view(),
                                  items.size()},
                   true, REDIS_REPLY_STATUS);
-      run_checked(sets,
-                  RedisOperation{single ? "SET" : "SET batch",
-                                 single ? std::string_view(items.front().key) : std::string_view(),
-                                 single ? 0 : items.size()},
-                  true, REDIS_REPLY_STATUS);
+      write_values(values, px,
+                   RedisOperation{single ? "SET" : (px.empty() ? "MSET" : "SET batch"),
+                                  single ? std::string_view(items.front().key) : std::string_view(),
+                                  single ? 0 : items.size()});
     } catch (const Error&) {
       std::vector<std::string> written = std::move(chunk_keys);
       for (const PutItem& item : items)
         written.push_back(item.key);
       fail_write(written);
     }
+  }
+
+  /// The commands writing `items`: one MSET per slot (split in windows of
+  /// window_bytes; SET where a slot has one value) — a batch minted by
+  /// do_new_keys has one slot per primary, so that is one MSET per node;
+  /// with `px`, one `SET ... PX` each (MSET takes no TTL).
+  static std::vector<ClusterCommand> set_commands(const std::vector<detail::DirectItem>& items,
+                                                  std::string_view px) {
+    std::vector<ClusterCommand> out;
+    if (!px.empty()) {
+      out.reserve(items.size());
+      for (const detail::DirectItem& item : items) {
+        RedisArgs args(5);
+        args.add("SET").add(item.key).add(item.value).add("PX").add(px);
+        out.emplace_back(key_slot(item.key), std::move(args));
+      }
+      return out;
+    }
+    std::map<int, std::vector<std::size_t>> by_slot;
+    for (std::size_t i = 0; i < items.size(); ++i)
+      by_slot[key_slot(items[i].key)].push_back(i);
+    for (const auto& entry : by_slot) {
+      const std::vector<std::size_t>& of = entry.second;
+      for (std::size_t begin = 0; begin < of.size();) {
+        std::size_t end = begin;
+        std::size_t bytes = 0;
+        while (end < of.size() &&
+               (end == begin || bytes + items[of[end]].value.size() <= detail::window_bytes)) {
+          bytes += items[of[end]].value.size();
+          ++end;
+        }
+        RedisArgs args(1 + 2 * (end - begin));
+        args.add(end - begin == 1 ? "SET" : "MSET");
+        for (std::size_t i = begin; i < end; ++i)
+          args.add(items[of[i]].key).add(items[of[i]].value);
+        out.emplace_back(entry.first, std::move(args));
+        out.back().multi_key = end - begin > 1;
+        begin = end;
+      }
+    }
+    return out;
+  }
+
+  /// Writes values (set_commands). An MSET Redis refuses because its slot
+  /// is being migrated (ASK, TRYAGAIN) is written again key by key: single
+  /// SETs follow ASK to the importing node.
+  void write_values(const std::vector<detail::DirectItem>& items, std::string_view px,
+                    const RedisOperation& op) {
+    std::vector<ClusterCommand> commands = set_commands(items, px);
+    if (commands.empty())
+      return;
+    run(commands, op, true);
+    std::vector<ClusterCommand> singles;
+    for (ClusterCommand& command : commands) {
+      if (!detail::unstable_multi_key(command)) {
+        detail::check_cluster_reply(command, op, REDIS_REPLY_STATUS);
+        continue;
+      }
+      const char** argv = command.args.argv();
+      const std::size_t* length = command.args.lengths();
+      for (std::size_t a = 1; a + 1 < command.args.size(); a += 2) {
+        RedisArgs args(3);
+        args.add("SET").add({argv[a], length[a]}).add({argv[a + 1], length[a + 1]});
+        singles.emplace_back(command.slot, std::move(args));
+      }
+    }
+    run_checked(singles, op, true, REDIS_REPLY_STATUS);
+  }
+
+  /// Writes one value straight to its slot's primary from its own memory
+  /// (send_set_direct: one writev of `head` and `body`, no copy). False
+  /// when this way cannot, and the general path must: a value too small or
+  /// to be chunked, replicas to wait for (WAIT goes the general way), no
+  /// slot map yet, a redirection, a broken pooled connection. A timeout is
+  /// thrown: the node already had its bound.
+  bool put_directly(const std::string& k, std::string_view head, std::string_view body,
+                    std::string_view px) {
+    if (cluster.wait_replicas > 0 ||
+        !detail::writes_direct(head.size() + body.size(), head, body, options.chunk_size))
+      return false;
+    std::shared_ptr<detail::ClusterNode> node;
+    RedisReplyPtr reply;
+    const RedisOperation op{"SET", k};
+    try {
+      node = topology.owner(key_slot(k));
+      if (!node)
+        return false;
+      detail::RedisConnectionPool::Lease lease = node->pool().borrow();
+      detail::send_set_direct(*lease, op, k, head, body, px);
+      reply = lease->reply(op);
+    } catch (const TimeoutError&) {
+      throw;
+    } catch (const ConnectionError&) {
+      return false;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && (detail::parse_redirect(view_of(*reply)) ||
+                                             detail::is_transient_cluster_error(view_of(*reply))))
+      return false;
+    if (reply->type == REDIS_REPLY_ERROR)
+      detail::throw_reply_error(node->endpoint(), op, *reply);
+    if (reply->type != REDIS_REPLY_STATUS)
+      detail::throw_unexpected_reply(node->endpoint(), op, *reply);
+    return true;
   }
 
   /// Many values, each written with `px` (a TTL in ms) when it is set.
@@ -343,24 +446,30 @@ struct RedisClusterStore::Impl {
 
   // --- reads ---------------------------------------------------------------
 
-  /// The value of a GET reply: the reply itself (no copy), nullopt for
-  /// nil, or — for a manifest — nothing yet: it is added to `chunked`.
-  std::optional<Bytes> value_of(ClusterCommand& command, const RedisOperation& op,
-                                const std::string& key, const std::string& base,
-                                std::vector<ChunkedValue>& chunked) const {
-    const redisReply& reply = detail::check_cluster_reply(command, op, REDIS_REPLY_STRING, true);
-    if (reply.type == REDIS_REPLY_NIL)
-      return std::nullopt;
-    if (detail::is_chunk_manifest(view_of(reply))) {
-      chunked.push_back(
-          ChunkedValue{key, base,
-                       detail::checked_manifest(command.node->endpoint().subject(), key,
-                                                view_of(reply), options.store.max_object_size)});
-      return std::nullopt;
+  /// One value of a GET or MGET reply under `keys[i]`: a view of the reply
+  /// (kept alive by `owner`; no copy) into `values[i]`, nothing for nil, or
+  /// — for a manifest — nothing yet: it is added to `chunked`.
+  void take_value(const redisReply& element, const std::shared_ptr<const void>& owner,
+                  const detail::ClusterNode& node, const std::vector<Key>& keys,
+                  const std::vector<std::string>& redis_keys, std::size_t i,
+                  std::vector<std::optional<Bytes>>& values, std::vector<ChunkedValue>& chunked,
+                  std::vector<std::size_t>& chunked_at) const {
+    if (element.type == REDIS_REPLY_NIL)
+      return;
+    if (element.type != REDIS_REPLY_STRING) {
+      throw StoreOperationError(
+          fmt::format("{}: MGET \"{}\" failed: the key holds a non-string value",
+                      node.endpoint().subject(), detail::printable(redis_keys[i])));
     }
-    const char* data = reply.str;
-    const std::size_t size = reply.len;
-    return Bytes(data, size, detail::share(std::move(command.reply)));
+    if (detail::is_chunk_manifest(view_of(element))) {
+      chunked.push_back(
+          ChunkedValue{redis_keys[i], chunk_base(keys[i]),
+                       detail::checked_manifest(node.endpoint().subject(), redis_keys[i],
+                                                view_of(element), options.store.max_object_size)});
+      chunked_at.push_back(i);
+      return;
+    }
+    values[i].emplace(element.str, element.len, owner);
   }
 
   /// One chunk to read, and where its bytes go.
@@ -498,46 +607,30 @@ struct RedisClusterStore::Impl {
     return out;
   }
 
-  /// The value under `k` read on its primary's pooled connection with a
-  /// direct read (the payload lands in the value's own buffer: no staging
-  /// in hiredis, no copy): the value, or an empty optional for a missing
-  /// key. nullopt when this way cannot answer — no slot map yet, a
-  /// redirection or other error reply, a broken connection — and the
-  /// general path must (it follows, retries and reports). A timeout is
-  /// thrown: the node already had its bound.
-  std::optional<std::optional<Bytes>> get_directly(const std::string& k) {
+  /// A GET started on the primary of a key's slot, on one of its pooled
+  /// connections, with a direct read (start_direct_get): a large payload
+  /// is still on the socket, to land in its final buffer.
+  struct Direct {
+    detail::RedisConnectionPool::Lease lease;
+    detail::RedisFound found;
+  };
+
+  /// start_direct_get on the primary of `k`'s slot; nullopt when this way
+  /// cannot answer — no slot map yet, a redirection or other error reply,
+  /// a broken connection — and the general path must (it follows,
+  /// retries and reports). A timeout is thrown: the node already had its
+  /// bound; so is a value over the maximum object size.
+  std::optional<Direct> start_directly(const std::string& k) {
     try {
       std::shared_ptr<detail::ClusterNode> node = topology.owner(key_slot(k));
       if (!node)
         return std::nullopt;
       detail::RedisConnectionPool::Lease lease = node->pool().borrow();
-      RedisConnection& connection = *lease;
-      if (!connection.quiescent())
+      if (!lease->quiescent())
         return std::nullopt;
-      const RedisOperation op{"GET", k};
-      connection.send_direct(op, {"GET", k});
-      const std::optional<std::size_t> size = connection.read_bulk_header(op);
-      if (!size)
-        return std::optional<Bytes>();
-      if (*size > options.store.max_object_size) {
-        // Refused on the length alone: the payload is still on the socket.
-        connection.discard();
-        throw SerializationError(fmt::format(
-            "{}: GET \"{}\": value of {} bytes exceeds the maximum object size of {} bytes",
-            node->endpoint().subject(), detail::printable(k), *size,
-            options.store.max_object_size));
-      }
-      // Grown as the payload arrives: its length is the server's claim.
-      detail::BulkReader reader(connection, op, *size);
-      std::string buffer;
-      try {
-        detail::read_growing(reader, buffer, *size);
-      } catch (...) {
-        connection.discard();  // the rest of the reply is still on the socket
-        throw;
-      }
-      connection.finish_bulk(op);
-      return std::optional<Bytes>(Bytes(std::move(buffer)));
+      detail::RedisFound found = detail::start_direct_get(*lease, k, RedisOperation{"GET", k},
+                                                          options.store.max_object_size);
+      return Direct{std::move(lease), std::move(found)};
     } catch (const TimeoutError&) {
       throw;
     } catch (const SerializationError&) {
@@ -547,44 +640,106 @@ struct RedisClusterStore::Impl {
     }
   }
 
-  /// One value: directly if possible (get_directly), else the general way.
-  std::optional<Bytes> get_one(const Key& key) {
-    const std::string k = redis_key(key);
-    std::optional<std::optional<Bytes>> found = get_directly(k);
-    if (!found)
-      return std::move(get({key}).front());
-    if (!*found || !detail::is_chunk_manifest((*found)->view()))
-      return std::move(*found);
+  /// A small value read whole: itself, or the value its manifest announces
+  /// (chunks read from all primaries), nullopt when a chunk is gone.
+  std::optional<Bytes> unless_manifest(const std::string& k, const Key& key, Bytes value) {
+    if (!detail::is_chunk_manifest(value.view()))
+      return value;
     const std::vector<ChunkedValue> chunked{ChunkedValue{
         k, chunk_base(key),
-        detail::checked_manifest(subject(), k, (*found)->view(), options.store.max_object_size)}};
+        detail::checked_manifest(subject(), k, value.view(), options.store.max_object_size)}};
     return std::move(read_chunks(chunked).front());
   }
 
-  /// Values of many keys: one GET each, pipelined per node; then the
-  /// chunks of any chunked ones.
+  /// One value: directly if possible (start_directly: a large payload is
+  /// received straight into the value's buffer), else the general way.
+  std::optional<Bytes> get_one(const Key& key) {
+    const std::string k = redis_key(key);
+    std::optional<Direct> direct = start_directly(k);
+    if (!direct)
+      return std::move(get({key}).front());
+    if (direct->found.kind == detail::RedisFound::Kind::absent)
+      return std::nullopt;
+    if (direct->found.kind == detail::RedisFound::Kind::pending) {
+      try {
+        return detail::receive_value(*direct->lease, RedisOperation{"GET", k}, direct->found.size);
+      } catch (const TimeoutError&) {
+        throw;
+      } catch (const Error&) {
+        direct.reset();  // the connection is dropped; the general path retries
+        return std::move(get({key}).front());
+      }
+    }
+    Bytes value = std::move(*direct->found.bytes);
+    direct.reset();  // its connection back to the pool before the chunks are read
+    return unless_manifest(k, key, std::move(value));
+  }
+
+  /// Values of many keys: one MGET per slot (GET where a slot has one key)
+  /// — a batch minted by do_new_keys has one slot per primary, so that is
+  /// one MGET per node — all nodes at once; then the chunks of any chunked
+  /// ones. An MGET refused mid-migration (ASK, TRYAGAIN) is asked again
+  /// key by key: single GETs follow ASK.
   std::vector<std::optional<Bytes>> get(const std::vector<Key>& keys) {
     std::vector<std::string> redis_keys;
     redis_keys.reserve(keys.size());
-    std::vector<ClusterCommand> commands;
-    commands.reserve(keys.size());
-    for (const Key& key : keys) {
+    for (const Key& key : keys)
       redis_keys.push_back(redis_key(key));
-      commands.push_back(key_command("GET", redis_keys.back()));
-    }
     const bool single = keys.size() == 1;
-    const RedisOperation op{single ? "GET" : "GET batch",
+    const RedisOperation op{single ? "GET" : "MGET",
                             single ? std::string_view(redis_keys.front()) : std::string_view(),
                             single ? 0 : keys.size()};
-    run(commands, op, false);
+    std::map<int, std::vector<std::size_t>> by_slot;
+    for (std::size_t i = 0; i < redis_keys.size(); ++i)
+      by_slot[key_slot(redis_keys[i])].push_back(i);
+    std::vector<ClusterCommand> commands;
+    std::vector<std::vector<std::size_t>> of;  // key indices per command
+    for (const auto& entry : by_slot) {
+      RedisArgs args(1 + entry.second.size());
+      args.add(entry.second.size() == 1 ? "GET" : "MGET");
+      for (const std::size_t i : entry.second)
+        args.add(redis_keys[i]);
+      commands.emplace_back(entry.first, std::move(args));
+      commands.back().multi_key = entry.second.size() > 1;
+      of.push_back(entry.second);
+    }
     std::vector<std::optional<Bytes>> values(keys.size());
     std::vector<ChunkedValue> chunked;
     std::vector<std::size_t> chunked_at;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      const std::size_t before = chunked.size();
-      values[i] = value_of(commands[i], op, redis_keys[i], chunk_base(keys[i]), chunked);
-      if (chunked.size() != before)
-        chunked_at.push_back(i);
+    while (!commands.empty()) {
+      run(commands, op, false);
+      std::vector<ClusterCommand> singles;
+      std::vector<std::vector<std::size_t>> single_of;
+      for (std::size_t c = 0; c < commands.size(); ++c) {
+        ClusterCommand& command = commands[c];
+        if (detail::unstable_multi_key(command)) {
+          for (const std::size_t i : of[c]) {
+            singles.push_back(key_command("GET", redis_keys[i]));
+            single_of.push_back({i});
+          }
+          continue;
+        }
+        const int expected = command.multi_key ? REDIS_REPLY_ARRAY : REDIS_REPLY_STRING;
+        const redisReply& reply = detail::check_cluster_reply(command, op, expected, true);
+        const std::shared_ptr<detail::ClusterNode> node = command.node;
+        const std::shared_ptr<const void> owner = detail::share(std::move(command.reply));
+        if (!command.multi_key) {
+          take_value(reply, owner, *node, keys, redis_keys, of[c].front(), values, chunked,
+                     chunked_at);
+          continue;
+        }
+        if (reply.type != REDIS_REPLY_ARRAY || reply.elements != of[c].size()) {
+          throw StoreOperationError(fmt::format("{}: {} failed: {} values in the reply for {} keys",
+                                                node->endpoint().subject(), op.describe(),
+                                                reply.elements, of[c].size()));
+        }
+        for (std::size_t e = 0; e < of[c].size(); ++e) {
+          take_value(*reply.element[e], owner, *node, keys, redis_keys, of[c][e], values, chunked,
+                     chunked_at);
+        }
+      }
+      commands = std::move(singles);
+      of = std::move(single_of);
     }
     if (!chunked.empty()) {
       std::vector<std::optional<Bytes>> assembled = read_chunks(chunked);
@@ -681,16 +836,9 @@ RedisClusterStore::RedisClusterStore(std::string name, std::vector<std::string> 
         "key_prefix \"{}\" contains '{{' or '}}' (the store puts each key's id in a hash tag)",
         options.key_prefix));
   }
-  if (options.connect_timeout.count() < 0 || options.command_timeout.count() < 0 ||
-      cluster.wait_timeout.count() < 0) {
+  if (cluster.wait_timeout.count() < 0)
     throw invalid("timeouts must not be negative");
-  }
-  if (options.pool_size == 0)
-    throw invalid("pool_size must be at least 1");
-  if (!detail::valid_chunk_size(options.chunk_size)) {
-    throw invalid(fmt::format("chunk_size {} is not in [{}, {}]", options.chunk_size,
-                              RedisOptions::min_chunk_size, RedisOptions::max_chunk_size));
-  }
+  detail::check_node_options(options, fmt::format("redis cluster store \"{}\"", this->name()));
   if (cluster.wait_replicas < 0)
     throw invalid(fmt::format("wait_replicas {} is negative", cluster.wait_replicas));
   impl_ = std::make_unique<Impl>(this->name(), std::move(seed_nodes), std::move(seeds),
@@ -779,8 +927,53 @@ std::shared_ptr<RedisClusterStore> RedisClusterStore::from_config(const StoreCon
   return store;
 }
 
+bool RedisClusterStore::is_plain_cluster_store() const noexcept {
+  return typeid(*this) == typeid(RedisClusterStore);
+}
+
+std::vector<Key> RedisClusterStore::do_new_keys(std::size_t count) {
+  if (!is_plain_cluster_store())
+    return Store::do_new_keys(count);  // a derived class may mint its own keys
+  // One more id than asked: its bits choose the slots.
+  std::vector<Key> keys = detail::random_ids(count + 1, impl_->subject());
+  const std::uint64_t random = std::stoull(keys.back().id.substr(0, 16), nullptr, 16);
+  keys.pop_back();
+  if (count < 2)
+    return keys;
+  std::vector<int> slots;
+  try {
+    slots = impl_->topology.slot_per_primary(random);
+  } catch (const ConnectionError&) {
+    return keys;  // no slot map: untagged keys; the write reports the cluster
+  }
+  if (slots.empty())
+    return keys;
+  // One group per primary, as even as can be; each id starts with a hash
+  // tag naming a slot of that primary: `<prefix>{<tag>}<random>}`.
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::string& tag = detail::slot_tag(slots[k * slots.size() / count]);
+    keys[k].id.insert(0, tag + "}");
+  }
+  return keys;
+}
+
+void RedisClusterStore::do_ping() {
+  for (const std::shared_ptr<detail::ClusterNode>& node : impl_->topology.primaries())
+    node->redis().ping();
+}
+
 void RedisClusterStore::do_put(const Key& key, std::string_view bytes) {
-  impl_->put({PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes}});
+  const std::string k = impl_->redis_key(key);
+  if (impl_->put_directly(k, bytes, {}, {}))
+    return;
+  impl_->put({PutItem{k, impl_->chunk_base(key), bytes}});
+}
+
+void RedisClusterStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  // A class derived from RedisClusterStore may decorate do_put: for it the
+  // value goes through do_put, joined first, as for any store.
+  if (!is_plain_cluster_store() || !impl_->put_directly(impl_->redis_key(key), head, body, {}))
+    Store::do_put_parts(key, head, body);
 }
 
 void RedisClusterStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
@@ -789,6 +982,31 @@ void RedisClusterStore::do_put_batch(const std::vector<std::pair<Key, std::strin
 
 std::optional<Bytes> RedisClusterStore::do_get(const Key& key) {
   return impl_->get_one(key);
+}
+
+bool RedisClusterStore::do_read(const Key& key, const std::function<void(ValueReader&)>& consume) {
+  if (!is_plain_cluster_store())
+    return Store::do_read(key, consume);  // a derived class's do_get stays authoritative
+  const std::string k = impl_->redis_key(key);
+  std::optional<Impl::Direct> direct = impl_->start_directly(k);
+  std::optional<Bytes> value;
+  if (!direct) {
+    value = std::move(impl_->get({key}).front());
+  } else if (direct->found.kind == detail::RedisFound::Kind::pending) {
+    // The consumer reads the payload where it wants it (Store::get: into
+    // the object's own memory).
+    detail::lend_value(*direct->lease, RedisOperation{"GET", k}, direct->found.size, consume);
+    return true;
+  } else if (direct->found.kind == detail::RedisFound::Kind::bytes) {
+    Bytes small = std::move(*direct->found.bytes);
+    direct.reset();  // its connection back to the pool before chunks are read
+    value = impl_->unless_manifest(k, key, std::move(small));
+  }
+  if (!value)
+    return false;
+  detail::BytesReader reader(value->view());
+  consume(reader);
+  return true;
 }
 
 std::vector<std::optional<Bytes>> RedisClusterStore::do_get_batch(const std::vector<Key>& keys) {
@@ -831,12 +1049,18 @@ void RedisClusterStore::do_put_result_with_ttl(const Key& key, std::string_view 
 void RedisClusterStore::do_put_with_ttl(const Key& key, std::string_view bytes,
                                         std::chrono::milliseconds ttl) {
   const std::string px = std::to_string(ttl.count());
-  impl_->put({PutItem{impl_->redis_key(key), impl_->chunk_base(key), bytes}}, px);
+  const std::string k = impl_->redis_key(key);
+  if (impl_->put_directly(k, bytes, {}, px))
+    return;
+  impl_->put({PutItem{k, impl_->chunk_base(key), bytes}}, px);
 }
 
 void RedisClusterStore::do_put_parts_with_ttl(const Key& key, std::string_view head,
                                               std::string_view body,
                                               std::chrono::milliseconds ttl) {
+  if (is_plain_cluster_store() &&
+      impl_->put_directly(impl_->redis_key(key), head, body, std::to_string(ttl.count())))
+    return;
   std::string joined;
   joined.reserve(head.size() + body.size());
   joined.append(head).append(body);
@@ -852,8 +1076,6 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
                                                     std::chrono::milliseconds timeout) {
   using clock = std::chrono::steady_clock;
   const auto deadline = clock::now() + timeout;
-  if (std::optional<Bytes> bytes = do_get(key))
-    return bytes;
   const std::string ready = detail::ready_key(impl_->redis_key(key));
   const int slot = key_slot(ready);
   // A connection of its own to the slot's primary, whose read timeout
@@ -866,10 +1088,7 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
   std::unique_ptr<RedisConnection> connection;
   std::shared_ptr<detail::ClusterNode> ask_target;
   bool asking = false;  // the connection is to an ASK target
-  for (;;) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-    if (left.count() <= 0)
-      return do_get(key);  // one last look: it may have come just now
+  auto block = [&](std::chrono::milliseconds left) {
     const RedisOperation op{"BRPOPLPUSH", ready};
     RedisReplyPtr reply;
     try {
@@ -909,7 +1128,7 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
         impl_->topology.refresh();
       } catch (const ConnectionError&) {  // NOLINT(bugprone-empty-catch): retried in the loop
       }
-      continue;
+      return detail::TokenWait::retry;
     }
     if (reply->type == REDIS_REPLY_ERROR && (detail::parse_redirect(view_of(*reply)) ||
                                              detail::is_transient_cluster_error(view_of(*reply)))) {
@@ -922,17 +1141,13 @@ std::optional<Bytes> RedisClusterStore::do_wait_get(const Key& key,
       }
       connection.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      continue;
+      return detail::TokenWait::retry;
     }
     reply = connection->check(op, std::move(reply), REDIS_REPLY_STRING, /*nil_ok=*/true);
-    if (reply->type == REDIS_REPLY_NIL)
-      return do_get(key);
-    if (std::optional<Bytes> bytes = do_get(key))
-      return bytes;
-    // The value expired or was evicted just before its token: wait a
-    // little (the token goes with it) rather than spin on the token.
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+    return reply->type == REDIS_REPLY_NIL ? detail::TokenWait::timed_out : detail::TokenWait::woken;
+  };
+  return detail::wait_for_value(
+      timeout, [&] { return do_get(key); }, block);
 }
 
 }  // namespace proxystore

@@ -103,6 +103,8 @@ class RedisStore : public Store {
   std::vector<Key> do_new_keys(std::size_t count) override;
   bool do_exists(const Key& key) override;
   void do_evict(const Key& key) override;
+  /// PING on a pooled connection (connecting first if none is open).
+  void do_ping() override;
   void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
   std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) override;
   /// PEXPIRE on the key, its chunk keys and its future companion key; the

@@ -115,36 +115,60 @@ class RedisClusterStore : public Store {
   void refresh_slot_map();
 
  protected:
-  void do_put(const Key& key, std::string_view bytes) override;
+  // Reads.
   std::optional<Bytes> do_get(const Key& key) override;
-  bool do_exists(const Key& key) override;
-  void do_evict(const Key& key) override;
-  void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
+  /// A large value's payload is received straight into the caller's object
+  /// from its primary (the chunks of a chunked one from all primaries).
+  /// (In a class derived from RedisClusterStore, reads go through do_get.)
+  bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume) override;
+  /// One MGET per slot (a batch minted by this store has one slot per
+  /// primary), the primaries' pipelines driven together from this thread.
   std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) override;
+  bool do_exists(const Key& key) override;
+  /// Loads the slot map and PINGs every primary.
+  void do_ping() override;
+
+  // Writes.
+  /// Keys for a batch, in one group per primary: the ids of a group share
+  /// a hash tag naming one slot that primary serves, so its share of the
+  /// batch goes in one MSET. (In a derived class: its do_new_key each.)
+  std::vector<Key> do_new_keys(std::size_t count) override;
+  void do_put(const Key& key, std::string_view bytes) override;
+  /// A large value is written to its primary with one writev from `body`'s
+  /// memory (no copy), unless replicas must acknowledge it (wait_replicas).
+  void do_put_parts(const Key& key, std::string_view head, std::string_view body) override;
+  /// One MSET per slot (see do_new_keys), pipelined per primary.
+  void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
+  /// SET ... PX for every value (MSET takes no TTL), pipelined per primary.
+  void do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                             std::chrono::milliseconds ttl) override;
+  /// SET ... PX on the key and every chunk (no key without its TTL); a
+  /// large value from its own memory, as do_put_parts.
+  void do_put_with_ttl(const Key& key, std::string_view bytes,
+                       std::chrono::milliseconds ttl) override;
+  void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                             std::chrono::milliseconds ttl) override;
+
+  // Lifetimes and futures.
+  void do_evict(const Key& key) override;
   /// PEXPIRE on the key, its chunk keys, its future companion key and its
   /// lease marker (so a future's result written later carries the TTL).
   bool do_expire(const Key& key, std::chrono::milliseconds ttl) override;
-  /// GET, else BRPOPLPUSH from the companion list `<key>:ready` to itself
-  /// (the token stays for every waiter; on a dedicated
-  /// connection to the primary of its slot), then GET.
-  std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) override;
   /// The value (chunks first if large) and a token on `<key>:ready` in one
   /// script, with the lease marker's TTL when the key has one; then WAIT.
   void do_put_result(const Key& key, std::string_view bytes) override;
   /// As do_put_result, the value and the token written with `ttl`.
   void do_put_result_with_ttl(const Key& key, std::string_view bytes,
                               std::chrono::milliseconds ttl) override;
-  /// SET ... PX on the key and every chunk: no key without its TTL.
-  void do_put_with_ttl(const Key& key, std::string_view bytes,
-                       std::chrono::milliseconds ttl) override;
-  /// The parts joined, then as do_put_with_ttl.
-  void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
-                             std::chrono::milliseconds ttl) override;
-  /// SET ... PX for every value, pipelined per node.
-  void do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
-                             std::chrono::milliseconds ttl) override;
+  /// GET, else BRPOPLPUSH from the companion list `<key>:ready` to itself
+  /// (the token stays for every waiter; on a dedicated
+  /// connection to the primary of its slot), then GET.
+  std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) override;
 
  private:
+  /// Whether this object is a RedisClusterStore itself, not a derived class.
+  bool is_plain_cluster_store() const noexcept;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
