@@ -19,6 +19,7 @@
 #include <proxystore/serialize.hpp>
 #include <proxystore/store.hpp>
 #include <proxystore/store_factory.hpp>
+#include <proxystore/stream.hpp>
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
 #include <proxystore/stores/multi.hpp>

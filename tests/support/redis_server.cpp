@@ -20,9 +20,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -336,10 +338,10 @@ RedisServer::~RedisServer() {
 void RedisServer::remove_directory() noexcept {
   if (directory_.empty())
     return;
-  // The log, and what a cluster node or replica leaves (nodes.conf, an RDB).
-  for (const char* file : {"redis.log", "nodes.conf", "dump.rdb"})
-    ::unlink((directory_ + "/" + file).c_str());
-  ::rmdir(directory_.c_str());
+  // The log, and what a cluster node, a replica or an appendonly server
+  // leaves (nodes.conf, an RDB, appendonlydir/): the directory is private.
+  std::error_code ignored;
+  std::filesystem::remove_all(directory_, ignored);
 }
 
 std::string RedisServer::address() const {
