@@ -25,6 +25,11 @@ install(TARGETS proxystore
         RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT proxystore_runtime
         INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
+if(TARGET proxystore-endpoint)
+  install(TARGETS proxystore-endpoint
+          RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT proxystore_runtime)
+endif()
+
 install(EXPORT proxystoreTargets
         NAMESPACE proxystore::
         FILE proxystoreTargets.cmake
@@ -54,6 +59,7 @@ install(FILES
           "${PROJECT_BINARY_DIR}/proxystoreConfig.cmake"
           "${PROJECT_BINARY_DIR}/proxystoreConfigVersion.cmake"
           "${PROJECT_SOURCE_DIR}/cmake/ProxystoreHiredis.cmake"
+          "${PROJECT_SOURCE_DIR}/cmake/ProxystoreUcx.cmake"
         DESTINATION "${PROXYSTORE_INSTALL_CMAKEDIR}"
         COMPONENT proxystore_development)
 
@@ -87,6 +93,15 @@ if(PROXYSTORE_CONFIG_NEEDS_HIREDIS)
 else()
   set(PROXYSTORE_PC_REQUIRES "Requires: fmt\nRequires.private: hiredis")
 endif()
+if(PROXYSTORE_HAS_UCX)
+  # The UCX stores: consumers see PROXYSTORE_HAS_UCX and link ucp.
+  string(APPEND PROXYSTORE_PC_EXTRA_CFLAGS " -DPROXYSTORE_HAS_UCX=1")
+  if(PROXYSTORE_CONFIG_NEEDS_HIREDIS)
+    string(REPLACE "hiredis" "hiredis ucx" PROXYSTORE_PC_REQUIRES "${PROXYSTORE_PC_REQUIRES}")
+  else()
+    string(APPEND PROXYSTORE_PC_REQUIRES " ucx")
+  endif()
+endif()
 configure_file("${PROJECT_SOURCE_DIR}/cmake/proxystore.pc.in"
                "${PROJECT_BINARY_DIR}/proxystore.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/proxystore.pc"
@@ -118,6 +133,9 @@ if(PROXYSTORE_MASTER_PROJECT)
   set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${CPACK_PACKAGE_CONTACT}")
   set(CPACK_DEBIAN_PACKAGE_SECTION "libdevel")
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "libhiredis-dev, libfmt-dev, libcereal-dev")
+  if(PROXYSTORE_HAS_UCX)
+    string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libucx-dev")
+  endif()
   if(BUILD_SHARED_LIBS)
     set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
   endif()

@@ -7,6 +7,9 @@
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
 #include <proxystore/stores/multi.hpp>
+#if PROXYSTORE_HAS_UCX
+#include <proxystore/stores/peer.hpp>
+#endif
 #include <proxystore/stores/redis.hpp>
 #include <proxystore/stores/redis_cluster.hpp>
 
@@ -77,6 +80,11 @@ class Registry {
       return store;
     });
     types.emplace("multi", [](const StoreConfig& c) { return MultiStore::from_config(c); });
+#if PROXYSTORE_HAS_UCX
+    // A PeerStore's or an endpoint's proxies: a client fetching from the
+    // config's host:port (check_store_config has judged that host).
+    types.emplace("peer", [](const StoreConfig& c) { return EndpointStore::from_config(c); });
+#endif
   }
 };
 

@@ -54,7 +54,7 @@ constexpr const char* host_remedy =
     "register the store in this process, or allow it with PROXYSTORE_ALLOWED_HOSTS / "
     "PROXYSTORE_ALLOWED_DIRS or proxystore::set_store_policy";
 
-constexpr std::string_view builtin_types[] = {"local", "file", "redis", "redis-cluster"};
+constexpr std::string_view builtin_types[] = {"local", "file", "redis", "redis-cluster", "peer"};
 
 // --- small string helpers ---------------------------------------------------
 

@@ -14,7 +14,7 @@
 // * The store policy (allow-list). get_or_create_store() consults it
 //   before it REBUILDS a store from a config; a store this process
 //   registered itself is never checked. The default policy allows the
-//   types "local", "file", "redis" and "redis-cluster" plus every other type
+//   types "local", "file", "redis", "redis-cluster" and "peer" plus every other type
 //   this process registered a builder for with register_store_type(); a config
 //   with a "hostname" option (and each "host:port" of a "seeds" option) must
 //   name a loopback host (localhost, 127.0.0.0/8, ::1) or a host listed in
@@ -65,11 +65,11 @@ namespace proxystore {
 ///   `*`            any host
 struct StorePolicy {
   /// Store types that may be rebuilt ("*": any). Default: the built-in types.
-  std::vector<std::string> allowed_types = {"local", "file", "redis", "redis-cluster"};
+  std::vector<std::string> allowed_types = {"local", "file", "redis", "redis-cluster", "peer"};
   /// Also allow every other type this process has a builder for (one it
   /// registered with register_store_type(): registering a builder is
   /// already a decision to trust it). The built-in types "local", "file",
-  /// "redis" and "redis-cluster" are governed by allowed_types alone.
+  /// "redis", "redis-cluster" and "peer" are governed by allowed_types alone.
   bool allow_registered_types = true;
   /// Allow hostnames that name this machine's loopback interface
   /// (`localhost`, `127.0.0.0/8`, `::1`).

@@ -3,12 +3,14 @@
 // Proxy<T> from stdin, resolves it with no store registered, and prints
 // what it got.
 //
-//   proxy_consumer <string|vector_f64|i64>
+//   proxy_consumer <string|string_digest|vector_f64|i64>
 //
-// stdout: the value (string), "size=<n> sum=<s>" (vector_f64) or the number
-// (i64); exit 0. On failure: "error: <ExceptionClass>: <message>", exit 3.
+// stdout: the value (string), "size=<n> sum=<s>" (vector_f64, and
+// string_digest: the sum of its bytes) or the number (i64); exit 0. On failure: "error:
+// <ExceptionClass>: <message>", exit 3.
 #include <proxystore/proxystore.hpp>
 
+#include <cstdint>
 #include <iostream>
 #include <iterator>
 #include <numeric>
@@ -28,6 +30,12 @@ int consume(const std::string& type) {
     auto proxy = read_proxy<std::string>();
     const std::string& value = proxy;
     std::cout << value;
+  } else if (type == "string_digest") {
+    auto proxy = read_proxy<std::string>();
+    std::uint64_t sum = 0;
+    for (const char c : *proxy)
+      sum += static_cast<unsigned char>(c);
+    std::cout << "size=" << proxy->size() << " sum=" << sum;
   } else if (type == "vector_f64") {
     auto proxy = read_proxy<std::vector<double>>();
     std::cout << "size=" << proxy->size()
@@ -36,7 +44,7 @@ int consume(const std::string& type) {
     auto proxy = read_proxy<long long>();
     std::cout << *proxy;
   } else {
-    std::cerr << "usage: proxy_consumer <string|vector_f64|i64>\n";
+    std::cerr << "usage: proxy_consumer <string|string_digest|vector_f64|i64>\n";
     return 2;
   }
   return 0;
@@ -60,6 +68,8 @@ int main(int argc, char** argv) {
     return report("ProxyResolveMissingKeyError", e);
   } catch (const proxystore::SerializationError& e) {
     return report("SerializationError", e);
+  } catch (const proxystore::ForbiddenStoreError& e) {
+    return report("ForbiddenStoreError", e);
   } catch (const proxystore::ConnectionError& e) {
     return report("ConnectionError", e);
   } catch (const proxystore::StoreNotFoundError& e) {

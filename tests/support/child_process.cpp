@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -75,27 +76,18 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return result;
 }
 
-}  // namespace
-
-std::string ChildResult::describe() const {
-  std::string text = timed_out     ? std::string("timed out")
-                     : signal != 0 ? "signal " + std::to_string(signal)
-                                   : "exit " + std::to_string(exit_code);
-  text += "\n--- stdout ---\n" + out + "\n--- stderr ---\n" + err;
-  return text;
-}
-
-ChildResult run_child(const std::string& program, const std::vector<std::string>& args,
-                      std::string_view input, const ChildOptions& options) {
-  Pipe in;
-  Pipe out;
-  Pipe err;
-
+/// Starts `program` with `args` and the environment of `options`, its
+/// stdin/stdout/stderr on the given descriptors (-1: inherited).
+pid_t spawn(const std::string& program, const std::vector<std::string>& args,
+            const ChildOptions& options, int in_fd, int out_fd, int err_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in.fd[0], STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, out.fd[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, err.fd[1], STDERR_FILENO);
+  if (in_fd >= 0)
+    posix_spawn_file_actions_adddup2(&actions, in_fd, STDIN_FILENO);
+  if (out_fd >= 0)
+    posix_spawn_file_actions_adddup2(&actions, out_fd, STDOUT_FILENO);
+  if (err_fd >= 0)
+    posix_spawn_file_actions_adddup2(&actions, err_fd, STDERR_FILENO);
 
   // The child gets default signal handling even if this process ignores
   // SIGPIPE (ignored dispositions survive exec).
@@ -121,6 +113,27 @@ ChildResult run_child(const std::string& program, const std::vector<std::string>
   posix_spawnattr_destroy(&attributes);
   if (spawned != 0)
     throw_errno("posix_spawn " + program, spawned);
+
+  return pid;
+}
+
+}  // namespace
+
+std::string ChildResult::describe() const {
+  std::string text = timed_out     ? std::string("timed out")
+                     : signal != 0 ? "signal " + std::to_string(signal)
+                                   : "exit " + std::to_string(exit_code);
+  text += "\n--- stdout ---\n" + out + "\n--- stderr ---\n" + err;
+  return text;
+}
+
+ChildResult run_child(const std::string& program, const std::vector<std::string>& args,
+                      std::string_view input, const ChildOptions& options) {
+  Pipe in;
+  Pipe out;
+  Pipe err;
+
+  const pid_t pid = spawn(program, args, options, in.fd[0], out.fd[1], err.fd[1]);
 
   in.close_end(0);
   out.close_end(1);
@@ -210,6 +223,92 @@ ChildResult run_child(const std::string& program, const std::vector<std::string>
     result.signal = WTERMSIG(status);
   }
   return result;
+}
+
+}  // namespace proxystore::test
+
+namespace proxystore::test {
+
+BackgroundChild::BackgroundChild(const std::string& program, const std::vector<std::string>& args,
+                                 const ChildOptions& options) {
+  Pipe in;
+  Pipe out;
+  pid_ = spawn(program, args, options, in.fd[0], out.fd[1], -1);
+  std::swap(in_, in.fd[1]);
+  std::swap(out_, out.fd[0]);
+}
+
+BackgroundChild::~BackgroundChild() {
+  kill(SIGKILL);
+  close_stdin();
+  if (out_ >= 0)
+    ::close(out_);
+}
+
+void BackgroundChild::close_stdin() noexcept {
+  if (in_ >= 0) {
+    ::close(in_);
+    in_ = -1;
+  }
+}
+
+std::string BackgroundChild::read_line(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (const auto newline = buffered_.find('\n'); newline != std::string::npos) {
+      std::string line = buffered_.substr(0, newline);
+      buffered_.erase(0, newline + 1);
+      return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || out_ < 0)
+      throw std::runtime_error("background child: no line on stdout (got '" + buffered_ + "')");
+    pollfd fd{out_, POLLIN, 0};
+    if (::poll(&fd, 1, static_cast<int>(left.count())) <= 0)
+      continue;
+    char buffer[4096];
+    const ssize_t n = ::read(out_, buffer, sizeof buffer);
+    if (n > 0) {
+      buffered_.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+      ::close(out_);
+      out_ = -1;
+    }
+  }
+}
+
+int BackgroundChild::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0)
+    return status_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_)
+      break;
+    if (done < 0 && errno != EINTR)
+      throw_errno("waitpid");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+      status_ = -2;
+      return status_;
+    }
+    ::usleep(2000);
+  }
+  pid_ = -1;
+  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return status_;
+}
+
+void BackgroundChild::kill(int signal) {
+  if (pid_ <= 0)
+    return;
+  ::kill(pid_, signal);
+  if (signal == SIGKILL)
+    wait(std::chrono::seconds(10));
 }
 
 }  // namespace proxystore::test

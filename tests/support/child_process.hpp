@@ -43,4 +43,38 @@ struct ChildOptions {
 ChildResult run_child(const std::string& program, const std::vector<std::string>& args,
                       std::string_view input, const ChildOptions& options = {});
 
+/// A helper process that keeps running while the test talks to it: its
+/// stdin is a pipe the test may close, its stdout is read line by line,
+/// its stderr is ours. The destructor kills (SIGKILL) and reaps it.
+class BackgroundChild {
+ public:
+  /// Spawns `program` with `args` (argv[1..]).
+  /// @throws std::system_error if it cannot be started.
+  BackgroundChild(const std::string& program, const std::vector<std::string>& args,
+                  const ChildOptions& options = {});
+  BackgroundChild(const BackgroundChild&) = delete;
+  BackgroundChild& operator=(const BackgroundChild&) = delete;
+  ~BackgroundChild();
+
+  /// The next line of its stdout (without the newline).
+  /// @throws std::runtime_error when none arrives within `timeout`.
+  std::string read_line(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  /// Closes its stdin (EOF: helpers take it as "exit now").
+  void close_stdin() noexcept;
+  /// Sends `signal`; SIGKILL also reaps it.
+  void kill(int signal);
+  /// Waits for it to exit: its exit status, -1 if a signal killed it, -2
+  /// if it had to be killed after `timeout`.
+  int wait(std::chrono::milliseconds timeout);
+  /// Its pid (-1 once reaped).
+  int pid() const noexcept { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+  int in_ = -1;
+  int out_ = -1;
+  std::string buffered_;
+};
+
 }  // namespace proxystore::test

@@ -1,0 +1,1284 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "detail/ucx_transport.hpp"
+
+#include <proxystore/detail/printable.hpp>
+#include <proxystore/errors.hpp>
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <ucp/api/ucp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+namespace proxystore::detail::ucx {
+namespace {
+
+constexpr unsigned am_request = 1;
+constexpr unsigned am_reply = 2;
+constexpr std::uint32_t request_magic = 0x50535531;  // "PSU1"
+
+struct RequestHeader {
+  std::uint32_t magic = request_magic;
+  std::uint16_t op = 0;
+  std::uint16_t reserved = 0;
+  std::uint64_t id = 0;
+  std::uint32_t key_length = 0;
+  std::uint32_t count = 0;
+  std::int64_t wait_ms = 0;
+};
+
+struct ReplyHeader {
+  std::uint64_t id = 0;
+  std::uint32_t status = 0;
+  std::uint32_t reserved = 0;
+};
+
+std::string status_text(ucs_status_t status) {
+  return ucs_status_string(status);
+}
+
+/// `host`:`port`, with brackets around an IPv6 literal.
+std::string join_address(const std::string& host, int port) {
+  if (host.find(':') != std::string::npos)
+    return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+/// Resolves host:port (numeric service). Throws ConnectionError.
+sockaddr_storage resolve(const std::string& host, int port, bool passive, socklen_t& length,
+                         const std::string& subject) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  std::string bare = host;
+  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']')
+    bare = bare.substr(1, bare.size() - 2);
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  const int rc = ::getaddrinfo(bare.c_str(), service.c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    throw ConnectionError(fmt::format("{} at {}: cannot resolve the host: {}", subject,
+                                      join_address(printable(host), port), ::gai_strerror(rc)));
+  }
+  sockaddr_storage address{};
+  std::memcpy(&address, found->ai_addr, found->ai_addrlen);
+  length = found->ai_addrlen;
+  ::freeaddrinfo(found);
+  return address;
+}
+
+std::string describe_sockaddr(const sockaddr_storage& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  int port = 0;
+  if (address.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    port = ntohs(in->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    port = ntohs(in6->sin6_port);
+  } else {
+    return "?";
+  }
+  return join_address(text, port);
+}
+
+std::string hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    const auto byte = static_cast<unsigned char>(c);
+    out.push_back(digits[byte >> 4U]);
+    out.push_back(digits[byte & 15U]);
+  }
+  return out;
+}
+
+}  // namespace
+
+// --- blobs and entries -------------------------------------------------------
+
+void BlobFree::operator()(char* data) const noexcept {
+  if (mapped != 0)
+    ::munmap(base, mapped);
+  else
+    delete[] data;
+}
+
+std::shared_ptr<Blob> make_blob(std::size_t size) {
+  constexpr std::size_t huge_page = std::size_t{2} << 20U;
+  auto blob = std::make_shared<Blob>();
+  blob->size = size;
+  if (size >= 2 * huge_page && size < (std::size_t{1} << 48U)) {
+    const std::size_t mapped = size + huge_page;
+    void* base =
+        ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)  // NOLINT(cppcoreguidelines-pro-type-cstyle-cast)
+      throw std::bad_alloc();
+    const auto address = reinterpret_cast<std::uintptr_t>(base);
+    const std::uintptr_t aligned = (address + huge_page - 1) & ~(huge_page - 1);
+    ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);
+    blob->data =
+        std::unique_ptr<char, BlobFree>(reinterpret_cast<char*>(aligned), BlobFree{mapped, base});
+    return blob;
+  }
+  blob->data = std::unique_ptr<char, BlobFree>(new char[size == 0 ? 1 : size], BlobFree{});
+  return blob;
+}
+
+BlobPtr make_blob(std::string_view head, std::string_view body) {
+  std::shared_ptr<Blob> blob = make_blob(head.size() + body.size());
+  if (!head.empty())
+    std::memcpy(blob->data.get(), head.data(), head.size());
+  if (!body.empty())
+    std::memcpy(blob->data.get() + head.size(), body.data(), body.size());
+  return blob;
+}
+
+void append_u32(std::string& out, std::uint32_t value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+void append_u64(std::string& out, std::uint64_t value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+std::string_view EntryReader::take(std::uint64_t n) {
+  if (n > bytes_.size() - at_) {
+    throw StoreOperationError(fmt::format(
+        "malformed batch message: an entry of {} bytes at offset {} overruns its {} bytes", n, at_,
+        bytes_.size()));
+  }
+  const std::string_view out = bytes_.substr(at_, static_cast<std::size_t>(n));
+  at_ += static_cast<std::size_t>(n);
+  return out;
+}
+
+std::uint8_t EntryReader::u8() {
+  return static_cast<std::uint8_t>(take(1)[0]);
+}
+
+std::uint32_t EntryReader::u32() {
+  std::uint32_t value = 0;
+  std::memcpy(&value, take(sizeof value).data(), sizeof value);
+  return value;
+}
+
+std::uint64_t EntryReader::u64() {
+  std::uint64_t value = 0;
+  std::memcpy(&value, take(sizeof value).data(), sizeof value);
+  return value;
+}
+
+std::string Target::address() const {
+  return join_address(host, port);
+}
+
+// --- ObjectTable ---------------------------------------------------------------
+
+struct ObjectTable::Impl {
+  std::size_t limit;
+  std::string spill_dir;
+  mutable std::mutex mutex;
+  std::condition_variable stored;
+  std::string label;
+  std::unordered_map<std::string, BlobPtr> memory;
+  std::unordered_map<std::string, std::size_t> spilled;  // key -> size on disk
+  std::size_t used = 0;
+  std::size_t spilled_total = 0;
+  std::uint64_t next_token = 1;
+  std::unordered_multimap<std::string, std::pair<std::uint64_t, Waiter>> waiters;
+  std::unordered_map<std::uint64_t, std::string> waiter_keys;
+
+  std::filesystem::path spill_path(const std::string& key) const {
+    return std::filesystem::path(spill_dir) / (hex(key) + ".obj");
+  }
+
+  /// Removes `key` from memory and disk (lock held).
+  void remove_locked(const std::string& key) {
+    if (auto it = memory.find(key); it != memory.end()) {
+      used -= it->second->size;
+      memory.erase(it);
+    }
+    if (auto it = spilled.find(key); it != spilled.end()) {
+      spilled_total -= it->second;
+      spilled.erase(it);
+      std::error_code ignored;
+      std::filesystem::remove(spill_path(key), ignored);
+    }
+  }
+
+  BlobPtr load_spilled(const std::string& key, std::size_t size) const {
+    std::ifstream in(spill_path(key), std::ios::binary);
+    std::shared_ptr<Blob> blob = make_blob(size);
+    if (!in.read(blob->data.get(), static_cast<std::streamsize>(size))) {
+      throw StoreOperationError(fmt::format("{} key '{}': cannot read the spilled object {}", label,
+                                            printable(key), spill_path(key).string()));
+    }
+    return blob;
+  }
+};
+
+ObjectTable::ObjectTable(std::size_t memory_limit, std::string spill_dir, std::string label)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->limit = memory_limit;
+  impl_->spill_dir = std::move(spill_dir);
+  impl_->label = std::move(label);
+}
+
+ObjectTable::~ObjectTable() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  for (const auto& entry : impl_->spilled) {
+    std::error_code ignored;
+    std::filesystem::remove(impl_->spill_path(entry.first), ignored);
+  }
+}
+
+void ObjectTable::set_label(std::string label) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->label = std::move(label);
+}
+
+std::size_t ObjectTable::max_put_size() const noexcept {
+  if (impl_->limit == 0 || !impl_->spill_dir.empty())
+    return static_cast<std::size_t>(-1);
+  return impl_->limit;
+}
+
+std::size_t ObjectTable::memory_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->used;
+}
+
+std::size_t ObjectTable::spilled_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->spilled_total;
+}
+
+void ObjectTable::put(const std::string& key, BlobPtr value) {
+  std::vector<Waiter> woken;
+  {
+    std::unique_lock<std::mutex> lock(impl_->mutex);
+    impl_->remove_locked(key);
+    const std::size_t size = value->size;
+    if (impl_->limit != 0 && size > impl_->limit - std::min(impl_->limit, impl_->used)) {
+      if (impl_->spill_dir.empty()) {
+        throw StoreOperationError(fmt::format(
+            "{} key '{}': storing {} bytes would exceed the memory limit of {} bytes ({} in use)",
+            impl_->label, printable(key), size, impl_->limit, impl_->used));
+      }
+      const std::filesystem::path path = impl_->spill_path(key);
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(value->data.get(), static_cast<std::streamsize>(size));
+      out.close();
+      if (!out) {
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+        throw StoreOperationError(fmt::format("{} key '{}': cannot spill {} bytes to {}",
+                                              impl_->label, printable(key), size, path.string()));
+      }
+      impl_->spilled.emplace(key, size);
+      impl_->spilled_total += size;
+    } else {
+      impl_->used += size;
+      impl_->memory.insert_or_assign(key, value);
+    }
+    auto [first, last] = impl_->waiters.equal_range(key);
+    for (auto it = first; it != last; ++it) {
+      impl_->waiter_keys.erase(it->second.first);
+      woken.push_back(std::move(it->second.second));
+    }
+    impl_->waiters.erase(first, last);
+  }
+  impl_->stored.notify_all();
+  for (auto& waiter : woken)
+    waiter(value);
+}
+
+BlobPtr ObjectTable::get(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (auto it = impl_->memory.find(key); it != impl_->memory.end())
+    return it->second;
+  if (auto it = impl_->spilled.find(key); it != impl_->spilled.end())
+    return impl_->load_spilled(key, it->second);
+  return nullptr;
+}
+
+bool ObjectTable::exists(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->memory.count(key) != 0 || impl_->spilled.count(key) != 0;
+}
+
+void ObjectTable::evict(const std::string& key) {
+  BlobPtr released;  // freed after the lock
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (auto it = impl_->memory.find(key); it != impl_->memory.end())
+    released = it->second;
+  impl_->remove_locked(key);
+}
+
+BlobPtr ObjectTable::wait_get(const std::string& key, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  impl_->stored.wait_for(lock, timeout, [&] {
+    return impl_->memory.count(key) != 0 || impl_->spilled.count(key) != 0;
+  });
+  if (auto it = impl_->memory.find(key); it != impl_->memory.end())
+    return it->second;
+  if (auto it = impl_->spilled.find(key); it != impl_->spilled.end())
+    return impl_->load_spilled(key, it->second);
+  return nullptr;
+}
+
+std::uint64_t ObjectTable::add_waiter(const std::string& key, Waiter waiter) {
+  BlobPtr now = get(key);
+  if (now) {
+    waiter(now);
+    return 0;
+  }
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  // Stored meanwhile? (get and this lock are not one step.)
+  if (impl_->memory.count(key) != 0 || impl_->spilled.count(key) != 0) {
+    lock.unlock();
+    waiter(get(key));
+    return 0;
+  }
+  const std::uint64_t token = impl_->next_token++;
+  impl_->waiters.emplace(key, std::make_pair(token, std::move(waiter)));
+  impl_->waiter_keys.emplace(token, key);
+  return token;
+}
+
+bool ObjectTable::cancel_waiter(std::uint64_t token) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  auto it = impl_->waiter_keys.find(token);
+  if (it == impl_->waiter_keys.end())
+    return false;
+  auto [first, last] = impl_->waiters.equal_range(it->second);
+  for (auto w = first; w != last; ++w) {
+    if (w->second.first == token) {
+      impl_->waiters.erase(w);
+      break;
+    }
+  }
+  impl_->waiter_keys.erase(it);
+  return true;
+}
+
+// --- Node ----------------------------------------------------------------------
+
+namespace {
+
+/// UCX operations started and not yet completed (progress thread only):
+/// while there are any, the progress thread spins instead of sleeping on
+/// the worker's event descriptor (not every transport wakes it for the
+/// steps of a rendezvous transfer).
+struct InFlight {
+  std::size_t count = 0;
+};
+
+/// One client round trip, shared by the calling thread and the progress thread.
+struct Call {
+  InFlight* flight = nullptr;
+  std::uint64_t id = 0;
+  std::string address;  // the peer's "host:port"
+  Target target;
+  std::string header;  // RequestHeader + key
+  std::vector<ucp_dt_iov_t> iov;
+  std::size_t max_reply = 0;
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool done = false;
+  bool send_done = false;
+  bool confirmed = false;  // the peer has answered on this connection
+  std::string error;       // set: the call failed (ConnectionError)
+  Reply reply;
+};
+
+struct Peer {
+  ucp_ep_h ep = nullptr;
+  bool confirmed = false;
+};
+
+/// A server-side wait_get that has not been answered yet.
+struct RemoteWait {
+  ucp_ep_h ep;
+  std::uint64_t id;
+  std::chrono::steady_clock::time_point deadline;
+};
+
+}  // namespace
+
+struct Node::Impl {
+  ucp_context_h context = nullptr;
+  ucp_worker_h worker = nullptr;
+  ucp_listener_h listener = nullptr;
+  int event_fd = -1;
+  std::string bound_address;
+  int bound_port = 0;
+  std::shared_ptr<ObjectTable> table;
+  std::function<void(const std::string&)> log;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> next_id{1};
+
+  std::mutex tasks_mutex;
+  std::vector<std::function<void()>> tasks;
+
+  // Progress thread only:
+  std::unordered_map<std::uint64_t, std::shared_ptr<Call>> pending;
+  std::map<std::string, Peer> peers;
+  std::set<ucp_ep_h> server_eps;
+  std::vector<std::function<void()>> deferred;
+  std::map<std::uint64_t, RemoteWait> remote_waits;  // table waiter token ->
+  InFlight flight;
+
+  void submit(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(tasks_mutex);
+      tasks.push_back(std::move(task));
+    }
+    ucp_worker_signal(worker);
+  }
+
+  void say(const std::string& line) const {
+    if (log)
+      log(line);
+  }
+
+  // --- completing client calls ---------------------------------------------
+
+  static void finish(const std::shared_ptr<Call>& call, std::string error, Reply reply = {}) {
+    {
+      std::lock_guard<std::mutex> lock(call->mutex);
+      if (call->done)
+        return;
+      call->done = true;
+      call->error = std::move(error);
+      call->reply = std::move(reply);
+    }
+    call->changed.notify_all();
+  }
+
+  static void mark_sent(const std::shared_ptr<Call>& call) {
+    {
+      std::lock_guard<std::mutex> lock(call->mutex);
+      call->send_done = true;
+    }
+    call->changed.notify_all();
+  }
+
+  /// Drops the connection to `address`: closes the endpoint (cancelling its
+  /// sends) and fails every call waiting on it with `why`.
+  void drop_peer(const std::string& address, const std::string& why) {
+    auto it = peers.find(address);
+    if (it == peers.end())
+      return;
+    ucp_ep_h ep = it->second.ep;
+    peers.erase(it);
+    for (auto call = pending.begin(); call != pending.end();) {
+      if (call->second->address == address) {
+        finish(call->second, why);
+        call = pending.erase(call);
+      } else {
+        ++call;
+      }
+    }
+    close_ep(ep);
+  }
+
+  void close_ep(ucp_ep_h ep) {
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
+    if (request != nullptr && !UCS_PTR_IS_ERR(request))
+      ucp_request_free(request);
+  }
+
+  static void on_client_ep_error(void* arg, ucp_ep_h ep, ucs_status_t status) {
+    auto* self = static_cast<Impl*>(arg);
+    for (auto& [address, peer] : self->peers) {
+      if (peer.ep == ep) {
+        const std::string where = address;
+        self->say(fmt::format("connection to {} failed: {}", where, status_text(status)));
+        // Not from inside UCX's callback: after this progress call.
+        self->deferred.push_back([self, where, status] {
+          self->drop_peer(where, fmt::format("the connection failed ({})", status_text(status)));
+        });
+        return;
+      }
+    }
+  }
+
+  Peer* connect(const std::shared_ptr<Call>& call) {
+    auto it = peers.find(call->address);
+    if (it != peers.end())
+      return &it->second;
+    socklen_t length = 0;
+    sockaddr_storage address =
+        resolve(call->target.host, call->target.port, false, length, call->target.subject);
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
+                        UCP_EP_PARAM_FIELD_ERR_HANDLER | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+    params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+    params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
+    params.sockaddr.addrlen = length;
+    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_handler.cb = &Impl::on_client_ep_error;
+    params.err_handler.arg = this;
+    ucp_ep_h ep = nullptr;
+    const ucs_status_t status = ucp_ep_create(worker, &params, &ep);
+    if (status != UCS_OK)
+      throw ConnectionError(fmt::format("cannot create an endpoint: {}", status_text(status)));
+    Peer& peer = peers[call->address];
+    peer.ep = ep;
+    // A ping first: its reply confirms the connection for every call
+    // waiting on it (their connect timeout ends there).
+    auto ping = std::make_shared<Call>();
+    ping->id = next_id.fetch_add(1);
+    ping->address = call->address;
+    ping->target = call->target;
+    RequestHeader header{};
+    header.op = static_cast<std::uint16_t>(Op::ping);
+    header.id = ping->id;
+    ping->header.assign(reinterpret_cast<const char*>(&header), sizeof header);
+    send_request(peer, ping);
+    return &peer;
+  }
+
+  static void on_request_sent(void* request, ucs_status_t status, void* user_data) {
+    auto* holder = static_cast<std::shared_ptr<Call>*>(user_data);
+    std::shared_ptr<Call> call = std::move(*holder);
+    delete holder;
+    --call->flight->count;
+    if (status != UCS_OK)
+      finish(call, fmt::format("sending the request failed ({})", status_text(status)));
+    mark_sent(call);
+    ucp_request_free(request);
+  }
+
+  void start(const std::shared_ptr<Call>& call) {
+    Peer* peer = nullptr;
+    try {
+      peer = connect(call);
+    } catch (const Error& e) {
+      finish(call, e.what());
+      mark_sent(call);
+      return;
+    }
+    if (peer->confirmed) {
+      std::lock_guard<std::mutex> lock(call->mutex);
+      call->confirmed = true;
+    }
+    send_request(*peer, call);
+  }
+
+  void send_request(Peer& peer, const std::shared_ptr<Call>& call) {
+    call->flight = &flight;
+    pending.emplace(call->id, call);
+    auto* holder = new std::shared_ptr<Call>(call);
+    ucp_request_param_t param{};
+    param.op_attr_mask =
+        UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
+    param.cb.send = &Impl::on_request_sent;
+    param.user_data = holder;
+    param.flags = UCP_AM_SEND_FLAG_REPLY;
+    const void* data = nullptr;
+    std::size_t count = 0;
+    if (call->iov.size() == 1) {
+      data = call->iov[0].buffer;
+      count = call->iov[0].length;
+    } else if (!call->iov.empty()) {
+      param.op_attr_mask |= UCP_OP_ATTR_FIELD_DATATYPE;
+      param.datatype = ucp_dt_make_iov();
+      data = call->iov.data();
+      count = call->iov.size();
+    }
+    ucs_status_ptr_t request = ucp_am_send_nbx(peer.ep, am_request, call->header.data(),
+                                               call->header.size(), data, count, &param);
+    if (request == nullptr || UCS_PTR_IS_ERR(request)) {
+      delete holder;
+      if (UCS_PTR_IS_ERR(request)) {
+        pending.erase(call->id);
+        finish(call, fmt::format("sending the request failed ({})",
+                                 status_text(UCS_PTR_STATUS(request))));
+      }
+      mark_sent(call);
+    } else {
+      ++flight.count;
+    }
+  }
+
+  /// The caller gave up on `call` (timeout): forget it; if its send is still
+  /// in flight (or the peer never answered), drop the connection so UCX
+  /// releases the caller's buffers.
+  void abandon(const std::shared_ptr<Call>& call, bool drop) {
+    pending.erase(call->id);
+    bool sent = false;
+    {
+      std::lock_guard<std::mutex> lock(call->mutex);
+      sent = call->send_done;
+    }
+    if (drop || !sent)
+      drop_peer(call->address, "the connection was dropped after a timeout");
+  }
+
+  struct ReplyReceive {
+    InFlight* flight;
+    std::shared_ptr<Call> call;
+    std::shared_ptr<Blob> blob;
+    Status status;
+  };
+
+  static void on_reply_data(void* request, ucs_status_t status, std::size_t length,
+                            void* user_data) {
+    auto* receive = static_cast<ReplyReceive*>(user_data);
+    --receive->flight->count;
+    if (status != UCS_OK || length != receive->blob->size) {
+      finish(receive->call, fmt::format("receiving the reply failed ({}, {} of {} bytes)",
+                                        status_text(status), length, receive->blob->size));
+    } else {
+      finish(receive->call, {}, Reply{receive->status, std::move(receive->blob)});
+    }
+    delete receive;
+    ucp_request_free(request);
+  }
+
+  static ucs_status_t on_reply(void* arg, const void* header, std::size_t header_length, void* data,
+                               std::size_t length, const ucp_am_recv_param_t* param) {
+    auto* self = static_cast<Impl*>(arg);
+    if (header_length != sizeof(ReplyHeader)) {
+      self->say(fmt::format("dropped a reply with a {}-byte header", header_length));
+      return UCS_OK;
+    }
+    ReplyHeader reply{};
+    std::memcpy(&reply, header, sizeof reply);
+    auto found = self->pending.find(reply.id);
+    if (found == self->pending.end())
+      return UCS_OK;  // abandoned: a rendezvous value is dropped unread
+    std::shared_ptr<Call> call = std::move(found->second);
+    self->pending.erase(found);
+    if (auto peer = self->peers.find(call->address);
+        peer != self->peers.end() && !peer->second.confirmed) {
+      peer->second.confirmed = true;
+      for (auto& [id, waiting] : self->pending) {
+        if (waiting->address != call->address)
+          continue;
+        {
+          std::lock_guard<std::mutex> lock(waiting->mutex);
+          waiting->confirmed = true;
+        }
+        waiting->changed.notify_all();
+      }
+    }
+    if (reply.status > static_cast<std::uint32_t>(Status::error)) {
+      finish(call, fmt::format("the peer sent an unknown status {}", reply.status));
+      return UCS_OK;
+    }
+    const auto status = static_cast<Status>(reply.status);
+    if (length > call->max_reply) {
+      finish(call, fmt::format("the peer announced a {}-byte reply, above the limit of {} bytes",
+                               length, call->max_reply));
+      return UCS_OK;
+    }
+    std::shared_ptr<Blob> blob;
+    try {
+      blob = make_blob(length);
+    } catch (const std::bad_alloc&) {
+      finish(call, fmt::format("out of memory receiving a {}-byte reply", length));
+      return UCS_OK;
+    }
+    if ((param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) == 0) {
+      if (length != 0)
+        std::memcpy(blob->data.get(), data, length);
+      finish(call, {}, Reply{status, std::move(blob)});
+      return UCS_OK;
+    }
+    auto* receive = new ReplyReceive{&self->flight, call, blob, status};
+    ucp_request_param_t recv{};
+    recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    recv.cb.recv_am = &Impl::on_reply_data;
+    recv.user_data = receive;
+    ucs_status_ptr_t request =
+        ucp_am_recv_data_nbx(self->worker, data, blob->data.get(), length, &recv);
+    if (request == nullptr) {
+      delete receive;
+      finish(call, {}, Reply{status, std::move(blob)});
+    } else if (UCS_PTR_IS_ERR(request)) {
+      delete receive;
+      finish(call,
+             fmt::format("receiving the reply failed ({})", status_text(UCS_PTR_STATUS(request))));
+    } else {
+      ++self->flight.count;
+    }
+    return UCS_OK;
+  }
+
+  // --- serving -----------------------------------------------------------------
+
+  struct ReplySend {
+    InFlight* flight;
+    ReplyHeader header;
+    BlobPtr value;
+  };
+
+  static void on_reply_sent(void* request, ucs_status_t /*status*/, void* user_data) {
+    auto* send = static_cast<ReplySend*>(user_data);
+    --send->flight->count;
+    delete send;
+    ucp_request_free(request);
+  }
+
+  void send_reply(ucp_ep_h ep, std::uint64_t id, Status status, BlobPtr value) {
+    if (server_eps.count(ep) == 0)
+      return;  // the client is gone
+    auto* send = new ReplySend{&flight, ReplyHeader{id, static_cast<std::uint32_t>(status), 0},
+                               std::move(value)};
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    param.cb.send = &Impl::on_reply_sent;
+    param.user_data = send;
+    const void* data = send->value ? send->value->data.get() : nullptr;
+    const std::size_t size = send->value ? send->value->size : 0;
+    ucs_status_ptr_t request =
+        ucp_am_send_nbx(ep, am_reply, &send->header, sizeof send->header, data, size, &param);
+    if (request == nullptr || UCS_PTR_IS_ERR(request))
+      delete send;
+    else
+      ++flight.count;
+  }
+
+  void send_error(ucp_ep_h ep, std::uint64_t id, const std::string& message) {
+    send_reply(ep, id, Status::error, make_blob(message, {}));
+  }
+
+  /// Runs one request (progress thread). `value` is the request's data.
+  void serve(ucp_ep_h ep, const RequestHeader& request, const std::string& key,
+             const BlobPtr& value) {
+    try {
+      switch (static_cast<Op>(request.op)) {
+        case Op::ping:
+          send_reply(ep, request.id, Status::ok, nullptr);
+          return;
+        case Op::get: {
+          BlobPtr found = table->get(key);
+          send_reply(ep, request.id, found ? Status::ok : Status::missing, found);
+          return;
+        }
+        case Op::exists:
+          send_reply(ep, request.id, table->exists(key) ? Status::ok : Status::missing, nullptr);
+          return;
+        case Op::evict:
+          table->evict(key);
+          send_reply(ep, request.id, Status::ok, nullptr);
+          return;
+        case Op::put:
+          table->put(key, value);
+          send_reply(ep, request.id, Status::ok, nullptr);
+          return;
+        case Op::get_batch: {
+          EntryReader entries(value->view());
+          std::vector<BlobPtr> found;
+          found.reserve(std::min<std::size_t>(request.count, value->size / 4 + 1));
+          std::size_t total = 0;
+          for (std::uint32_t i = 0; i < request.count; ++i) {
+            const std::uint32_t length = entries.u32();
+            if (length > max_key_length)
+              throw StoreOperationError(fmt::format("a batch key of {} bytes", length));
+            found.push_back(table->get(std::string(entries.take(length))));
+            total += 9 + (found.back() ? found.back()->size : 0);
+          }
+          std::shared_ptr<Blob> out = make_blob(total);
+          char* at = out->data.get();
+          for (const BlobPtr& item : found) {
+            const std::uint8_t flag = item ? 1 : 0;
+            const std::uint64_t size = item ? item->size : 0;
+            std::memcpy(at, &flag, 1);
+            std::memcpy(at + 1, &size, 8);
+            at += 9;
+            if (item && size != 0) {
+              std::memcpy(at, item->data.get(), item->size);
+              at += item->size;
+            }
+          }
+          send_reply(ep, request.id, Status::ok, out);
+          return;
+        }
+        case Op::put_batch: {
+          EntryReader entries(value->view());
+          for (std::uint32_t i = 0; i < request.count; ++i) {
+            const std::uint32_t length = entries.u32();
+            if (length > max_key_length)
+              throw StoreOperationError(fmt::format("a batch key of {} bytes", length));
+            std::string entry_key(entries.take(length));
+            const std::uint64_t size = entries.u64();
+            table->put(entry_key, make_blob(entries.take(size), {}));
+          }
+          send_reply(ep, request.id, Status::ok, nullptr);
+          return;
+        }
+        case Op::wait_get: {
+          const std::uint64_t id = request.id;
+          const auto deadline =
+              std::chrono::steady_clock::now() +
+              std::chrono::milliseconds(std::clamp<std::int64_t>(request.wait_ms, 0, 86400000));
+          const std::uint64_t token = table->add_waiter(key, [this, ep, id](BlobPtr found) {
+            submit([this, ep, id, found] { send_reply(ep, id, Status::ok, found); });
+          });
+          if (token != 0)
+            remote_waits.emplace(token, RemoteWait{ep, id, deadline});
+          return;
+        }
+      }
+      send_error(ep, request.id, fmt::format("unknown operation {}", request.op));
+    } catch (const std::bad_alloc&) {
+      send_error(ep, request.id, "out of memory");
+    } catch (const std::exception& e) {
+      send_error(ep, request.id, e.what());
+    }
+  }
+
+  struct RequestReceive {
+    Impl* self;
+    ucp_ep_h ep;
+    RequestHeader header;
+    std::string key;
+    std::shared_ptr<Blob> value;
+  };
+
+  static void on_request_data(void* request, ucs_status_t status, std::size_t length,
+                              void* user_data) {
+    auto* receive = static_cast<RequestReceive*>(user_data);
+    Impl* self = receive->self;
+    --self->flight.count;
+    if (status == UCS_OK && length == receive->value->size) {
+      self->deferred.push_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
+        self->serve(receive->ep, receive->header, receive->key, receive->value);
+      });
+    } else {
+      self->say(fmt::format("receiving a request's {} bytes failed: {}", receive->value->size,
+                            status_text(status)));
+      delete receive;
+    }
+    ucp_request_free(request);
+  }
+
+  static ucs_status_t on_request(void* arg, const void* header, std::size_t header_length,
+                                 void* data, std::size_t length, const ucp_am_recv_param_t* param) {
+    auto* self = static_cast<Impl*>(arg);
+    if ((param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) == 0 || !self->table) {
+      self->say("dropped a request without a reply endpoint");
+      return UCS_OK;
+    }
+    ucp_ep_h ep = param->reply_ep;
+    if (header_length < sizeof(RequestHeader)) {
+      self->say(fmt::format("dropped a request with a {}-byte header", header_length));
+      return UCS_OK;
+    }
+    RequestHeader request{};
+    std::memcpy(&request, header, sizeof request);
+    const std::size_t key_length = header_length - sizeof request;
+    if (request.magic != request_magic || request.key_length != key_length ||
+        key_length > max_key_length) {
+      self->say(fmt::format("dropped a malformed request (magic {:#x}, key of {} bytes)",
+                            request.magic, key_length));
+      return UCS_OK;
+    }
+    std::string key(static_cast<const char*>(header) + sizeof request, key_length);
+    const bool carries_value = request.op == static_cast<std::uint16_t>(Op::put) ||
+                               request.op == static_cast<std::uint16_t>(Op::put_batch) ||
+                               request.op == static_cast<std::uint16_t>(Op::get_batch);
+    if (!carries_value && length != 0) {
+      self->deferred.push_back([self, ep, id = request.id] {
+        self->send_error(ep, id, "unexpected data with the request");
+      });
+      return UCS_OK;
+    }
+    const std::size_t limit = request.op == static_cast<std::uint16_t>(Op::get_batch)
+                                  ? max_batch_entries * (max_key_length + 4)
+                                  : self->table->max_put_size();
+    if (length > limit) {
+      self->deferred.push_back([self, ep, id = request.id, length, limit] {
+        self->send_error(
+            ep, id,
+            fmt::format("a value of {} bytes exceeds the limit of {} bytes", length, limit));
+      });
+      return UCS_OK;
+    }
+    auto* receive = new RequestReceive{self, ep, request, std::move(key), nullptr};
+    try {
+      receive->value = make_blob(length);
+    } catch (const std::bad_alloc&) {
+      self->deferred.push_back([self, ep, id = request.id, length] {
+        self->send_error(ep, id, fmt::format("out of memory for a {}-byte value", length));
+      });
+      delete receive;
+      return UCS_OK;
+    }
+    if ((param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) == 0) {
+      if (length != 0)
+        std::memcpy(receive->value->data.get(), data, length);
+      self->deferred.push_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
+        self->serve(receive->ep, receive->header, receive->key, receive->value);
+      });
+      return UCS_OK;
+    }
+    ucp_request_param_t recv{};
+    recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    recv.cb.recv_am = &Impl::on_request_data;
+    recv.user_data = receive;
+    ucs_status_ptr_t pending_recv =
+        ucp_am_recv_data_nbx(self->worker, data, receive->value->data.get(), length, &recv);
+    if (pending_recv == nullptr) {
+      self->deferred.push_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
+        self->serve(receive->ep, receive->header, receive->key, receive->value);
+      });
+    } else if (UCS_PTR_IS_ERR(pending_recv)) {
+      self->say(fmt::format("receiving a request's {} bytes failed: {}", length,
+                            status_text(UCS_PTR_STATUS(pending_recv))));
+      delete receive;
+    } else {
+      ++self->flight.count;
+    }
+    return UCS_OK;
+  }
+
+  static void on_server_ep_error(void* arg, ucp_ep_h ep, ucs_status_t status) {
+    auto* self = static_cast<Impl*>(arg);
+    if (self->server_eps.erase(ep) == 0)
+      return;
+    if (status != UCS_ERR_CONNECTION_RESET && status != UCS_ERR_ENDPOINT_TIMEOUT &&
+        status != UCS_ERR_NOT_CONNECTED) {
+      self->say(
+          fmt::format("connection error on {}: {}", self->bound_address, status_text(status)));
+    }
+    self->deferred.push_back([self, ep] { self->close_ep(ep); });
+  }
+
+  static void on_connection(ucp_conn_request_h request, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST | UCP_EP_PARAM_FIELD_ERR_HANDLER |
+                        UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+    params.conn_request = request;
+    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_handler.cb = &Impl::on_server_ep_error;
+    params.err_handler.arg = self;
+    ucp_ep_h ep = nullptr;
+    const ucs_status_t status = ucp_ep_create(self->worker, &params, &ep);
+    if (status != UCS_OK) {
+      ucp_conn_request_attr_t attr{};
+      attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
+      std::string from = "?";
+      if (ucp_conn_request_query(request, &attr) == UCS_OK)
+        from = describe_sockaddr(attr.client_address);
+      self->say(fmt::format("connection from {} to {} refused: {}", from, self->bound_address,
+                            status_text(status)));
+      return;
+    }
+    self->server_eps.insert(ep);
+  }
+
+  void expire_remote_waits() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = remote_waits.begin(); it != remote_waits.end();) {
+      if (it->second.deadline <= now) {
+        if (table->cancel_waiter(it->first))
+          send_reply(it->second.ep, it->second.id, Status::missing, nullptr);
+        it = remote_waits.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // --- the progress thread -------------------------------------------------------
+
+  void run() {
+    while (true) {
+      std::vector<std::function<void()>> batch;
+      {
+        std::lock_guard<std::mutex> lock(tasks_mutex);
+        batch.swap(tasks);
+      }
+      for (auto& task : batch)
+        task();
+      while (ucp_worker_progress(worker) != 0) {
+      }
+      while (!deferred.empty()) {
+        std::vector<std::function<void()>> now;
+        now.swap(deferred);
+        for (auto& task : now)
+          task();
+        while (ucp_worker_progress(worker) != 0) {
+        }
+      }
+      if (!remote_waits.empty())
+        expire_remote_waits();
+      if (stopping.load())
+        break;
+      {
+        std::lock_guard<std::mutex> lock(tasks_mutex);
+        if (!tasks.empty())
+          continue;
+      }
+      if (flight.count != 0)
+        continue;  // a transfer is under way: keep progressing
+      const ucs_status_t armed = ucp_worker_arm(worker);
+      if (armed == UCS_ERR_BUSY)
+        continue;
+      pollfd fd{event_fd, POLLIN, 0};
+      const int timeout_ms = remote_waits.empty() ? 200 : 10;
+      ::poll(&fd, 1, armed == UCS_OK ? timeout_ms : 1);
+    }
+    shutdown();
+  }
+
+  void shutdown() {
+    for (auto& [id, call] : pending)
+      finish(call, "the transport was shut down");
+    pending.clear();
+    std::vector<ucs_status_ptr_t> closing;
+    auto close = [&](ucp_ep_h ep) {
+      ucp_request_param_t param{};
+      param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+      param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+      ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
+      if (request != nullptr && !UCS_PTR_IS_ERR(request))
+        closing.push_back(request);
+    };
+    for (auto& [address, peer] : peers)
+      close(peer.ep);
+    peers.clear();
+    for (ucp_ep_h ep : server_eps)
+      close(ep);
+    server_eps.clear();
+    if (listener != nullptr) {
+      ucp_listener_destroy(listener);
+      listener = nullptr;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (ucs_status_ptr_t request : closing) {
+      while (ucp_request_check_status(request) == UCS_INPROGRESS &&
+             std::chrono::steady_clock::now() < deadline) {
+        ucp_worker_progress(worker);
+      }
+      ucp_request_free(request);
+    }
+    deferred.clear();
+  }
+};
+
+Node::Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
+           std::function<void(const std::string&)> log)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& impl = *impl_;
+  impl.table = std::move(table);
+  impl.log = std::move(log);
+  const std::string subject =
+      listen
+          ? fmt::format("UCX listener on {}", join_address(printable(listen->host), listen->port))
+          : std::string("UCX client");
+
+  ucp_config_t* config = nullptr;
+  ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
+  if (status != UCS_OK)
+    throw ConnectionError(
+        fmt::format("{}: reading the UCX configuration failed: {}", subject, status_text(status)));
+  // A listener restarted on its port must bind it again at once (unless
+  // the user's environment says otherwise).
+  if (listen && std::getenv("UCX_CM_REUSEADDR") == nullptr)  // NOLINT(concurrency-mt-unsafe)
+    ucp_config_modify(config, "CM_REUSEADDR", "y");
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_NAME;
+  params.features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
+  params.name = "proxystore";
+  status = ucp_init(&params, config, &impl.context);
+  ucp_config_release(config);
+  if (status != UCS_OK)
+    throw ConnectionError(
+        fmt::format("{}: initialising UCX failed: {}", subject, status_text(status)));
+
+  auto fail = [&](const std::string& what, ucs_status_t why) {
+    if (impl.listener != nullptr)
+      ucp_listener_destroy(impl.listener);
+    if (impl.worker != nullptr)
+      ucp_worker_destroy(impl.worker);
+    ucp_cleanup(impl.context);
+    throw ConnectionError(fmt::format("{}: {}: {}", subject, what, status_text(why)));
+  };
+
+  ucp_worker_params_t worker_params{};
+  worker_params.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+  worker_params.thread_mode = UCS_THREAD_MODE_MULTI;
+  status = ucp_worker_create(impl.context, &worker_params, &impl.worker);
+  if (status != UCS_OK)
+    fail("creating the UCX worker failed", status);
+  status = ucp_worker_get_efd(impl.worker, &impl.event_fd);
+  if (status != UCS_OK)
+    fail("the UCX worker has no event descriptor", status);
+
+  for (unsigned id : {am_request, am_reply}) {
+    ucp_am_handler_param_t handler{};
+    handler.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                         UCP_AM_HANDLER_PARAM_FIELD_ARG;
+    handler.id = id;
+    handler.cb = id == am_request ? &Impl::on_request : &Impl::on_reply;
+    handler.arg = &impl;
+    status = ucp_worker_set_am_recv_handler(impl.worker, &handler);
+    if (status != UCS_OK)
+      fail("registering the active message handlers failed", status);
+  }
+
+  if (listen) {
+    socklen_t length = 0;
+    sockaddr_storage address{};
+    try {
+      address = resolve(listen->host, listen->port, true, length, subject);
+    } catch (const ConnectionError& e) {
+      fail(e.what(), UCS_ERR_INVALID_ADDR);
+    }
+    ucp_listener_params_t listener_params{};
+    listener_params.field_mask =
+        UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
+    listener_params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
+    listener_params.sockaddr.addrlen = length;
+    listener_params.conn_handler.cb = &Impl::on_connection;
+    listener_params.conn_handler.arg = &impl;
+    status = ucp_listener_create(impl.worker, &listener_params, &impl.listener);
+    if (status != UCS_OK)
+      fail("cannot listen", status);
+    ucp_listener_attr_t attr{};
+    attr.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR;
+    status = ucp_listener_query(impl.listener, &attr);
+    if (status != UCS_OK)
+      fail("cannot query the listener's address", status);
+    const std::string bound = describe_sockaddr(attr.sockaddr);
+    impl.bound_port = std::stoi(bound.substr(bound.rfind(':') + 1));
+    impl.bound_address = join_address(listen->host, impl.bound_port);
+  }
+  impl.thread = std::thread([&impl] { impl.run(); });
+}
+
+Node::~Node() {
+  impl_->stopping.store(true);
+  ucp_worker_signal(impl_->worker);
+  if (impl_->thread.joinable())
+    impl_->thread.join();
+  ucp_worker_destroy(impl_->worker);
+  ucp_cleanup(impl_->context);
+}
+
+std::string Node::address() const {
+  return impl_->bound_address;
+}
+
+int Node::port() const noexcept {
+  return impl_->bound_port;
+}
+
+Reply Node::call(const Target& target, Op op, std::string_view key,
+                 const std::vector<std::string_view>& parts, std::size_t max_reply,
+                 std::string_view what, std::chrono::milliseconds extra_wait, std::uint32_t count) {
+  const std::string address = target.address();
+  auto failure = [&](const std::string& why) {
+    return fmt::format("{} at {}, key '{}': {}", target.subject, printable(address),
+                       printable(what), why);
+  };
+  if (key.size() > max_key_length)
+    throw StoreOperationError(
+        failure(fmt::format("the key is {} bytes, above {}", key.size(), max_key_length)));
+  auto call = std::make_shared<Call>();
+  call->id = impl_->next_id.fetch_add(1);
+  call->address = address;
+  call->target = target;
+  call->max_reply = max_reply;
+  RequestHeader header{};
+  header.op = static_cast<std::uint16_t>(op);
+  header.id = call->id;
+  header.key_length = static_cast<std::uint32_t>(key.size());
+  header.count = count;
+  header.wait_ms = extra_wait.count();
+  call->header.assign(reinterpret_cast<const char*>(&header), sizeof header);
+  call->header.append(key);
+  for (std::string_view part : parts) {
+    if (!part.empty())
+      call->iov.push_back(ucp_dt_iov_t{const_cast<char*>(part.data()), part.size()});
+  }
+  const auto started = std::chrono::steady_clock::now();
+  impl_->submit([impl = impl_.get(), call] { impl->start(call); });
+
+  const auto connect_deadline = started + target.connect_timeout;
+  const auto command_deadline =
+      started + target.connect_timeout + target.command_timeout + extra_wait;
+  std::unique_lock<std::mutex> lock(call->mutex);
+  bool timed_out = false;
+  bool never_connected = false;
+  if (!call->changed.wait_until(lock, connect_deadline,
+                                [&] { return call->done || call->confirmed; })) {
+    timed_out = true;
+    never_connected = true;
+  } else if (!call->changed.wait_until(lock, command_deadline, [&] { return call->done; })) {
+    timed_out = true;
+  }
+  if (timed_out) {
+    lock.unlock();
+    impl_->submit(
+        [impl = impl_.get(), call, never_connected] { impl->abandon(call, never_connected); });
+    lock.lock();
+  }
+  // The request's buffers are the caller's: wait until UCX lets go of them
+  // (a dropped connection cancels the send promptly).
+  call->changed.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::seconds(10),
+                           [&] { return call->send_done; });
+  if (timed_out && !call->done) {
+    if (never_connected) {
+      throw TimeoutError(failure(fmt::format("no answer within the connect timeout of {} ms",
+                                             target.connect_timeout.count())));
+    }
+    throw TimeoutError(failure(fmt::format("no reply within the command timeout of {} ms",
+                                           target.command_timeout.count() + extra_wait.count())));
+  }
+  if (!call->error.empty())
+    throw ConnectionError(failure(call->error));
+  return std::move(call->reply);
+}
+
+std::shared_ptr<Node> Node::client() {
+  static std::mutex mutex;
+  static std::shared_ptr<Node>* node = nullptr;  // never destroyed (used at exit)
+  static pid_t owner = 0;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (node == nullptr || owner != ::getpid()) {
+    // In a forked child the parent's progress thread does not exist: the
+    // old node is abandoned, never touched again.
+    node = new std::shared_ptr<Node>(std::make_shared<Node>(std::nullopt, nullptr));
+    owner = ::getpid();
+  }
+  return *node;
+}
+
+}  // namespace proxystore::detail::ucx

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// The UCX transport under PeerStore, EndpointStore and proxystore-endpoint.
+//
+// A Node owns a UCP context and worker driven by one progress thread; every
+// UCX call happens on that thread (other threads hand it work and wait on a
+// condition variable with a deadline). A Node may listen (ucp_listener on
+// host:port) and serve an ObjectTable, and it may call other nodes.
+//
+// Wire protocol (active messages):
+//   request  AM id 1: header = RequestHeader followed by the key (key_length
+//            bytes); data = the value (put), or entries (batches)
+//   reply    AM id 2: header = ReplyHeader; data = the value, the entries
+//            of a batch, or an error message
+// Values above UCX's rendezvous threshold go by rendezvous and are received
+// straight into a buffer of their announced size. Everything a peer sends
+// is checked before use: header sizes, key lengths (max_key_length), value
+// lengths (the receiver's limits), batch entries (bounds-checked parsing).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace proxystore::detail::ucx {
+
+/// Keys longer than this are refused on both sides.
+inline constexpr std::size_t max_key_length = 1024;
+/// Entries of one batch a node accepts.
+inline constexpr std::size_t max_batch_entries = 1U << 20U;
+
+/// Frees a Blob's memory: delete[], or munmap for a large mapping.
+struct BlobFree {
+  std::size_t mapped = 0;  // bytes mapped at `base`; 0: new[]
+  void* base = nullptr;
+  void operator()(char* data) const noexcept;
+};
+
+/// An immutable value: bytes owned without value-initialising them. Large
+/// ones are mapped with transparent huge pages (madvise), so filling them
+/// takes a page fault per 2 MiB, not per 4 KiB.
+struct Blob {
+  std::unique_ptr<char, BlobFree> data;
+  std::size_t size = 0;
+  std::string_view view() const noexcept { return {data.get(), size}; }
+};
+using BlobPtr = std::shared_ptr<const Blob>;
+
+/// A blob of `size` uninitialised bytes (throws std::bad_alloc).
+std::shared_ptr<Blob> make_blob(std::size_t size);
+/// A blob holding `head` followed by `body`.
+BlobPtr make_blob(std::string_view head, std::string_view body);
+
+enum class Op : std::uint16_t {
+  ping = 1,
+  get = 2,
+  exists = 3,
+  evict = 4,
+  put = 5,
+  get_batch = 6,
+  put_batch = 7,
+  wait_get = 8,
+};
+
+enum class Status : std::uint32_t { ok = 0, missing = 1, error = 2 };
+
+/// The objects a listening node serves. Thread-safe.
+class ObjectTable {
+ public:
+  /// `memory_limit` 0: unlimited. With `spill_dir` set, values beyond the
+  /// limit go to files there instead of being refused. `label` names the
+  /// owner in error messages ("peer store 'x' at host:port").
+  ObjectTable(std::size_t memory_limit, std::string spill_dir, std::string label);
+  ~ObjectTable();
+  ObjectTable(const ObjectTable&) = delete;
+  ObjectTable& operator=(const ObjectTable&) = delete;
+
+  /// Stores `value` under `key`, replacing any previous one, and wakes its
+  /// waiters. @throws StoreOperationError beyond the memory limit (no spill
+  /// directory) or when a spill write fails.
+  void put(const std::string& key, BlobPtr value);
+  /// The value under `key`, or null.
+  BlobPtr get(const std::string& key) const;
+  bool exists(const std::string& key) const;
+  void evict(const std::string& key);
+  /// Waits up to `timeout` for a value under `key` (woken by put).
+  BlobPtr wait_get(const std::string& key, std::chrono::milliseconds timeout);
+
+  /// Calls `waiter` once with the value under `key`: now if there is one,
+  /// else from the put that stores it (on the putting thread). Returns a
+  /// token for cancel_waiter (0 when called already).
+  using Waiter = std::function<void(BlobPtr)>;
+  std::uint64_t add_waiter(const std::string& key, Waiter waiter);
+  /// Removes a waiter; false if it ran (or runs) already.
+  bool cancel_waiter(std::uint64_t token);
+
+  /// The largest value a peer may put (the memory limit, or unlimited).
+  std::size_t max_put_size() const noexcept;
+  /// Bytes held in memory / on disk.
+  std::size_t memory_bytes() const;
+  std::size_t spilled_bytes() const;
+
+  void set_label(std::string label);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Where a client call goes, and how long it may take.
+struct Target {
+  std::string host;
+  int port = 0;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds command_timeout{30000};
+  /// For messages: "peer store 'name'".
+  std::string subject;
+  /// "host:port" (IPv6 in brackets).
+  std::string address() const;
+};
+
+/// One reply.
+struct Reply {
+  Status status = Status::ok;
+  /// The value (get, wait_get), the entries (get_batch), or the message (error).
+  BlobPtr value;
+};
+
+/// A UCP context + worker + progress thread, optionally listening.
+class Node {
+ public:
+  struct Listen {
+    std::string host;
+    int port = 0;
+  };
+  /// Starts the worker and, when `listen` is set, a listener serving
+  /// `table` (which must then be non-null). `log` receives one line per
+  /// connection error (may be empty).
+  /// @throws ConnectionError if UCX cannot start or the listener cannot bind.
+  Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
+       std::function<void(const std::string&)> log = {});
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  /// The bound "host:port" of the listener ("" without one).
+  std::string address() const;
+  /// The bound port (0 without a listener).
+  int port() const noexcept;
+
+  /// One request/reply round trip. `parts` are sent without a copy; they
+  /// must stay valid until the call returns. `max_reply` bounds the value
+  /// accepted in the reply. `extra_wait` lengthens the wait for the reply
+  /// (wait_get's own timeout).
+  /// @throws ConnectionError (TimeoutError on timeouts) naming the target's
+  ///         subject, address and `what` (the key).
+  Reply call(const Target& target, Op op, std::string_view key,
+             const std::vector<std::string_view>& parts, std::size_t max_reply,
+             std::string_view what, std::chrono::milliseconds extra_wait = {},
+             std::uint32_t count = 0);
+
+  /// The process-wide client node (no listener), created on first use and
+  /// again in a forked child.
+  static std::shared_ptr<Node> client();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Batch entries: [u32 key length][key][u64 value length][value]... for
+/// put_batch, [u32 key length][key]... for get_batch requests, and
+/// [u8 found][u64 length][value]... for get_batch replies.
+void append_u32(std::string& out, std::uint32_t value);
+void append_u64(std::string& out, std::uint64_t value);
+
+/// Reads entries with bounds checks; every read throws on truncation.
+class EntryReader {
+ public:
+  explicit EntryReader(std::string_view bytes) noexcept : bytes_(bytes) {}
+  std::uint8_t u8();
+  std::uint32_t u32();
+  std::uint64_t u64();
+  std::string_view take(std::uint64_t n);
+  bool done() const noexcept { return at_ == bytes_.size(); }
+
+ private:
+  std::string_view bytes_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace proxystore::detail::ucx

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <proxystore/detail/printable.hpp>
+#include <proxystore/errors.hpp>
+#include <proxystore/stores/peer.hpp>
+
+#include "detail/redis_values.hpp"
+#include "detail/ucx_transport.hpp"
+
+#include <fmt/format.h>
+
+#include <limits>
+#include <utility>
+
+namespace proxystore {
+
+namespace ucx = detail::ucx;
+
+namespace {
+
+void check_timeouts(const std::string& subject, const PeerOptions& options) {
+  if (options.connect_timeout.count() < 0 || options.command_timeout.count() < 0)
+    throw Error(fmt::format("{}: timeouts must not be negative", subject));
+}
+
+Bytes to_bytes(ucx::BlobPtr blob) {
+  const char* data = blob->data.get();
+  const std::size_t size = blob->size;
+  return Bytes(data, size, std::move(blob));
+}
+
+}  // namespace
+
+// --- PeerStore -------------------------------------------------------------------
+
+PeerStore::PeerStore(std::string name, PeerOptions options)
+    : Store(std::move(name), options.store), options_(std::move(options)) {
+  const std::string subject = fmt::format("peer store '{}'", detail::printable(this->name()));
+  check_timeouts(subject, options_);
+  if (options_.listen_host.empty())
+    throw Error(fmt::format("{}: listen_host is empty", subject));
+  if (options_.port < 0 || options_.port > 65535)
+    throw Error(fmt::format("{}: port {} is not in [0, 65535]", subject, options_.port));
+  table_ = std::make_shared<ucx::ObjectTable>(options_.memory_limit, std::string(), subject);
+  node_ =
+      std::make_unique<ucx::Node>(ucx::Node::Listen{options_.listen_host, options_.port}, table_);
+  table_->set_label(fmt::format("{} at {}", subject, node_->address()));
+}
+
+PeerStore::~PeerStore() = default;
+
+StoreConfig PeerStore::config() const {
+  return StoreConfig{"peer",
+                     name(),
+                     {{"host", options_.listen_host},
+                      {"port", std::to_string(node_->port())},
+                      {"connect_timeout_ms", std::to_string(options_.connect_timeout.count())},
+                      {"command_timeout_ms", std::to_string(options_.command_timeout.count())}}};
+}
+
+std::string PeerStore::address() const {
+  return node_->address();
+}
+
+int PeerStore::port() const noexcept {
+  return node_->port();
+}
+
+std::size_t PeerStore::memory_bytes() const {
+  return table_->memory_bytes();
+}
+
+void PeerStore::do_put(const Key& key, std::string_view bytes) {
+  table_->put(key.id, ucx::make_blob(bytes, {}));
+}
+
+void PeerStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  table_->put(key.id, ucx::make_blob(head, body));
+}
+
+std::optional<Bytes> PeerStore::do_get(const Key& key) {
+  ucx::BlobPtr found = table_->get(key.id);
+  if (!found)
+    return std::nullopt;
+  return to_bytes(std::move(found));
+}
+
+bool PeerStore::do_exists(const Key& key) {
+  return table_->exists(key.id);
+}
+
+void PeerStore::do_evict(const Key& key) {
+  table_->evict(key.id);
+}
+
+std::optional<Bytes> PeerStore::do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
+  ucx::BlobPtr found = table_->wait_get(key.id, timeout);
+  if (!found)
+    return std::nullopt;
+  return to_bytes(std::move(found));
+}
+
+// --- EndpointStore -----------------------------------------------------------------
+
+struct EndpointStore::Impl {
+  ucx::Target target;
+  std::size_t max_reply = 0;
+  std::shared_ptr<ucx::Node> node;
+
+  ucx::Reply call(ucx::Op op, const Key& key, const std::vector<std::string_view>& parts,
+                  std::size_t max, std::chrono::milliseconds extra = {}, std::uint32_t count = 0,
+                  std::string_view what = {}) {
+    ucx::Reply reply =
+        node->call(target, op, key.id, parts, max, what.empty() ? key.id : what, extra, count);
+    if (reply.status == ucx::Status::error) {
+      throw StoreOperationError(fmt::format(
+          "{} at {}, key '{}': the server refused the request: {}", target.subject,
+          detail::printable(target.address()), detail::printable(what.empty() ? key.id : what),
+          detail::printable(reply.value ? reply.value->view() : std::string_view(), 512)));
+    }
+    return reply;
+  }
+};
+
+EndpointStore::EndpointStore(std::string name, std::string host, int port, PeerOptions options)
+    : Store(std::move(name), options.store), impl_(std::make_unique<Impl>()) {
+  const std::string subject = fmt::format("peer store '{}'", detail::printable(this->name()));
+  check_timeouts(subject, options);
+  if (host.empty())
+    throw Error(fmt::format("{}: host is empty", subject));
+  if (port < 1 || port > 65535)
+    throw Error(fmt::format("{}: port {} is not in [1, 65535]", subject, port));
+  impl_->target.host = std::move(host);
+  impl_->target.port = port;
+  impl_->target.connect_timeout = options.connect_timeout;
+  impl_->target.command_timeout = options.command_timeout;
+  impl_->target.subject = subject;
+  impl_->max_reply = options.store.max_object_size;
+  impl_->node = ucx::Node::client();
+}
+
+EndpointStore::~EndpointStore() = default;
+
+StoreConfig EndpointStore::config() const {
+  return StoreConfig{
+      "peer",
+      name(),
+      {{"host", impl_->target.host},
+       {"port", std::to_string(impl_->target.port)},
+       {"connect_timeout_ms", std::to_string(impl_->target.connect_timeout.count())},
+       {"command_timeout_ms", std::to_string(impl_->target.command_timeout.count())}}};
+}
+
+std::shared_ptr<EndpointStore> EndpointStore::from_config(const StoreConfig& config) {
+  auto host = config.options.find("host");
+  if (host == config.options.end() || host->second.empty())
+    throw Error(fmt::format("peer store \"{}\": config has no 'host' option",
+                            detail::printable(config.name)));
+  const auto port =
+      static_cast<int>(detail::integer_option(config, "port", 1, 65535, std::nullopt));
+  using Ms = std::chrono::milliseconds::rep;
+  constexpr long long max_ms = std::numeric_limits<Ms>::max() / 1000;
+  PeerOptions options;
+  options.connect_timeout = detail::clamp_rebuilt_timeout(std::chrono::milliseconds(
+      detail::integer_option(config, "connect_timeout_ms", 0, max_ms, 5000)));
+  options.command_timeout = detail::clamp_rebuilt_timeout(std::chrono::milliseconds(
+      detail::integer_option(config, "command_timeout_ms", 0, max_ms, 30000)));
+  return std::make_shared<EndpointStore>(config.name, host->second, port, std::move(options));
+}
+
+std::string EndpointStore::address() const {
+  return impl_->target.address();
+}
+
+void EndpointStore::do_put(const Key& key, std::string_view bytes) {
+  impl_->call(ucx::Op::put, key, {bytes}, 4096);
+}
+
+void EndpointStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  impl_->call(ucx::Op::put, key, {head, body}, 4096);
+}
+
+std::optional<Bytes> EndpointStore::do_get(const Key& key) {
+  ucx::Reply reply = impl_->call(ucx::Op::get, key, {}, impl_->max_reply);
+  if (reply.status == ucx::Status::missing)
+    return std::nullopt;
+  return to_bytes(std::move(reply.value));
+}
+
+bool EndpointStore::do_exists(const Key& key) {
+  return impl_->call(ucx::Op::exists, key, {}, 0).status == ucx::Status::ok;
+}
+
+void EndpointStore::do_evict(const Key& key) {
+  impl_->call(ucx::Op::evict, key, {}, 4096);
+}
+
+void EndpointStore::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
+  if (items.empty())
+    return;
+  // Per entry: the key and length prefixes in `frames`, the value itself
+  // sent from the caller's memory.
+  std::vector<std::string> frames(items.size());
+  std::vector<std::string_view> parts;
+  parts.reserve(items.size() * 2);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string& id = items[i].first.id;
+    if (id.size() > ucx::max_key_length)
+      throw StoreOperationError(
+          fmt::format("{}: a key of {} bytes in a batch", impl_->target.subject, id.size()));
+    ucx::append_u32(frames[i], static_cast<std::uint32_t>(id.size()));
+    frames[i].append(id);
+    ucx::append_u64(frames[i], items[i].second.size());
+    parts.emplace_back(frames[i]);
+    parts.push_back(items[i].second);
+  }
+  impl_->call(ucx::Op::put_batch, Key{}, parts, 4096, {}, static_cast<std::uint32_t>(items.size()),
+              fmt::format("{} keys from '{}'", items.size(), items.front().first.id));
+}
+
+std::vector<std::optional<Bytes>> EndpointStore::do_get_batch(const std::vector<Key>& keys) {
+  std::vector<std::optional<Bytes>> values(keys.size());
+  if (keys.empty())
+    return values;
+  std::string request;
+  for (const Key& key : keys) {
+    if (key.id.size() > ucx::max_key_length)
+      throw StoreOperationError(
+          fmt::format("{}: a key of {} bytes in a batch", impl_->target.subject, key.id.size()));
+    ucx::append_u32(request, static_cast<std::uint32_t>(key.id.size()));
+    request.append(key.id);
+  }
+  const std::size_t per_value = impl_->max_reply > std::numeric_limits<std::size_t>::max() / 2
+                                    ? std::numeric_limits<std::size_t>::max() / 2
+                                    : impl_->max_reply;
+  const std::size_t max_total =
+      per_value > std::numeric_limits<std::size_t>::max() / (keys.size() + 1) / 2
+          ? std::numeric_limits<std::size_t>::max()
+          : (per_value + 9) * keys.size();
+  const std::string what = fmt::format("{} keys from '{}'", keys.size(), keys.front().id);
+  ucx::Reply reply = impl_->call(ucx::Op::get_batch, Key{}, {request}, max_total, {},
+                                 static_cast<std::uint32_t>(keys.size()), what);
+  const ucx::BlobPtr blob = reply.value;
+  ucx::EntryReader entries(blob->view());
+  try {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const std::uint8_t found = entries.u8();
+      const std::uint64_t size = entries.u64();
+      const std::string_view value = entries.take(size);
+      if (found != 0) {
+        if (size > impl_->max_reply)
+          throw StoreOperationError(fmt::format("a {}-byte value above the limit", size));
+        values[i] = Bytes(value.data(), value.size(), blob);
+      }
+    }
+    if (!entries.done())
+      throw StoreOperationError("trailing bytes");
+  } catch (const StoreOperationError& e) {
+    throw StoreOperationError(
+        fmt::format("{} at {}, {}: malformed batch reply: {}", impl_->target.subject,
+                    detail::printable(impl_->target.address()), what, e.what()));
+  }
+  return values;
+}
+
+std::optional<Bytes> EndpointStore::do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
+  ucx::Reply reply = impl_->call(ucx::Op::wait_get, key, {}, impl_->max_reply,
+                                 std::max(timeout, std::chrono::milliseconds(0)));
+  if (reply.status == ucx::Status::missing)
+    return std::nullopt;
+  return to_bytes(std::move(reply.value));
+}
+
+}  // namespace proxystore
