@@ -168,6 +168,20 @@ if [ -n "$plot" ]; then
   echo "latency plot: $plot (data: the tables above)" >&2
 fi
 
+# MPI rows (when proxystore::mpi is built): plain MPI vs proxies over MPI, and
+# ProxyExecutor vs by-value tasks, under mpiexec -n 5 on loopback/shared memory.
+mpi_flags=$(sed -n 's/^PROXYSTORE_MPIEXEC_FLAGS:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
+mpiexec=$(sed -n 's/^MPIEXEC_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
+if [ -n "$mpiexec" ] && grep -q '^PROXYSTORE_MPIEXEC_FLAGS:' "$build/CMakeCache.txt"; then
+  cmake --build "$build" --target proxystore_bench_mpi -j2 >&2
+  mpi_env=$(sed -n 's/^PROXYSTORE_MPIEXEC_ENVIRONMENT:[A-Z]*=//p' "$build/CMakeCache.txt" | tr ';' ' ')
+  # shellcheck disable=SC2086 # word splitting of the cached flag lists is intended
+  env $mpi_env "$mpiexec" -n 5 ${mpi_flags//;/ } "$build/bench/proxystore_bench_mpi" \
+    --redis-port="$single_port" "${smoke[@]}" || status=$?
+else
+  echo "proxystore::mpi not built in $build: MPI rows skipped" >&2
+fi
+
 # What a resolved access compiles to (docs/performance.md quotes it).
 if [ ${#smoke[@]} -eq 0 ] && command -v objdump >/dev/null 2>&1; then
   object=$(find "$build/bench" -name 'access_codegen.cpp.o' | head -n 1)

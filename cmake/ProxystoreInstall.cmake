@@ -30,6 +30,19 @@ if(TARGET proxystore-endpoint)
           RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT proxystore_runtime)
 endif()
 
+if(TARGET proxystore_mpi)
+  install(TARGETS proxystore_mpi
+          EXPORT proxystoreTargets
+          ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT proxystore_development
+          LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT proxystore_runtime
+                  NAMELINK_COMPONENT proxystore_development
+          RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT proxystore_runtime
+          INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+  set(PROXYSTORE_CONFIG_HAS_MPI TRUE)
+else()
+  set(PROXYSTORE_CONFIG_HAS_MPI FALSE)
+endif()
+
 install(EXPORT proxystoreTargets
         NAMESPACE proxystore::
         FILE proxystoreTargets.cmake

@@ -6,6 +6,7 @@
 #include <proxystore/bytes.hpp>
 #include <proxystore/config.hpp>
 #include <proxystore/errors.hpp>
+#include <proxystore/executor.hpp>
 #include <proxystore/factory.hpp>
 #include <proxystore/future.hpp>
 #include <proxystore/key.hpp>

@@ -104,6 +104,12 @@ struct StorePolicy {
   /// as 1.
   std::size_t max_rebuilt_stores = 64;
 
+  /// The largest message a transport helper accepts from a peer before
+  /// decoding it — e.g. a serialized proxy received over MPI (mpi.hpp):
+  /// the size is probed first and a larger message is refused, never
+  /// allocated. Proxies are about 100 bytes; the default is 1 MiB.
+  std::size_t max_message_size = std::size_t{1} << 20U;
+
   /// The default policy: the members' defaults above, with allowed_hosts
   /// and allowed_dirs read from PROXYSTORE_ALLOWED_HOSTS and
   /// PROXYSTORE_ALLOWED_DIRS now.
