@@ -146,6 +146,8 @@ class RedisClusterStore : public Store {
   /// large value from its own memory, as do_put_parts.
   void do_put_with_ttl(const Key& key, std::string_view bytes,
                        std::chrono::milliseconds ttl) override;
+  /// As do_put_parts, with SET ... PX (the parts joined where the direct
+  /// write does not apply).
   void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
                              std::chrono::milliseconds ttl) override;
 
