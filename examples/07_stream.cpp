@@ -179,6 +179,8 @@ int run() {
     std::fprintf(stderr, "consumed %d frames of %d\n", consumed.load(), frames);
     ok = false;
   }
+  if (auto* redis_broker = dynamic_cast<ps::RedisStreamBroker*>(setup.broker.get()))
+    redis_broker->remove_topic(topic);  // every consumer is done: leave nothing behind
   const std::uint64_t store_bytes = setup.store->metrics().at("set_batch").bytes;
   std::printf("%d frames in %.3f s: %.0f items/s\n", frames, seconds, frames / seconds);
   std::printf("through the broker: %zu bytes; through the store: %llu bytes\n", metered->bytes(),
