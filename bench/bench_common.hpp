@@ -115,6 +115,8 @@ void add_store_get(const std::string& name, std::size_t size, StoreOf store) {
 }
 
 void register_redis_benchmarks();
+/// Streams (stream_benchmarks.cpp): RedisStreamBroker vs raw hiredis.
+void register_stream_benchmarks();
 void register_store_benchmarks();
 void register_cluster_benchmarks();
 

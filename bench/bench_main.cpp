@@ -222,6 +222,7 @@ int main(int argc, char** argv) {
     register_redis_benchmarks();
     register_store_benchmarks();
     register_cluster_benchmarks();
+    register_stream_benchmarks();
     RecordingReporter reporter;
     reporter.SetOutputStream(&std::cerr);
     reporter.SetErrorStream(&std::cerr);

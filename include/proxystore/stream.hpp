@@ -269,6 +269,9 @@ class RedisStreamBroker final : public Broker {
 
   /// The Redis key of `topic`'s stream.
   std::string stream_key(const std::string& topic) const;
+  /// Deletes `topic`'s stream, its entries and groups (UNLINK); for
+  /// clean-up once every consumer is done.
+  void remove_topic(const std::string& topic);
 
  private:
   struct Impl;

@@ -303,6 +303,16 @@ std::string RedisStreamBroker::stream_key(const std::string& topic) const {
   return impl_->key(topic);
 }
 
+void RedisStreamBroker::remove_topic(const std::string& topic) {
+  const std::string stream = impl_->key(topic);
+  const RedisOperation op{"UNLINK", stream};
+  impl_->run(impl_->pool, [&](RedisConnection& connection) {
+    RedisArgs args(2);
+    args.add("UNLINK").add(stream);
+    connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
+  });
+}
+
 void RedisStreamBroker::publish(const std::string& topic,
                                 const std::vector<std::string>& messages) {
   if (messages.empty())

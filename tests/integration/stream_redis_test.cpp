@@ -51,6 +51,13 @@ std::shared_ptr<RedisStore> make_store(const RedisServer& server, const std::str
   return std::make_shared<RedisStore>(name, server.host(), server.port(), quick_redis());
 }
 
+ConsumerOptions member_of(std::string group, std::string name) {
+  ConsumerOptions options;
+  options.group = std::move(group);
+  options.name = std::move(name);
+  return options;
+}
+
 /// "item-<i>", padded after a '|' to `size` bytes (the member prints only
 /// what precedes the '|').
 std::string item(int i, std::size_t size = 0) {
@@ -150,7 +157,7 @@ TEST_CASE(
     StreamProducer<std::string> producer(broker, options);
     // The group exists before the first item (made by a member that reads
     // nothing yet); members started later still read from the start.
-    StreamConsumer<std::string> early(broker, "work", ConsumerOptions{"workers", "early"});
+    StreamConsumer<std::string> early(broker, "work", member_of("workers", "early"));
     for (int i = 0; i < count; ++i)
       producer.send("work", item(i, i % 2 == 0 ? 50 : 500));
     producer.close_topic("work");
@@ -190,7 +197,7 @@ TEST_CASE("Redis stream: a SIGKILLed member's unacknowledged items reach another
     options.store = make_store(server, name.get());
     options.batch_size = 10;
     StreamProducer<std::string> producer(broker, options);
-    StreamConsumer<std::string> create_group(broker, "jobs", ConsumerOptions{"g", "creator"});
+    StreamConsumer<std::string> create_group(broker, "jobs", member_of("g", "creator"));
     for (int i = 0; i < count; ++i)
       producer.send("jobs", item(i, 300));
     producer.close_topic("jobs");
