@@ -57,7 +57,7 @@ struct Ucp {
     ucp_config_read(nullptr, nullptr, &config);
     ucp_params_t params{};
     params.field_mask = UCP_PARAM_FIELD_FEATURES;
-    params.features = UCP_FEATURE_AM;
+    params.features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
     ucp_init(&params, config, &context);
     ucp_config_release(config);
     ucp_worker_params_t worker_params{};
@@ -80,6 +80,7 @@ struct FloorServer {
   std::vector<char> buffer;
   std::vector<ucp_ep_h> eps;
   ucp_listener_h listener = nullptr;
+  std::size_t sending = 0;  // replies in flight: spin while any, else sleep
 
   static void on_connection(ucp_conn_request_h request, void* arg) {
     auto* self = static_cast<FloorServer*>(arg);
@@ -91,7 +92,10 @@ struct FloorServer {
       self->eps.push_back(ep);
   }
 
-  static void sent(void* request, ucs_status_t, void*) { ucp_request_free(request); }
+  static void sent(void* request, ucs_status_t, void* user_data) {
+    --static_cast<FloorServer*>(user_data)->sending;
+    ucp_request_free(request);
+  }
 
   static ucs_status_t on_request(void* arg, const void* header, size_t, void*, size_t,
                                  const ucp_am_recv_param_t* param) {
@@ -99,11 +103,13 @@ struct FloorServer {
     std::uint64_t size = 0;
     std::memcpy(&size, header, sizeof size);
     ucp_request_param_t send{};
-    send.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK;
+    send.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     send.cb.send = &FloorServer::sent;
+    send.user_data = self;
     ucs_status_ptr_t request = ucp_am_send_nbx(param->reply_ep, floor_reply, &size, sizeof size,
                                                self->buffer.data(), size, &send);
-    (void)request;
+    if (request != nullptr && !UCS_PTR_IS_ERR(request))
+      ++self->sending;
     return UCS_OK;
   }
 
@@ -270,8 +276,11 @@ int main(int argc, char** argv) {
                              " " + std::to_string(floor_port) + keys + "\n";
     if (::write(pipe_fds[1], line.data(), line.size()) < 0)
       _exit(1);
-    for (;;)  // until killed: the floor's server spins like ucx_perftest
-      ucp_worker_progress(floor.ucp.worker);
+    for (;;) {  // until killed: spins while a reply is in flight, else sleeps
+      if (ucp_worker_progress(floor.ucp.worker) == 0 && floor.sending == 0 &&
+          ucp_worker_arm(floor.ucp.worker) == UCS_OK)
+        ucp_worker_wait(floor.ucp.worker);
+    }
   }
   ::close(pipe_fds[1]);
   char text[4096] = {};
