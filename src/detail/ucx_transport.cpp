@@ -137,11 +137,13 @@ std::shared_ptr<Blob> make_blob(std::size_t size) {
         ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)  // NOLINT(cppcoreguidelines-pro-type-cstyle-cast)
       throw std::bad_alloc();
+    // The first 2 MiB boundary in the mapping: huge pages cover whole,
+    // aligned 2 MiB ranges.
     const auto address = reinterpret_cast<std::uintptr_t>(base);
-    const std::uintptr_t aligned = (address + huge_page - 1) & ~(huge_page - 1);
-    ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);
-    blob->data =
-        std::unique_ptr<char, BlobFree>(reinterpret_cast<char*>(aligned), BlobFree{mapped, base});
+    const std::size_t skip = ((address + huge_page - 1) & ~(huge_page - 1)) - address;
+    char* aligned = static_cast<char*>(base) + skip;
+    ::madvise(aligned, size, MADV_HUGEPAGE);
+    blob->data = std::unique_ptr<char, BlobFree>(aligned, BlobFree{mapped, base});
     return blob;
   }
   blob->data = std::unique_ptr<char, BlobFree>(new char[size == 0 ? 1 : size], BlobFree{});
@@ -199,7 +201,7 @@ std::string Target::address() const {
 // --- ObjectTable ---------------------------------------------------------------
 
 struct ObjectTable::Impl {
-  std::size_t limit;
+  std::size_t limit = 0;
   std::string spill_dir;
   mutable std::mutex mutex;
   std::condition_variable stored;
@@ -525,7 +527,7 @@ struct Node::Impl {
         const std::string where = address;
         self->say(fmt::format("connection to {} failed: {}", where, status_text(status)));
         // Not from inside UCX's callback: after this progress call.
-        self->deferred.push_back([self, where, status] {
+        self->deferred.emplace_back([self, where, status] {
           self->drop_peer(where, fmt::format("the connection failed ({})", status_text(status)));
         });
         return;
@@ -845,7 +847,7 @@ struct Node::Impl {
           const auto deadline =
               std::chrono::steady_clock::now() +
               std::chrono::milliseconds(std::clamp<std::int64_t>(request.wait_ms, 0, 86400000));
-          const std::uint64_t token = table->add_waiter(key, [this, ep, id](BlobPtr found) {
+          const std::uint64_t token = table->add_waiter(key, [this, ep, id](const BlobPtr& found) {
             submit([this, ep, id, found] { send_reply(ep, id, Status::ok, found); });
           });
           if (token != 0)
@@ -875,7 +877,7 @@ struct Node::Impl {
     Impl* self = receive->self;
     --self->flight.count;
     if (status == UCS_OK && length == receive->value->size) {
-      self->deferred.push_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
+      self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
         self->serve(receive->ep, receive->header, receive->key, receive->value);
       });
     } else {
@@ -912,7 +914,7 @@ struct Node::Impl {
                                request.op == static_cast<std::uint16_t>(Op::put_batch) ||
                                request.op == static_cast<std::uint16_t>(Op::get_batch);
     if (!carries_value && length != 0) {
-      self->deferred.push_back([self, ep, id = request.id] {
+      self->deferred.emplace_back([self, ep, id = request.id] {
         self->send_error(ep, id, "unexpected data with the request");
       });
       return UCS_OK;
@@ -921,7 +923,7 @@ struct Node::Impl {
                                   ? max_batch_entries * (max_key_length + 4)
                                   : self->table->max_put_size();
     if (length > limit) {
-      self->deferred.push_back([self, ep, id = request.id, length, limit] {
+      self->deferred.emplace_back([self, ep, id = request.id, length, limit] {
         self->send_error(
             ep, id,
             fmt::format("a value of {} bytes exceeds the limit of {} bytes", length, limit));
@@ -932,7 +934,7 @@ struct Node::Impl {
     try {
       receive->value = make_blob(length);
     } catch (const std::bad_alloc&) {
-      self->deferred.push_back([self, ep, id = request.id, length] {
+      self->deferred.emplace_back([self, ep, id = request.id, length] {
         self->send_error(ep, id, fmt::format("out of memory for a {}-byte value", length));
       });
       delete receive;
@@ -941,7 +943,7 @@ struct Node::Impl {
     if ((param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) == 0) {
       if (length != 0)
         std::memcpy(receive->value->data.get(), data, length);
-      self->deferred.push_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
+      self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
         self->serve(receive->ep, receive->header, receive->key, receive->value);
       });
       return UCS_OK;
@@ -953,7 +955,7 @@ struct Node::Impl {
     ucs_status_ptr_t pending_recv =
         ucp_am_recv_data_nbx(self->worker, data, receive->value->data.get(), length, &recv);
     if (pending_recv == nullptr) {
-      self->deferred.push_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
+      self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
         self->serve(receive->ep, receive->header, receive->key, receive->value);
       });
     } else if (UCS_PTR_IS_ERR(pending_recv)) {
@@ -975,7 +977,7 @@ struct Node::Impl {
       self->say(
           fmt::format("connection error on {}: {}", self->bound_address, status_text(status)));
     }
-    self->deferred.push_back([self, ep] { self->close_ep(ep); });
+    self->deferred.emplace_back([self, ep] { self->close_ep(ep); });
   }
 
   static void on_connection(ucp_conn_request_h request, void* arg) {

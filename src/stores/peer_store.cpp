@@ -25,7 +25,7 @@ void check_timeouts(const std::string& subject, const PeerOptions& options) {
 Bytes to_bytes(ucx::BlobPtr blob) {
   const char* data = blob->data.get();
   const std::size_t size = blob->size;
-  return Bytes(data, size, std::move(blob));
+  return {data, size, std::move(blob)};
 }
 
 }  // namespace
@@ -121,7 +121,8 @@ struct EndpointStore::Impl {
   }
 };
 
-EndpointStore::EndpointStore(std::string name, std::string host, int port, PeerOptions options)
+EndpointStore::EndpointStore(std::string name, std::string host, int port,
+                             PeerOptions options)  // NOLINT(performance-unnecessary-value-param)
     : Store(std::move(name), options.store), impl_(std::make_unique<Impl>()) {
   const std::string subject = fmt::format("peer store '{}'", detail::printable(this->name()));
   check_timeouts(subject, options);

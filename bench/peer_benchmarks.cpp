@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: Apache-2.0
+// proxystore_bench_peer: objects moved from a producer process to a consumer
+// process over UCX, against a floor and against Redis, as ratios measured in
+// one run.
+//
+//   proxystore_bench_peer [--smoke] [--redis-server PATH]
+//
+// The producer (forked before any UCX use) serves:
+//   * a PeerStore holding one object per size,
+//   * an endpoint (the proxystore-endpoint server's table and transport),
+//   * the floor: a raw UCP listener whose active-message handler answers a
+//     request for N bytes with N bytes from a preallocated, pre-touched
+//     buffer (what ucx_perftest measures, as a request/reply).
+// The consumer (this process) times, per size, the median of several runs:
+//   floor      raw UCP request + N-byte reply into a reused buffer
+//   peer       EndpointStore::get<std::vector<char>> from the PeerStore
+//   endpoint   EndpointStore set + get through the endpoint
+//   redis      RedisStore set + get (a private redis-server on loopback)
+// and prints the ratios (targets: peer <= 1.3x floor at >= 1 MB; peer >= 3x
+// faster than redis at 100 MB) and the 100 B resolve latency vs a Redis GET.
+// Not Google Benchmark: the producer and the floor need their own process.
+#include <proxystore/proxystore.hpp>
+#include <proxystore/stores/peer.hpp>
+#include <proxystore/stores/redis.hpp>
+
+#include "detail/ucx_transport.hpp"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <ucp/api/ucp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace ps = proxystore;
+using Clock = std::chrono::steady_clock;
+
+constexpr unsigned floor_request = 7;
+constexpr unsigned floor_reply = 8;
+
+struct Ucp {
+  ucp_context_h context = nullptr;
+  ucp_worker_h worker = nullptr;
+  Ucp() {
+    ucp_config_t* config = nullptr;
+    ucp_config_read(nullptr, nullptr, &config);
+    ucp_params_t params{};
+    params.field_mask = UCP_PARAM_FIELD_FEATURES;
+    params.features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
+    ucp_init(&params, config, &context);
+    ucp_config_release(config);
+    ucp_worker_params_t worker_params{};
+    ucp_worker_create(context, &worker_params, &worker);
+  }
+};
+
+sockaddr_in loopback(int port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  return address;
+}
+
+// --- the floor's server (producer) ---------------------------------------------
+
+struct FloorServer {
+  Ucp ucp;
+  std::vector<char> buffer;
+  std::vector<ucp_ep_h> eps;
+  ucp_listener_h listener = nullptr;
+  std::size_t sending = 0;  // replies in flight: spin while any, else sleep
+
+  static void on_connection(ucp_conn_request_h request, void* arg) {
+    auto* self = static_cast<FloorServer*>(arg);
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST;
+    params.conn_request = request;
+    ucp_ep_h ep = nullptr;
+    if (ucp_ep_create(self->ucp.worker, &params, &ep) == UCS_OK)
+      self->eps.push_back(ep);
+  }
+
+  static void sent(void* request, ucs_status_t, void* user_data) {
+    --static_cast<FloorServer*>(user_data)->sending;
+    ucp_request_free(request);
+  }
+
+  static ucs_status_t on_request(void* arg, const void* header, size_t, void*, size_t,
+                                 const ucp_am_recv_param_t* param) {
+    auto* self = static_cast<FloorServer*>(arg);
+    std::uint64_t size = 0;
+    std::memcpy(&size, header, sizeof size);
+    ucp_request_param_t send{};
+    send.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    send.cb.send = &FloorServer::sent;
+    send.user_data = self;
+    ucs_status_ptr_t request = ucp_am_send_nbx(param->reply_ep, floor_reply, &size, sizeof size,
+                                               self->buffer.data(), size, &send);
+    if (request != nullptr && !UCS_PTR_IS_ERR(request))
+      ++self->sending;
+    return UCS_OK;
+  }
+
+  int start(std::size_t largest) {
+    buffer.assign(largest, 'f');
+    ucp_am_handler_param_t handler{};
+    handler.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                         UCP_AM_HANDLER_PARAM_FIELD_ARG;
+    handler.id = floor_request;
+    handler.cb = &FloorServer::on_request;
+    handler.arg = this;
+    ucp_worker_set_am_recv_handler(ucp.worker, &handler);
+    sockaddr_in address = loopback(0);
+    ucp_listener_params_t params{};
+    params.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
+    params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
+    params.sockaddr.addrlen = sizeof address;
+    params.conn_handler.cb = &FloorServer::on_connection;
+    params.conn_handler.arg = this;
+    ucp_listener_create(ucp.worker, &params, &listener);
+    ucp_listener_attr_t attr{};
+    attr.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR;
+    ucp_listener_query(listener, &attr);
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&attr.sockaddr)->sin_port);
+  }
+};
+
+// --- the floor's client (consumer) ------------------------------------------------
+
+struct FloorClient {
+  Ucp ucp;
+  ucp_ep_h ep = nullptr;
+  std::vector<char> buffer;
+  bool done = false;
+
+  static void received(void* request, ucs_status_t, size_t, void* user_data) {
+    static_cast<FloorClient*>(user_data)->done = true;
+    ucp_request_free(request);
+  }
+
+  static ucs_status_t on_reply(void* arg, const void*, size_t, void* data, size_t length,
+                               const ucp_am_recv_param_t* param) {
+    auto* self = static_cast<FloorClient*>(arg);
+    if ((param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) == 0) {
+      std::memcpy(self->buffer.data(), data, length);
+      self->done = true;
+      return UCS_OK;
+    }
+    ucp_request_param_t recv{};
+    recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    recv.cb.recv_am = &FloorClient::received;
+    recv.user_data = self;
+    ucs_status_ptr_t request =
+        ucp_am_recv_data_nbx(self->ucp.worker, data, self->buffer.data(), length, &recv);
+    if (request == nullptr)
+      self->done = true;
+    return UCS_OK;
+  }
+
+  FloorClient(int port, std::size_t largest) : buffer(largest, 'c') {
+    ucp_am_handler_param_t handler{};
+    handler.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
+                         UCP_AM_HANDLER_PARAM_FIELD_ARG;
+    handler.id = floor_reply;
+    handler.cb = &FloorClient::on_reply;
+    handler.arg = this;
+    ucp_worker_set_am_recv_handler(ucp.worker, &handler);
+    sockaddr_in address = loopback(port);
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR;
+    params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+    params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
+    params.sockaddr.addrlen = sizeof address;
+    ucp_ep_create(ucp.worker, &params, &ep);
+  }
+
+  void fetch(std::uint64_t size) {
+    done = false;
+    ucp_request_param_t send{};
+    send.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    send.flags = UCP_AM_SEND_FLAG_REPLY;
+    ucs_status_ptr_t request =
+        ucp_am_send_nbx(ep, floor_request, &size, sizeof size, nullptr, 0, &send);
+    while (!done || (request != nullptr && !UCS_PTR_IS_ERR(request) &&
+                     ucp_request_check_status(request) == UCS_INPROGRESS))
+      ucp_worker_progress(ucp.worker);
+    if (request != nullptr && !UCS_PTR_IS_ERR(request))
+      ucp_request_free(request);
+  }
+};
+
+template <class F>
+double median_seconds(int runs, F&& f) {
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto started = Clock::now();
+    f();
+    times.push_back(std::chrono::duration<double>(Clock::now() - started).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+std::string label(std::size_t bytes) {
+  if (bytes >= (1U << 20U))
+    return std::to_string(bytes >> 20U) + " MB";
+  return std::to_string(bytes) + " B";
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = loopback(0);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool smoke = false;
+  std::string redis_server = "redis-server";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--smoke")
+      smoke = true;
+    else if (arg == "--redis-server" && i + 1 < argc)
+      redis_server = argv[++i];
+  }
+  const std::vector<std::size_t> sizes =
+      smoke ? std::vector<std::size_t>{100, 65536}
+            : std::vector<std::size_t>{100, std::size_t{1} << 20U, std::size_t{100} << 20U};
+  const std::size_t largest = sizes.back();
+
+  // A private redis-server.
+  const int redis_port = free_port();
+  const pid_t redis = ::fork();
+  if (redis == 0) {
+    const std::string port = std::to_string(redis_port);
+    ::execlp(redis_server.c_str(), redis_server.c_str(), "--port", port.c_str(), "--bind",
+             "127.0.0.1", "--save", "", "--appendonly", "no", "--proto-max-bulk-len", "1gb",
+             static_cast<char*>(nullptr));
+    _exit(127);
+  }
+
+  // The producer, forked before this process touches UCX.
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0)
+    return 1;
+  const pid_t producer = ::fork();
+  if (producer == 0) {
+    ::close(pipe_fds[0]);
+    auto peer = std::make_shared<ps::PeerStore>("bench-peer");
+    auto table = std::make_shared<ps::detail::ucx::ObjectTable>(0, std::string(), "endpoint");
+    ps::detail::ucx::Node endpoint(ps::detail::ucx::Node::Listen{"127.0.0.1", 0}, table);
+    std::string keys;
+    for (std::size_t size : sizes)
+      keys += " " + peer->set(std::vector<char>(size, 'p')).id;
+    FloorServer floor;
+    const int floor_port = floor.start(largest);
+    const std::string line = std::to_string(peer->port()) + " " + std::to_string(endpoint.port()) +
+                             " " + std::to_string(floor_port) + keys + "\n";
+    if (::write(pipe_fds[1], line.data(), line.size()) < 0)
+      _exit(1);
+    for (;;) {  // until killed: spins while a reply is in flight, else sleeps
+      if (ucp_worker_progress(floor.ucp.worker) == 0 && floor.sending == 0 &&
+          ucp_worker_arm(floor.ucp.worker) == UCS_OK)
+        ucp_worker_wait(floor.ucp.worker);
+    }
+  }
+  ::close(pipe_fds[1]);
+  char text[4096] = {};
+  std::size_t got = 0;
+  while (got == 0 || text[got - 1] != '\n') {
+    const ssize_t n = ::read(pipe_fds[0], text + got, sizeof text - 1 - got);
+    if (n <= 0)
+      return 1;
+    got += static_cast<std::size_t>(n);
+  }
+  std::vector<std::string> fields;
+  for (char* token = std::strtok(text, " \n"); token != nullptr;
+       token = std::strtok(nullptr, " \n"))
+    fields.emplace_back(token);
+  const int peer_port = std::stoi(fields[0]);
+  const int endpoint_port = std::stoi(fields[1]);
+  const int floor_port = std::stoi(fields[2]);
+
+  ps::PeerOptions options;
+  options.store.cache_size = 0;
+  auto peer =
+      std::make_shared<ps::EndpointStore>("bench-peer-client", "127.0.0.1", peer_port, options);
+  auto endpoint =
+      std::make_shared<ps::EndpointStore>("bench-endpoint", "127.0.0.1", endpoint_port, options);
+  ps::RedisOptions redis_options;
+  redis_options.store.cache_size = 0;
+  auto redis_store =
+      std::make_shared<ps::RedisStore>("bench-redis", "127.0.0.1", redis_port, redis_options);
+  for (int i = 0; i < 100; ++i) {  // wait for redis-server
+    try {
+      redis_store->exists(ps::Key{"ping"});
+      break;
+    } catch (const ps::ConnectionError&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  FloorClient floor(floor_port, largest);
+
+  std::printf(
+      "| size | floor | peer get | endpoint set+get | redis set+get | peer/floor | "
+      "redis/peer |\n|---|---|---|---|---|---|---|\n");
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const std::size_t size = sizes[i];
+    const int runs = smoke ? 1 : (size >= (std::size_t{64} << 20U) ? 5 : 30);
+    const ps::Key key{fields[3 + i]};
+    const std::vector<char> object(size, 'c');
+    floor.fetch(size);  // warm up every path once
+    (void)peer->get<std::vector<char>>(key);
+    const double t_floor = median_seconds(runs, [&] { floor.fetch(size); });
+    const double t_peer = median_seconds(runs, [&] { (void)peer->get<std::vector<char>>(key); });
+    const double t_endpoint = median_seconds(runs, [&] {
+      const ps::Key k = endpoint->set(object);
+      (void)endpoint->get<std::vector<char>>(k);
+      endpoint->evict(k);
+    });
+    const double t_redis = median_seconds(runs, [&] {
+      const ps::Key k = redis_store->set(object);
+      (void)redis_store->get<std::vector<char>>(k);
+      redis_store->evict(k);
+    });
+    std::printf("| %s | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.2fx | %.2fx |\n",
+                label(size).c_str(), t_floor * 1e3, t_peer * 1e3, t_endpoint * 1e3, t_redis * 1e3,
+                t_peer / t_floor, t_redis / t_peer);
+  }
+  // 100 B resolve latency vs a Redis GET of the same object.
+  const ps::Key small_key{fields[3]};
+  const ps::Key redis_small = redis_store->set(std::vector<char>(100, 'r'));
+  const int runs = smoke ? 1 : 200;
+  const double t_resolve =
+      median_seconds(runs, [&] { (void)peer->get<std::vector<char>>(small_key); });
+  const double t_get =
+      median_seconds(runs, [&] { (void)redis_store->get<std::vector<char>>(redis_small); });
+  std::printf("\n100 B resolve: peer %.1f us, redis GET %.1f us (%.2fx)\n", t_resolve * 1e6,
+              t_get * 1e6, t_resolve / t_get);
+
+  ::kill(producer, SIGKILL);
+  ::kill(redis, SIGKILL);
+  ::waitpid(producer, nullptr, 0);
+  ::waitpid(redis, nullptr, 0);
+  std::fflush(stdout);
+  std::_Exit(0);  // the client transport's progress thread is never joined
+}
