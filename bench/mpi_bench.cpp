@@ -133,38 +133,49 @@ std::string per_rank(const Received& r) {
   return out;
 }
 
-// (a) a chain 0 -> 1 -> ... -> user: the ranks in between only forward.
-std::pair<double, Received> chain_plain(std::size_t object, int user, int reps) {
+// (a) the object relayed along `path` (ranks; path[0] is 0, the last one
+// uses it, the ones in between only forward): {0,1,2,3,4} is the chain,
+// {0,4} the single direct hop.
+int position(const std::vector<int>& path) {
+  const auto at = std::find(path.begin(), path.end(), rank);
+  return at == path.end() ? -1 : static_cast<int>(at - path.begin());
+}
+
+std::pair<double, Received> relay_plain(std::size_t object, const std::vector<int>& path,
+                                        int reps) {
   std::vector<double> times;
   Received received;
+  const int at = position(path);
+  const int last = static_cast<int>(path.size()) - 1;
   for (int rep = 0; rep < reps; ++rep) {
     double mpi_in = 0;
-    double checksum = 0;
     MPI_Barrier(MPI_COMM_WORLD);
     const auto start = Clock::now();
-    if (rank == 0) {
-      send_bytes(Bytes(object, static_cast<char>(rep + 1)), 1);
-      wait_ack(user);
+    if (at == 0) {
+      send_bytes(Bytes(object, static_cast<char>(rep + 1)), path[1]);
+      wait_ack(path.back());
       times.push_back(seconds_since(start));
-    } else if (rank < user) {
-      Bytes data = receive_bytes(rank - 1);  // the whole object, only to pass it on
+    } else if (at > 0) {
+      Bytes data = receive_bytes(path[static_cast<std::size_t>(at - 1)]);
       mpi_in = static_cast<double>(data.size());
-      send_bytes(data, rank + 1);
-    } else if (rank == user) {
-      Bytes data = receive_bytes(rank - 1);
-      mpi_in = static_cast<double>(data.size());
-      checksum = use(data);
-      ack(0);
+      if (at < last) {
+        send_bytes(data, path[static_cast<std::size_t>(at + 1)]);  // only to pass it on
+      } else {
+        (void)use(data);
+        ack(0);
+      }
     }
-    (void)checksum;
     received = gather(mpi_in, 0);
   }
   return {rank == 0 ? median(times) : 0, received};
 }
 
-std::pair<double, Received> chain_proxy(ps::Store* store, std::size_t object, int user, int reps) {
+std::pair<double, Received> relay_proxy(ps::Store* store, std::size_t object,
+                                        const std::vector<int>& path, int reps) {
   std::vector<double> times;
   Received received;
+  const int at = position(path);
+  const int last = static_cast<int>(path.size()) - 1;
   ps::ProxyOptions options;
   options.evict = true;
   for (int rep = 0; rep < reps; ++rep) {
@@ -172,75 +183,23 @@ std::pair<double, Received> chain_proxy(ps::Store* store, std::size_t object, in
     double store_in = 0;
     MPI_Barrier(MPI_COMM_WORLD);
     const auto start = Clock::now();
-    if (rank == 0) {
+    if (at == 0) {
       ps::Proxy<Bytes> proxy = store->proxy(Bytes(object, static_cast<char>(rep + 1)), options);
-      ps::mpi::send(proxy, 1, kDataTag, MPI_COMM_WORLD);
-      wait_ack(user);
+      ps::mpi::send(proxy, path[1], kDataTag, MPI_COMM_WORLD);
+      wait_ack(path.back());
       times.push_back(seconds_since(start));
-    } else if (rank < user) {
-      ps::Proxy<Bytes> proxy = ps::mpi::receive<Bytes>(rank - 1, kDataTag, MPI_COMM_WORLD);
+    } else if (at > 0) {
+      ps::Proxy<Bytes> proxy =
+          ps::mpi::receive<Bytes>(path[static_cast<std::size_t>(at - 1)], kDataTag, MPI_COMM_WORLD);
       mpi_in = static_cast<double>(ps::serialize(proxy).size());
-      ps::mpi::send(proxy, rank + 1, kDataTag, MPI_COMM_WORLD);
-    } else if (rank == user) {
-      ps::Proxy<Bytes> proxy = ps::mpi::receive<Bytes>(rank - 1, kDataTag, MPI_COMM_WORLD);
-      mpi_in = static_cast<double>(ps::serialize(proxy).size());
-      const Bytes& data = proxy;  // the fetch
-      store_in = static_cast<double>(data.size());
-      (void)use(data);
-      ack(0);
-    }
-    received = gather(mpi_in, store_in);
-  }
-  return {rank == 0 ? median(times) : 0, received};
-}
-
-// The single direct hop 0 -> last rank (nobody forwards).
-std::pair<double, Received> hop_plain(std::size_t object, int reps) {
-  std::vector<double> times;
-  Received received;
-  const int user = size - 1;
-  for (int rep = 0; rep < reps; ++rep) {
-    double mpi_in = 0;
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto start = Clock::now();
-    if (rank == 0) {
-      send_bytes(Bytes(object, static_cast<char>(rep + 1)), user);
-      wait_ack(user);
-      times.push_back(seconds_since(start));
-    } else if (rank == user) {
-      Bytes data = receive_bytes(0);
-      mpi_in = static_cast<double>(data.size());
-      (void)use(data);
-      ack(0);
-    }
-    received = gather(mpi_in, 0);
-  }
-  return {rank == 0 ? median(times) : 0, received};
-}
-
-std::pair<double, Received> hop_proxy(ps::Store* store, std::size_t object, int reps) {
-  std::vector<double> times;
-  Received received;
-  const int user = size - 1;
-  ps::ProxyOptions options;
-  options.evict = true;
-  for (int rep = 0; rep < reps; ++rep) {
-    double mpi_in = 0;
-    double store_in = 0;
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto start = Clock::now();
-    if (rank == 0) {
-      ps::mpi::send(store->proxy(Bytes(object, static_cast<char>(rep + 1)), options), user,
-                    kDataTag, MPI_COMM_WORLD);
-      wait_ack(user);
-      times.push_back(seconds_since(start));
-    } else if (rank == user) {
-      ps::Proxy<Bytes> proxy = ps::mpi::receive<Bytes>(0, kDataTag, MPI_COMM_WORLD);
-      mpi_in = static_cast<double>(ps::serialize(proxy).size());
-      const Bytes& data = proxy;
-      store_in = static_cast<double>(data.size());
-      (void)use(data);
-      ack(0);
+      if (at < last) {
+        ps::mpi::send(proxy, path[static_cast<std::size_t>(at + 1)], kDataTag, MPI_COMM_WORLD);
+      } else {
+        const Bytes& data = proxy;  // the fetch
+        store_in = static_cast<double>(data.size());
+        (void)use(data);
+        ack(0);
+      }
     }
     received = gather(mpi_in, store_in);
   }
@@ -391,10 +350,12 @@ int main(int argc, char** argv) {
     std::vector<std::string> ratios;
     for (std::size_t object : sizes) {
       const int reps = smoke ? 1 : (object >= 100'000'000 ? 3 : 15);
-      const auto a_plain = chain_plain(object, user, reps);
-      const auto a_proxy = chain_proxy(store.get(), object, user, reps);
-      const auto h_plain = hop_plain(object, reps);
-      const auto h_proxy = hop_proxy(store.get(), object, reps);
+      const std::vector<int> chain = {0, 1, 2, 3, user};
+      const std::vector<int> hop = {0, user};
+      const auto a_plain = relay_plain(object, chain, reps);
+      const auto a_proxy = relay_proxy(store.get(), object, chain, reps);
+      const auto h_plain = relay_plain(object, hop, reps);
+      const auto h_proxy = relay_proxy(store.get(), object, hop, reps);
       const auto b_plain = bcast_plain(object, reps);
       const auto b_proxy = bcast_proxy(store.get(), object, reps);
       if (rank == 0) {

@@ -17,7 +17,15 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/proxystore"
         COMPONENT proxystore_development
         FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
 
-install(TARGETS proxystore
+# proxystore, and the optional components that were built (ProxystoreMpi.cmake).
+set(_proxystore_install_targets proxystore)
+if(TARGET proxystore_mpi)
+  list(APPEND _proxystore_install_targets proxystore_mpi)
+  set(PROXYSTORE_CONFIG_HAS_MPI TRUE)
+else()
+  set(PROXYSTORE_CONFIG_HAS_MPI FALSE)
+endif()
+install(TARGETS ${_proxystore_install_targets}
         EXPORT proxystoreTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT proxystore_development
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT proxystore_runtime
@@ -28,19 +36,6 @@ install(TARGETS proxystore
 if(TARGET proxystore-endpoint)
   install(TARGETS proxystore-endpoint
           RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT proxystore_runtime)
-endif()
-
-if(TARGET proxystore_mpi)
-  install(TARGETS proxystore_mpi
-          EXPORT proxystoreTargets
-          ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT proxystore_development
-          LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT proxystore_runtime
-                  NAMELINK_COMPONENT proxystore_development
-          RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT proxystore_runtime
-          INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
-  set(PROXYSTORE_CONFIG_HAS_MPI TRUE)
-else()
-  set(PROXYSTORE_CONFIG_HAS_MPI FALSE)
 endif()
 
 install(EXPORT proxystoreTargets

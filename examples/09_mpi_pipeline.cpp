@@ -14,8 +14,8 @@
 // reports the bytes it received over MPI and from the store; rank 0 checks
 // that the forwarders moved only proxies and that the store ends empty.
 //
-// Store: a FileStore in a temporary directory, or a RedisStore when
-// PROXYSTORE_REDIS=host:port is set (nothing is started for you).
+// Store: a FileStore in a temporary directory that every rank can read
+// (one host; on a cluster use a shared file system or a RedisStore).
 //
 // Run: mpirun -n 4 build/examples/09_mpi_pipeline   (exits non-zero on any mismatch)
 //      (Open MPI on a small machine: add --oversubscribe)
@@ -29,7 +29,6 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <numeric>
@@ -61,20 +60,6 @@ std::string human(std::uint64_t bytes) {
   if (bytes >= 1'000'000)
     return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
   return fmt::format("{} B", bytes);
-}
-
-std::shared_ptr<ps::Store> make_store(const std::filesystem::path& scratch) {
-  const char* endpoint = std::getenv("PROXYSTORE_REDIS");
-  if (endpoint == nullptr || *endpoint == '\0')
-    return std::make_shared<ps::FileStore>(kStoreName, scratch);
-  const std::string text = endpoint;
-  const auto colon = text.rfind(':');
-  const int port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
-  if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535)
-    throw ps::Error(fmt::format("PROXYSTORE_REDIS='{}' is not host:port", text));
-  ps::RedisOptions redis;
-  redis.key_prefix = "proxystore-mpi-pipeline:";
-  return std::make_shared<ps::RedisStore>(kStoreName, text.substr(0, colon), port, redis);
 }
 
 /// The bytes of one received message, for the counters (probe only).
@@ -109,7 +94,7 @@ int run(int rank, int size) {
 
   if (rank == 0) {
     scratch = fs::temp_directory_path() / ("proxystore-mpi-" + ps::random_key().id);
-    store = make_store(scratch);
+    store = std::make_shared<ps::FileStore>(kStoreName, scratch);
     std::printf("== rank 0: store %s \"%s\"; %d objects of %s through %d forwarding rank(s)\n",
                 store->config().type.c_str(), kStoreName, kObjects,
                 human(kValues * sizeof(double)).c_str(), size - 2);
@@ -175,17 +160,15 @@ int run(int rank, int size) {
               human(kObjects * object_bytes).c_str());
 
   // `evict`: each object left the store when the consumer resolved it.
-  if (store->config().type == "file") {
-    std::size_t left = 0;
-    for ([[maybe_unused]] const auto& entry : fs::recursive_directory_iterator(scratch))
-      left += entry.is_regular_file() ? 1 : 0;
-    if (left != 0) {
-      std::printf("  MISMATCH: %zu object file(s) left in the store\n", left);
-      ++failures;
-    }
-    std::error_code ignored;
-    fs::remove_all(scratch, ignored);
+  std::size_t left = 0;
+  for ([[maybe_unused]] const auto& entry : fs::recursive_directory_iterator(scratch))
+    left += entry.is_regular_file() ? 1 : 0;
+  if (left != 0) {
+    std::printf("  MISMATCH: %zu object file(s) left in the store\n", left);
+    ++failures;
   }
+  std::error_code ignored;
+  fs::remove_all(scratch, ignored);
   std::printf(failures == 0 ? "== 09_mpi_pipeline: OK (%d ranks; forwarders moved only proxies)\n"
                             : "== 09_mpi_pipeline: FAILED (%d ranks)\n",
               size);

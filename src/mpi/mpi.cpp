@@ -100,15 +100,15 @@ std::string receive_bytes(int source, int tag, MPI_Comm comm, const ReceiveOptio
 
 std::string broadcast_bytes(std::string bytes, bool root_failed, int root, MPI_Comm comm,
                             const ReceiveOptions& options) {
-  constexpr std::uint64_t kRootFailed = std::numeric_limits<std::uint64_t>::max();
+  constexpr std::uint64_t root_failed_marker = std::numeric_limits<std::uint64_t>::max();
   int rank = 0;
   check(MPI_Comm_rank(comm, &rank), "mpi broadcast: MPI_Comm_rank");
   const std::string where = fmt::format("mpi broadcast from rank {} (this is rank {})", root, rank);
   std::uint64_t size = 0;
   if (rank == root)
-    size = root_failed ? kRootFailed : bytes.size();
+    size = root_failed ? root_failed_marker : bytes.size();
   check(MPI_Bcast(&size, 1, MPI_UINT64_T, root, comm), where + ": MPI_Bcast of the size");
-  if (size == kRootFailed) {
+  if (size == root_failed_marker) {
     if (rank == root)
       return {};  // the caller rethrows its own failure
     throw Error(fmt::format("{}: the root could not serialize its proxy", where));
