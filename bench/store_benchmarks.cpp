@@ -7,6 +7,9 @@
 //        local/<set|get>/<element>/<size>/store, local/copy/<element>/<size>
 //        access/<pointer|proxy>
 //        batch/<single|batch>   (1000 objects of 100 B, Redis)
+//        cache/<local|redis>/<element>/<size>/<default|off>
+//                               first use of a fresh proxy: default
+//                               StoreOptions (cache on) vs cache_size = 0
 #include "bench_common.hpp"
 
 #include <proxystore/proxystore.hpp>
@@ -20,7 +23,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -134,6 +139,56 @@ void register_for(std::size_t size) {
   add_store_get<T>("local/get/" + suffix + "/store", size, local_store);
 }
 
+/// A store of `kind` ("local" or "redis") with default StoreOptions
+/// ("default") or with the cache off ("off"), created once.
+std::shared_ptr<Store> cache_store(const std::string& kind, bool cached) {
+  static std::map<std::string, std::shared_ptr<Store>> stores;
+  static std::mutex mutex;
+  const std::string name = "bench-cache-" + kind + (cached ? "-default" : "-off");
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<Store>& store = stores[name];
+  if (!store) {
+    StoreOptions options;
+    if (!cached)
+      options.cache_size = 0;
+    if (kind == "local") {
+      store = std::make_shared<LocalStore>(name, options);
+    } else {
+      RedisOptions redis_options;
+      redis_options.store = options;
+      store = std::make_shared<RedisStore>(name, settings().redis_host, settings().redis_port,
+                                           redis_options);
+    }
+    register_store(store, /*exist_ok=*/true);
+  }
+  return store;
+}
+
+/// The first use of a proxy to a freshly stored object (the object is
+/// stored and the proxy made outside the timed region; each iteration has
+/// its own key, so no earlier iteration's cache entry can serve it).
+template <class T>
+void register_cache(std::size_t size) {
+  for (const char* kind : {"local", "redis"}) {
+    for (const bool cached : {true, false}) {
+      const std::string name = std::string("cache/") + kind + "/" + element_name<T>() + "/" +
+                               size_label(size) + (cached ? "/default" : "/off");
+      add_timed(name, [size, kind = std::string(kind), cached](benchmark::State& state) {
+        const std::shared_ptr<Store> s = cache_store(kind, cached);
+        const T object = make_object<T>(size);
+        for (auto _ : state) {
+          const Key key = s->set(object);
+          auto proxy = s->proxy_from_key<T>(key);
+          timed(state, [&] { resolve(proxy); });
+          if (proxy->size() != object.size())
+            state.SkipWithError("cache: wrong object");
+          s->evict(key);
+        }
+      });
+    }
+  }
+}
+
 /// Access to a resolved proxy against a plain pointer to the same vector.
 void register_access() {
   auto pointer = [](benchmark::State& state) {
@@ -208,6 +263,10 @@ void register_store_benchmarks() {
   for (std::size_t size : object_sizes()) {
     register_for<std::vector<char>>(size);
     register_for<std::vector<double>>(size);
+    if (size >= (std::size_t{1} << 20)) {
+      register_cache<std::vector<char>>(size);
+      register_cache<std::vector<double>>(size);
+    }
   }
   register_access();
   register_batch();

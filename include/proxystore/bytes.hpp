@@ -72,6 +72,11 @@ class ValueReader {
   /// The whole value, when the reader already holds it in memory (then
   /// the store decodes it in place instead of reading it).
   virtual std::optional<std::string_view> whole() const noexcept { return std::nullopt; }
+  /// Whether size() is backed by bytes already checked (a local file whose
+  /// size was checked against the limits): then the store allocates the
+  /// object at its full size at once. Otherwise (the default: a size a peer
+  /// claims) it grows the object as the bytes arrive.
+  virtual bool size_is_backed() const noexcept { return false; }
 };
 
 }  // namespace proxystore

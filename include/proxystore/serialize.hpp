@@ -478,8 +478,12 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
   std::optional<T> value(std::in_place);
   // The element count is the peer's claim: reserve only what grown_capacity
   // allows, and grow again as the slices actually arrive.
+  // (A reader whose size is backed — a checked local file — allows all of
+  // it at once: one allocation, nothing copied on the way.)
+  const bool backed = reader.size_is_backed();
   const auto reserve_for = [&](std::size_t needed, std::size_t received) {
-    value->reserve(elements_for(grown_capacity(needed, received, data_bytes)));
+    value->reserve(
+        elements_for(backed ? data_bytes : grown_capacity(needed, received, data_bytes)));
   };
   reserve_for(std::min(data_bytes, streamed_slice_size), 0);
   for (std::size_t filled = 0; filled < data_bytes;) {

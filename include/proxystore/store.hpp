@@ -35,10 +35,23 @@
 
 namespace proxystore {
 
+/// The default StoreOptions::cache_max_object_size: 256 KiB. Copying an
+/// object of this size costs a few microseconds, well under a read from
+/// any backend but memory; copying 1 MB or more would cost as much as the
+/// read it saves.
+inline constexpr std::size_t default_cache_max_object_size = std::size_t{256} << 10U;
+
 /// Options every store takes.
 struct StoreOptions {
   /// How many deserialized objects the LRU cache keeps (0 disables it).
   std::size_t cache_size = 16;
+  /// The largest object the cache keeps, in stored (serialized) bytes. The
+  /// cache holds its own copy of each object — a caller's result or a
+  /// proxy's target may be changed, so they cannot share it — and for a
+  /// large object that copy costs about as much as reading it again and
+  /// doubles its memory: larger objects are read from the backend each
+  /// time. 0: no object is cached.
+  std::size_t cache_max_object_size = default_cache_max_object_size;
   /// Whether to record StoreMetrics.
   bool metrics = false;
   /// Objects larger than this are refused when read (SerializationError).
@@ -186,7 +199,7 @@ class Store : public std::enable_shared_from_this<Store> {
       size = bytes->size();
       object.emplace(decode<T>(key, bytes->view()));
     }
-    cache<T>(key, *object);
+    cache<T>(key, *object, size);
     metrics_.record("get", started, size);
     return object;
   }
@@ -248,7 +261,7 @@ class Store : public std::enable_shared_from_this<Store> {
         total += fetched[j]->size();
         auto& object = objects[missing_at[j]];
         object.emplace(decode<T>(missing[j], fetched[j]->view()));
-        cache<T>(missing[j], *object);
+        cache<T>(missing[j], *object, fetched[j]->size());
       }
     }
     metrics_.record("get_batch", started, total);
@@ -638,10 +651,13 @@ class Store : public std::enable_shared_from_this<Store> {
     }
   }
 
+  /// Keeps a copy of `object` (read from `stored_size` bytes) in the
+  /// cache, unless the cache is off or the object is over
+  /// cache_max_object_size: then nothing is copied.
   template <class T>
-  void cache(const Key& key, const T& object) {
+  void cache(const Key& key, const T& object, std::size_t stored_size) {
     if constexpr (std::is_copy_constructible_v<T>) {
-      if (cache_.enabled())
+      if (cache_.enabled() && stored_size <= options_.cache_max_object_size)
         cache_.put(key, {std::make_shared<const T>(object), type_name<T>()});
     }
   }

@@ -8,13 +8,17 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <system_error>
+#include <typeinfo>
 #include <utility>
 
 namespace proxystore {
@@ -36,6 +40,8 @@ class FileDescriptor {
   int get() const noexcept { return fd_; }
   /// Closes now, reporting the error a deferred write may surface here.
   int close() noexcept { return ::close(std::exchange(fd_, -1)); }
+  /// Gives up ownership.
+  int release() noexcept { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -195,6 +201,20 @@ const std::string& FileStore::file_name(const Key& key) const {
 }
 
 void FileStore::do_put(const Key& key, std::string_view bytes) {
+  write_object(key, bytes, {});
+}
+
+void FileStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  // A class derived from FileStore may decorate do_put (count, encrypt):
+  // for it the value goes through do_put, joined first, as for any store.
+  if (typeid(*this) != typeid(FileStore)) {
+    Store::do_put_parts(key, head, body);
+    return;
+  }
+  write_object(key, head, body);  // writev: the body is never copied
+}
+
+void FileStore::write_object(const Key& key, std::string_view head, std::string_view body) {
   const std::string& target = file_name(key);
   const auto directory = open_directory(key);
   // Write a private temporary file, then rename it over the target: rename
@@ -218,14 +238,35 @@ void FileStore::do_put(const Key& key, std::string_view bytes) {
     }
     fail("creating", error);
   }
-  for (std::size_t written = 0; written < bytes.size();) {
-    const ssize_t n = ::write(file.get(), bytes.data() + written, bytes.size() - written);
+  // The head and the body in one writev while both remain, then what is
+  // left of either; a short write resumes where it stopped.
+  std::array<std::string_view, 2> parts{head, body};
+  std::size_t first = 0;  // the first part with bytes left
+  for (;;) {
+    while (first < parts.size() && parts[first].empty())
+      ++first;
+    if (first == parts.size())
+      break;
+    std::array<iovec, 2> vectors{};
+    int count = 0;
+    for (std::size_t i = first; i < parts.size(); ++i) {
+      if (!parts[i].empty()) {
+        vectors[count].iov_base = const_cast<char*>(parts[i].data());
+        vectors[count].iov_len = parts[i].size();
+        ++count;
+      }
+    }
+    ssize_t n = ::writev(file.get(), vectors.data(), count);
     if (n < 0) {
       if (errno == EINTR)
         continue;
       fail("writing", errno);
     }
-    written += static_cast<std::size_t>(n);
+    for (std::size_t i = first; i < parts.size() && n > 0; ++i) {
+      const std::size_t used = std::min(parts[i].size(), static_cast<std::size_t>(n));
+      parts[i].remove_prefix(used);
+      n -= static_cast<ssize_t>(used);
+    }
   }
   if (file.close() != 0)
     fail("closing", errno);
@@ -233,7 +274,7 @@ void FileStore::do_put(const Key& key, std::string_view bytes) {
     fail("renaming", errno);
 }
 
-std::optional<Bytes> FileStore::do_get(const Key& key) {
+int FileStore::open_object(const Key& key, std::uint64_t& size) const {
   const std::string& id = file_name(key);
   const auto directory = open_directory(key);
   const std::filesystem::path path = directory_ / id;  // for messages only
@@ -253,7 +294,7 @@ std::optional<Bytes> FileStore::do_get(const Key& key) {
   if (::fstatat(directory->fd(), id.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno != ENOENT)
       fail("inspecting", errno);
-    return std::nullopt;  // never stored (the directory itself was there just now)
+    return -1;  // never stored (the directory itself was there just now)
   }
   if (!S_ISREG(info.st_mode))
     refuse(info.st_mode);
@@ -264,7 +305,7 @@ std::optional<Bytes> FileStore::do_get(const Key& key) {
   if (file.get() < 0) {
     const int error = errno;
     if (error == ENOENT)
-      return std::nullopt;  // evicted meanwhile
+      return -1;  // evicted meanwhile
     if (error == ELOOP)
       refuse(S_IFLNK);
     fail("opening", error);
@@ -275,7 +316,7 @@ std::optional<Bytes> FileStore::do_get(const Key& key) {
     refuse(info.st_mode);
   // The size must be backed before it is allocated: a sparse file can
   // claim any size without using the disk.
-  const auto size = static_cast<std::uint64_t>(info.st_size);
+  size = static_cast<std::uint64_t>(info.st_size);
   if (size > options().max_object_size) {
     throw SerializationError(fmt::format(
         "file store '{}' key '{}': '{}' holds {} bytes, over the maximum object size {}",
@@ -287,14 +328,71 @@ std::optional<Bytes> FileStore::do_get(const Key& key) {
         "(RAM and swap: {} bytes)",
         printable(name()), key.id, shown(path), size, memory));
   }
+  return file.release();
+}
+
+/// Reads an open object file front to back, straight into the caller's
+/// memory (Store::get: the object's own). The size is the one fstat gave
+/// (checked by open_object); a file cut short meanwhile is an error.
+class FileStore::FileReader final : public ValueReader {
+ public:
+  FileReader(const FileStore& store, const Key& key, int fd, std::uint64_t size) noexcept
+      : store_(store), key_(key), file_(fd), size_(static_cast<std::size_t>(size)) {}
+
+  std::size_t size() const noexcept override { return size_; }
+  /// The size fstat gave, checked against max_object_size and the memory.
+  bool size_is_backed() const noexcept override { return true; }
+
+  void read(char* into, std::size_t n) override {
+    while (n != 0) {
+      // One read per call where the kernel allows (Linux moves at most
+      // about 2 GiB per read).
+      const ssize_t got = ::read(file_.get(), into, std::min<std::size_t>(n, INT_MAX));
+      if (got < 0) {
+        if (errno == EINTR)
+          continue;
+        throw StoreOperationError(fmt::format("file store '{}' key '{}': reading '{}' failed: {}",
+                                              printable(store_.name()), key_.id, path(),
+                                              errno_text(errno)));
+      }
+      if (got == 0) {
+        throw StoreOperationError(fmt::format(
+            "file store '{}' key '{}': '{}' ended after {} of its {} bytes (changed while read)",
+            printable(store_.name()), key_.id, path(), position_, size_));
+      }
+      into += got;
+      n -= static_cast<std::size_t>(got);
+      position_ += static_cast<std::size_t>(got);
+    }
+  }
+
+ private:
+  std::string path() const { return shown(store_.directory_ / key_.id); }
+
+  const FileStore& store_;
+  const Key& key_;
+  FileDescriptor file_;
+  std::size_t size_;
+  std::size_t position_ = 0;
+};
+
+std::optional<Bytes> FileStore::do_get(const Key& key) {
+  std::uint64_t size = 0;
+  const int fd = open_object(key, size);
+  if (fd < 0)
+    return std::nullopt;
+  FileDescriptor file(fd);
   std::string bytes(static_cast<std::size_t>(size), '\0');
   std::size_t filled = 0;
   while (filled < bytes.size()) {
-    const ssize_t n = ::read(file.get(), bytes.data() + filled, bytes.size() - filled);
+    const ssize_t n = ::read(file.get(), bytes.data() + filled,
+                             std::min<std::size_t>(bytes.size() - filled, INT_MAX));
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      fail("reading", errno);
+      throw StoreOperationError(fmt::format("file store '{}' key '{}': reading '{}' failed: {}",
+                                            printable(name()), key.id, shown(directory_ / key.id),
+                                            errno_text(errno)));
     }
     if (n == 0)
       break;  // shorter than fstat said: decoding will report it
@@ -302,6 +400,20 @@ std::optional<Bytes> FileStore::do_get(const Key& key) {
   }
   bytes.resize(filled);
   return Bytes(std::move(bytes));
+}
+
+bool FileStore::do_read(const Key& key, const std::function<void(ValueReader&)>& consume) {
+  // A class derived from FileStore may decorate do_get (count, decrypt):
+  // for it every read goes through do_get, as for any store.
+  if (typeid(*this) != typeid(FileStore))
+    return Store::do_read(key, consume);
+  std::uint64_t size = 0;
+  const int fd = open_object(key, size);
+  if (fd < 0)
+    return false;
+  FileReader reader(*this, key, fd, size);
+  consume(reader);
+  return true;
 }
 
 bool FileStore::do_exists(const Key& key) {

@@ -3,6 +3,8 @@
 
 #include <mutex>
 #include <shared_mutex>
+#include <string>
+#include <typeinfo>
 #include <utility>
 
 namespace proxystore {
@@ -18,9 +20,32 @@ std::shared_ptr<LocalStore> LocalStore::from_config(const StoreConfig& config) {
 }
 
 void LocalStore::do_put(const Key& key, std::string_view bytes) {
-  Bytes value{std::string(bytes)};  // copy outside the lock
+  store_bytes(key, std::string(bytes));  // the one copy, outside the lock
+}
+
+void LocalStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  // A class derived from LocalStore may decorate do_put (count, transform):
+  // for it the value goes through do_put, joined first, as for any store.
+  if (typeid(*this) != typeid(LocalStore)) {
+    Store::do_put_parts(key, head, body);
+    return;
+  }
+  // One copy of the object: head and body straight into the buffer kept
+  // (the default would join them, then copy the joined bytes again).
+  std::string value;
+  value.reserve(head.size() + body.size());
+  value.append(head).append(body);
+  store_bytes(key, std::move(value));
+}
+
+void LocalStore::store_bytes(const Key& key, std::string bytes) {
+  Bytes value{std::move(bytes)};
+  Bytes replaced;  // an overwritten value is released after the lock
   std::unique_lock<std::shared_mutex> lock(mutex_);
-  objects_.insert_or_assign(key, std::move(value));
+  auto [it, inserted] = objects_.try_emplace(key);
+  if (!inserted)
+    replaced = std::move(it->second);
+  it->second = std::move(value);
 }
 
 std::optional<Bytes> LocalStore::do_get(const Key& key) {

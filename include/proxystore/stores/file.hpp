@@ -5,7 +5,9 @@
 
 #include <proxystore/store.hpp>
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,7 +50,12 @@ class FileStore : public Store {
 
  protected:
   void do_put(const Key& key, std::string_view bytes) override;
+  /// Writes head and body with one writev (the body is not copied).
+  void do_put_parts(const Key& key, std::string_view head, std::string_view body) override;
   std::optional<Bytes> do_get(const Key& key) override;
+  /// Reads the file straight into the caller's memory (Store::get: a
+  /// vector's or string's own), with no intermediate buffer.
+  bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume) override;
   bool do_exists(const Key& key) override;
   void do_evict(const Key& key) override;
 
@@ -57,6 +64,8 @@ class FileStore : public Store {
   enum class Missing { create, fail };
   /// The open directory (file_store.cpp).
   class DirectoryHandle;
+  /// A ValueReader over an open object file (file_store.cpp).
+  class FileReader;
 
   FileStore(std::string name, const std::filesystem::path& directory, StoreOptions options,
             Missing missing);
@@ -67,6 +76,15 @@ class FileStore : public Store {
 
   /// The file name of `key`; refuses ids that could leave the directory.
   const std::string& file_name(const Key& key) const;
+
+  /// Writes `head` then `body` as the object file of `key`, atomically.
+  void write_object(const Key& key, std::string_view head, std::string_view body);
+
+  /// Opens the object file of `key` for reading (beneath the directory,
+  /// regular files only) and sets `size` to its checked size. Returns the
+  /// descriptor (the caller closes it), or -1 if there is no object.
+  /// @throws StoreOperationError / SerializationError naming store, key and path.
+  int open_object(const Key& key, std::uint64_t& size) const;
 
   std::filesystem::path directory_;
   mutable std::mutex directory_mutex_;
