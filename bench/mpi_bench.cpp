@@ -4,7 +4,8 @@
 //
 //   (a) chain:     rank 0 -> 3 forwarding ranks -> rank 4 uses the object;
 //                  plain MPI forwards the bytes, proxies forward ~100 B and
-//                  the user fetches from Redis. Also the single direct hop
+//                  the user fetches from Redis (and, built with UCX, from
+//                  rank 0's PeerStore). Also the single direct hop
 //                  0 -> 4, where plain MPI must win.
 //   (b) broadcast: rank 0 -> every rank, only ranks 1 and 2 use it.
 //   (c) executor:  8 (1 MB) or 4 (100 MB) tasks, each summing one object, on one ThreadPool(2):
@@ -18,6 +19,9 @@
 //   mpiexec -n 5 proxystore_bench_mpi --redis-port=PORT [--smoke]
 #include <proxystore/mpi.hpp>
 #include <proxystore/proxystore.hpp>
+#if PROXYSTORE_HAS_UCX
+#include <proxystore/stores/peer.hpp>
+#endif
 
 #include <fmt/format.h>
 
@@ -343,6 +347,12 @@ int main(int argc, char** argv) {
       redis.key_prefix = "proxystore-bench-mpi:";
       store = std::make_shared<ps::RedisStore>("bench-mpi", "127.0.0.1", redis_port, redis);
     }
+#if PROXYSTORE_HAS_UCX
+    // The same proxies served from rank 0's own memory over UCX: no server.
+    std::shared_ptr<ps::Store> peer;
+    if (rank == 0)
+      peer = std::make_shared<ps::PeerStore>("bench-mpi-peer");
+#endif
     const std::vector<std::size_t> sizes = smoke ? std::vector<std::size_t>{1'000'000}
                                                  : std::vector<std::size_t>{1'000'000, 100'000'000};
     const int user = size - 1;
@@ -358,6 +368,21 @@ int main(int argc, char** argv) {
       const auto h_proxy = relay_proxy(store.get(), object, hop, reps);
       const auto b_plain = bcast_plain(object, reps);
       const auto b_proxy = bcast_proxy(store.get(), object, reps);
+#if PROXYSTORE_HAS_UCX
+      const auto a_peer = relay_proxy(peer.get(), object, chain, reps);
+      const auto b_peer = bcast_proxy(peer.get(), object, reps);
+      if (rank == 0) {
+        const std::string s = label(object);
+        rows.push_back(
+            {"(a) chain 0→1→2→3→4", s, "proxy (Peer)", a_peer.first, per_rank(a_peer.second)});
+        rows.push_back({"(b) bcast, 2 of 4 use", s, "proxy bcast (Peer)", b_peer.first,
+                        per_rank(b_peer.second)});
+        ratios.push_back(fmt::format("| {} | chain: Peer proxy/plain time | {:.2f} |", s,
+                                     a_peer.first / a_plain.first));
+        ratios.push_back(fmt::format("| {} | broadcast: Peer proxy/plain time | {:.2f} |", s,
+                                     b_peer.first / b_plain.first));
+      }
+#endif
       if (rank == 0) {
         const std::string s = label(object);
         rows.push_back(
