@@ -20,11 +20,11 @@
 #include <proxystore/serialize.hpp>
 #include <proxystore/store.hpp>
 #include <proxystore/store_factory.hpp>
-#include <proxystore/stream.hpp>
 #include <proxystore/stores/file.hpp>
 #include <proxystore/stores/local.hpp>
 #include <proxystore/stores/multi.hpp>
 #include <proxystore/stores/redis.hpp>
 #include <proxystore/stores/redis_cluster.hpp>
+#include <proxystore/stream.hpp>
 #include <proxystore/type_name.hpp>
 #include <proxystore/version.hpp>

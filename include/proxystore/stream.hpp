@@ -211,6 +211,10 @@ class LocalBroker final : public Broker {
  public:
   LocalBroker();
   ~LocalBroker() override;
+  LocalBroker(const LocalBroker&) = delete;
+  LocalBroker& operator=(const LocalBroker&) = delete;
+  LocalBroker(LocalBroker&&) = delete;
+  LocalBroker& operator=(LocalBroker&&) = delete;
 
   void publish(const std::string& topic, const std::vector<std::string>& messages) override;
   void close(const std::string& topic) override;
@@ -257,6 +261,10 @@ class RedisStreamBroker final : public Broker {
   RedisStreamBroker(std::string hostname, int port, RedisOptions options = {},
                     RedisStreamOptions stream_options = {});
   ~RedisStreamBroker() override;
+  RedisStreamBroker(const RedisStreamBroker&) = delete;
+  RedisStreamBroker& operator=(const RedisStreamBroker&) = delete;
+  RedisStreamBroker(RedisStreamBroker&&) = delete;
+  RedisStreamBroker& operator=(RedisStreamBroker&&) = delete;
 
   void publish(const std::string& topic, const std::vector<std::string>& messages) override;
   void close(const std::string& topic) override;
@@ -394,12 +402,12 @@ struct StreamItem {
   /// consumer moves to the next item or is destroyed.
   /// @throws ConnectionError etc. if the broker cannot be reached.
   void ack() {
-    if (ack_)
-      ack_->ack();
+    if (ack_state)
+      ack_state->ack();
   }
 
   /// Internal: the shared acknowledgement state.
-  std::shared_ptr<detail::StreamAck> ack_;
+  std::shared_ptr<detail::StreamAck> ack_state;
 };
 
 /// Sends objects to topics (thread-safe). Each topic has options
@@ -428,6 +436,7 @@ class StreamProducer {
 
   /// Sets `topic`'s options (items buffered under the previous ones are
   /// flushed first).
+  // NOLINTNEXTLINE(performance-unnecessary-value-param): by value, as the API contract says
   void set_topic(std::string topic, TopicOptions options) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = topics_.find(topic);
@@ -578,7 +587,9 @@ class StreamConsumer {
                                                      std::move(options))) {}
   StreamConsumer(const StreamConsumer&) = delete;
   StreamConsumer& operator=(const StreamConsumer&) = delete;
+  /// Moves the consumer (its position and unacknowledged item) into a new one.
   StreamConsumer(StreamConsumer&&) noexcept = default;
+  /// Moves `other`'s consumer in; this one's last item is not acknowledged.
   StreamConsumer& operator=(StreamConsumer&&) noexcept = default;
 
   /// Acknowledges the last item (errors are reported to stderr, never thrown).
@@ -612,7 +623,7 @@ class StreamConsumer {
     ack->id = message->id;
     last_ = ack;
     StreamItem<T> item;
-    item.ack_ = ack;
+    item.ack_state = ack;
     try {
       detail::StreamEvent event =
           detail::decode_stream_event(message->data, core_->options().max_event_size);
@@ -641,7 +652,7 @@ class StreamConsumer {
   }
 
   /// Input iterator over the items (range-for); ends at end-of-stream.
-  class iterator {
+  class iterator {  // NOLINT(readability-identifier-naming): the standard range-for name
    public:
     /// Iterator traits.
     using iterator_category = std::input_iterator_tag;

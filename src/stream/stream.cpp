@@ -22,7 +22,7 @@ Broker::~Broker() = default;
 // --- SamplingFilter ------------------------------------------------------------
 
 struct SamplingFilter::State {
-  double drop_probability;
+  double drop_probability = 0;
   std::mutex mutex;
   std::mt19937_64 engine;
 };
@@ -56,7 +56,7 @@ std::string encode_stream_event(const StreamEvent& event) {
 }
 
 StreamEvent decode_stream_event(std::string_view bytes, std::size_t max_size) {
-  StreamEvent event = proxystore::deserialize<StreamEvent>(bytes, max_size);
+  auto event = proxystore::deserialize<StreamEvent>(bytes, max_size);
   if (event.kind != StreamEventKind::inline_object && event.kind != StreamEventKind::proxy) {
     throw SerializationError(
         fmt::format("stream event of unknown kind {}", static_cast<unsigned>(event.kind)));
