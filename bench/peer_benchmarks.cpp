@@ -3,21 +3,24 @@
 // process over UCX, against a floor and against Redis, as ratios measured in
 // one run.
 //
-//   proxystore_bench_peer [--smoke] [--redis-server PATH]
+//   proxystore_bench_peer [--smoke] [--redis-server PATH | --redis-port=PORT] [--size=BYTES]
 //
+// (bench/run.sh runs it with its own redis-server's port when UCX is built.)
 // The producer (forked before any UCX use) serves:
-//   * a PeerStore holding one object per size,
+//   * a PeerStore holding one object per size (timing its set, a local insert),
 //   * an endpoint (the proxystore-endpoint server's table and transport),
 //   * the floor: a raw UCP listener whose active-message handler answers a
 //     request for N bytes with N bytes from a preallocated, pre-touched
 //     buffer (what ucx_perftest measures, as a request/reply).
 // The consumer (this process) times, per size, the median of several runs:
 //   floor      raw UCP request + N-byte reply into a reused buffer
+//   fresh      the same into a newly allocated std::vector<char>
 //   peer       EndpointStore::get<std::vector<char>> from the PeerStore
-//   endpoint   EndpointStore set + get through the endpoint
-//   redis      RedisStore set + get (a private redis-server on loopback)
-// and prints the ratios (targets: peer <= 1.3x floor at >= 1 MB; peer >= 3x
-// faster than redis at 100 MB) and the 100 B resolve latency vs a Redis GET.
+//   endpoint   EndpointStore get, and set + get, through the endpoint
+//   redis      RedisStore set + get
+// and prints the markdown rows with the ratios and targets (peer and
+// endpoint get <= 1.3x floor at >= 1 MB; redis set+get >= 3x peer set+get at
+// 100 MB) and the 100 B resolve latency vs a Redis GET.
 // Not Google Benchmark: the producer and the floor need their own process.
 #include <proxystore/proxystore.hpp>
 #include <proxystore/stores/peer.hpp>
@@ -143,6 +146,7 @@ struct FloorClient {
   Ucp ucp;
   ucp_ep_h ep = nullptr;
   std::vector<char> buffer;
+  char* into = nullptr;  // where this fetch's bytes go
   bool done = false;
 
   static void received(void* request, ucs_status_t, size_t, void* user_data) {
@@ -154,7 +158,7 @@ struct FloorClient {
                                const ucp_am_recv_param_t* param) {
     auto* self = static_cast<FloorClient*>(arg);
     if ((param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) == 0) {
-      std::memcpy(self->buffer.data(), data, length);
+      std::memcpy(self->into, data, length);
       self->done = true;
       return UCS_OK;
     }
@@ -163,7 +167,7 @@ struct FloorClient {
     recv.cb.recv_am = &FloorClient::received;
     recv.user_data = self;
     ucs_status_ptr_t request =
-        ucp_am_recv_data_nbx(self->ucp.worker, data, self->buffer.data(), length, &recv);
+        ucp_am_recv_data_nbx(self->ucp.worker, data, self->into, length, &recv);
     if (request == nullptr)
       self->done = true;
     return UCS_OK;
@@ -186,7 +190,9 @@ struct FloorClient {
     ucp_ep_create(ucp.worker, &params, &ep);
   }
 
-  void fetch(std::uint64_t size) {
+  /// Fetches `size` bytes into `target` (default: the reused buffer).
+  void fetch(std::uint64_t size, char* target = nullptr) {
+    into = target != nullptr ? target : buffer.data();
     done = false;
     ucp_request_param_t send{};
     send.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
@@ -234,27 +240,41 @@ int free_port() {
 int main(int argc, char** argv) {
   bool smoke = false;
   std::string redis_server = "redis-server";
+  int redis_port = 0;  // 0: start a private redis-server
+  std::size_t only = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--smoke")
       smoke = true;
     else if (arg == "--redis-server" && i + 1 < argc)
       redis_server = argv[++i];
+    else if (arg.rfind("--redis-port=", 0) == 0)
+      redis_port = std::stoi(arg.substr(13));
+    else if (arg.rfind("--size=", 0) == 0)  // one size only (profiling)
+      only = std::stoul(arg.substr(7));
   }
-  const std::vector<std::size_t> sizes =
+  std::vector<std::size_t> sizes =
       smoke ? std::vector<std::size_t>{100, 65536}
             : std::vector<std::size_t>{100, std::size_t{1} << 20U, std::size_t{100} << 20U};
+  if (only != 0)
+    sizes = {100, only};
   const std::size_t largest = sizes.back();
+  auto runs_for = [&](std::size_t size) {
+    return smoke ? 1 : (size >= (std::size_t{64} << 20U) ? 7 : 30);
+  };
 
-  // A private redis-server.
-  const int redis_port = free_port();
-  const pid_t redis = ::fork();
-  if (redis == 0) {
-    const std::string port = std::to_string(redis_port);
-    ::execlp(redis_server.c_str(), redis_server.c_str(), "--port", port.c_str(), "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no", "--proto-max-bulk-len", "1gb",
-             static_cast<char*>(nullptr));
-    _exit(127);
+  // A private redis-server unless run.sh gave one.
+  pid_t redis = -1;
+  if (redis_port == 0) {
+    redis_port = free_port();
+    redis = ::fork();
+    if (redis == 0) {
+      const std::string port = std::to_string(redis_port);
+      ::execlp(redis_server.c_str(), redis_server.c_str(), "--port", port.c_str(), "--bind",
+               "127.0.0.1", "--save", "", "--appendonly", "no", "--proto-max-bulk-len", "1gb",
+               static_cast<char*>(nullptr));
+      _exit(127);
+    }
   }
 
   // The producer, forked before this process touches UCX.
@@ -264,16 +284,24 @@ int main(int argc, char** argv) {
   const pid_t producer = ::fork();
   if (producer == 0) {
     ::close(pipe_fds[0]);
-    auto peer = std::make_shared<ps::PeerStore>("bench-peer");
+    ps::PeerOptions producer_options;
+    producer_options.store.cache_size = 0;
+    auto peer = std::make_shared<ps::PeerStore>("bench-peer", producer_options);
     auto table = std::make_shared<ps::detail::ucx::ObjectTable>(0, std::string(), "endpoint");
     ps::detail::ucx::Node endpoint(ps::detail::ucx::Node::Listen{"127.0.0.1", 0}, table);
+    // The producer's half of a peer set+get: its set (a local insert), timed here.
     std::string keys;
-    for (std::size_t size : sizes)
-      keys += " " + peer->set(std::vector<char>(size, 'p')).id;
+    std::string set_times;
+    for (std::size_t size : sizes) {
+      const std::vector<char> object(size, 'p');
+      const double t_set = median_seconds(runs_for(size), [&] { peer->evict(peer->set(object)); });
+      set_times += " " + std::to_string(t_set);
+      keys += " " + peer->set(object).id;
+    }
     FloorServer floor;
     const int floor_port = floor.start(largest);
     const std::string line = std::to_string(peer->port()) + " " + std::to_string(endpoint.port()) +
-                             " " + std::to_string(floor_port) + keys + "\n";
+                             " " + std::to_string(floor_port) + keys + set_times + "\n";
     if (::write(pipe_fds[1], line.data(), line.size()) < 0)
       _exit(1);
     for (;;) {  // until killed: spins while a reply is in flight, else sleeps
@@ -320,30 +348,67 @@ int main(int argc, char** argv) {
   FloorClient floor(floor_port, largest);
 
   std::printf(
-      "| size | floor | peer get | endpoint set+get | redis set+get | peer/floor | "
-      "redis/peer |\n|---|---|---|---|---|---|---|\n");
+      "\n### Peer-to-peer and endpoint stores over UCX (producer → consumer process, one run%s)\n\n"
+      "floor: a raw UCP active-message request and an N-byte reply into a reused, touched buffer "
+      "(what `ucx_perftest` measures); fresh: the same into a newly allocated `std::vector<char>` "
+      "(what any consumer of a new object pays). peer get: `EndpointStore::get<std::vector<char>>` "
+      "from the producer's PeerStore; endpoint get: the same from an endpoint holding it; "
+      "set+get: the producer's (or client's) set and the consumer's get. Targets at ≥ 1 MB: "
+      "peer and endpoint get ≤ 1.3 × floor; at 100 MB: RedisStore set+get ≥ 3 × peer set+get.\n\n"
+      "| object | floor | fresh | peer get | ÷ floor | endpoint get | ÷ floor | peer set+get | "
+      "endpoint set+get | redis set+get | redis ÷ peer | target |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+      smoke ? ", smoke: figures mean nothing" : "");
+  int missed = 0;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     const std::size_t size = sizes[i];
-    const int runs = smoke ? 1 : (size >= (std::size_t{64} << 20U) ? 5 : 30);
+    const int runs = runs_for(size);
     const ps::Key key{fields[3 + i]};
+    const double t_producer_set = std::stod(fields[3 + sizes.size() + i]);
     const std::vector<char> object(size, 'c');
+    const ps::Key endpoint_key = endpoint->set(object);
     floor.fetch(size);  // warm up every path once
     (void)peer->get<std::vector<char>>(key);
+    (void)endpoint->get<std::vector<char>>(endpoint_key);
     const double t_floor = median_seconds(runs, [&] { floor.fetch(size); });
+    const double t_fresh = median_seconds(runs, [&] {
+      std::vector<char> into(size);
+      floor.fetch(size, into.data());
+    });
     const double t_peer = median_seconds(runs, [&] { (void)peer->get<std::vector<char>>(key); });
+    const double t_endpoint_get =
+        median_seconds(runs, [&] { (void)endpoint->get<std::vector<char>>(endpoint_key); });
     const double t_endpoint = median_seconds(runs, [&] {
       const ps::Key k = endpoint->set(object);
       (void)endpoint->get<std::vector<char>>(k);
       endpoint->evict(k);
     });
+    endpoint->evict(endpoint_key);
     const double t_redis = median_seconds(runs, [&] {
       const ps::Key k = redis_store->set(object);
       (void)redis_store->get<std::vector<char>>(k);
       redis_store->evict(k);
     });
-    std::printf("| %s | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.2fx | %.2fx |\n",
-                label(size).c_str(), t_floor * 1e3, t_peer * 1e3, t_endpoint * 1e3, t_redis * 1e3,
-                t_peer / t_floor, t_redis / t_peer);
+    const double t_peer_set_get = t_producer_set + t_peer;
+    std::string target = "—";
+    if (size >= (std::size_t{1} << 20U)) {
+      const bool peer_ok = t_peer / t_floor <= 1.3;
+      const bool endpoint_ok = t_endpoint_get / t_floor <= 1.3;
+      missed += (peer_ok ? 0 : 1) + (endpoint_ok ? 0 : 1);
+      target = std::string(peer_ok ? "peer met" : "peer MISSED") + "; " +
+               (endpoint_ok ? "endpoint met" : "endpoint MISSED");
+      if (size >= (std::size_t{100} << 20U)) {
+        const bool redis_ok = t_redis / t_peer_set_get >= 3.0;
+        missed += redis_ok ? 0 : 1;
+        target += redis_ok ? "; ≥ 3 × redis met" : "; ≥ 3 × redis MISSED";
+      }
+    }
+    std::printf(
+        "| vector<char> %s | %.3f ms | %.3f ms | %.3f ms | %.2f | %.3f ms | %.2f | %.3f ms | "
+        "%.3f ms | %.3f ms | %.2f | %s |\n",
+        label(size).c_str(), t_floor * 1e3, t_fresh * 1e3, t_peer * 1e3, t_peer / t_floor,
+        t_endpoint_get * 1e3, t_endpoint_get / t_floor, t_peer_set_get * 1e3, t_endpoint * 1e3,
+        t_redis * 1e3, t_redis / t_peer_set_get, target.c_str());
   }
   // 100 B resolve latency vs a Redis GET of the same object.
   const ps::Key small_key{fields[3]};
@@ -353,13 +418,17 @@ int main(int argc, char** argv) {
       median_seconds(runs, [&] { (void)peer->get<std::vector<char>>(small_key); });
   const double t_get =
       median_seconds(runs, [&] { (void)redis_store->get<std::vector<char>>(redis_small); });
-  std::printf("\n100 B resolve: peer %.1f us, redis GET %.1f us (%.2fx)\n", t_resolve * 1e6,
-              t_get * 1e6, t_resolve / t_get);
+  redis_store->evict(redis_small);
+  std::printf("\n100 B resolve from a peer: %.1f µs; a Redis GET: %.1f µs (peer ÷ redis %.2f)\n",
+              t_resolve * 1e6, t_get * 1e6, t_resolve / t_get);
+  std::printf("\nPeer targets missed: %d\n", missed);
 
   ::kill(producer, SIGKILL);
-  ::kill(redis, SIGKILL);
   ::waitpid(producer, nullptr, 0);
-  ::waitpid(redis, nullptr, 0);
+  if (redis > 0) {
+    ::kill(redis, SIGKILL);
+    ::waitpid(redis, nullptr, 0);
+  }
   std::fflush(stdout);
   std::_Exit(0);  // the client transport's progress thread is never joined
 }

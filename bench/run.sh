@@ -3,7 +3,8 @@
 #
 # Runs every benchmark against a throwaway redis-server and a throwaway
 # 3-primary Redis Cluster on loopback, and prints the markdown report (ratio tables, targets met or missed, and the
-# disassembly of a resolved-proxy access) to stdout. Progress goes to stderr.
+# disassembly of a resolved-proxy access) to stdout, with the MPI rows and the UCX peer
+# rows (bench/peer_benchmarks.cpp) when the build has them. Progress goes to stderr.
 #
 #   bash bench/run.sh                 full run (about 30 minutes on 2 cores)
 #   bash bench/run.sh --smoke         CI: each benchmark once on small objects
@@ -180,6 +181,15 @@ if [ -n "$mpiexec" ] && grep -q '^PROXYSTORE_MPIEXEC_FLAGS:' "$build/CMakeCache.
     --redis-port="$single_port" "${smoke[@]}" || status=$?
 else
   echo "proxystore::mpi not built in $build: MPI rows skipped" >&2
+fi
+
+# Peer rows (when the library is built with UCX): PeerStore and EndpointStore
+# vs a raw UCX transfer and vs RedisStore, producer and consumer processes.
+if [ -d "$build/bench/CMakeFiles/proxystore_bench_peer.dir" ]; then
+  cmake --build "$build" --target proxystore_bench_peer -j2 >&2
+  "$build/bench/proxystore_bench_peer" --redis-port="$single_port" "${smoke[@]}" || status=$?
+else
+  echo "proxystore built without UCX in $build: peer rows skipped" >&2
 fi
 
 # What a resolved access compiles to (docs/performance.md quotes it).

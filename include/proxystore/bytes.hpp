@@ -77,6 +77,13 @@ class ValueReader {
   /// object at its full size at once. Otherwise (the default: a size a peer
   /// claims) it grows the object as the bytes arrive.
   virtual bool size_is_backed() const noexcept { return false; }
+  /// Whether the bytes after the first read() arrive in one transfer
+  /// straight into the memory they are read into (a UCX rendezvous, which
+  /// cannot be split): then the store sizes a raw-body object at once and
+  /// reads the rest of its body in a single read() call instead of one
+  /// slice at a time. The object is then allocated at the size the sender
+  /// announced, bounded by StoreOptions::max_object_size.
+  virtual bool single_transfer() const noexcept { return false; }
 };
 
 }  // namespace proxystore

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <proxystore/bytes.hpp>
+#include <proxystore/detail/huge_pages.hpp>
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/detail/wire_archive.hpp>
 #include <proxystore/errors.hpp>
@@ -476,6 +477,18 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
     return (bytes + sizeof(Element) - 1) / sizeof(Element);
   };
   std::optional<T> value(std::in_place);
+  if (reader.single_transfer()) {
+    // One transfer of the whole rest into the object's final memory
+    // (backed by huge pages when large: far fewer page faults).
+    value->reserve(elements_for(data_bytes));
+    advise_huge_pages(value->data(), value->capacity() * sizeof(Element));
+    value->resize(elements_for(data_bytes));
+    char* into = reinterpret_cast<char*>(value->data());
+    if (in_head != 0)
+      std::memcpy(into, head.data() + data_at, in_head);
+    reader.read(into + in_head, data_bytes - in_head);
+    return value;
+  }
   // The element count is the peer's claim: reserve only what grown_capacity
   // allows, and grow again as the slices actually arrive.
   // (A reader whose size is backed — a checked local file — allows all of

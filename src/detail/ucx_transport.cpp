@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -46,14 +47,40 @@ struct RequestHeader {
   std::int64_t wait_ms = 0;
 };
 
+/// Followed by `head_length` (at most reply_head_size) bytes of the value;
+/// the message's data is the rest of the value.
 struct ReplyHeader {
   std::uint64_t id = 0;
   std::uint32_t status = 0;
-  std::uint32_t reserved = 0;
+  std::uint32_t head_length = 0;
 };
 
+/// UCX_TLS names no transport a client/server connection can be made over
+/// (UCX 1.13 needs one with a socket connection manager: tcp, or the RDMA
+/// ones), e.g. "sm" or "posix,cma" alone.
+bool tls_cannot_connect() {
+  const char* tls = std::getenv("UCX_TLS");  // NOLINT(concurrency-mt-unsafe)
+  if (tls == nullptr || *tls == '\0' || *tls == '^')
+    return false;
+  const std::string list = tls;
+  for (const char* usable : {"all", "tcp", "rc", "ud", "dc", "ib"}) {
+    if (list.find(usable) != std::string::npos)
+      return false;
+  }
+  return true;
+}
+
+/// UCX's text for `status`, with what to do when UCX_TLS is the cause.
 std::string status_text(ucs_status_t status) {
-  return ucs_status_string(status);
+  std::string text = ucs_status_string(status);
+  if (tls_cannot_connect()) {
+    text += fmt::format(
+        "; UCX_TLS='{}' has no transport UCX can establish a connection over (shared memory "
+        "alone cannot: add tcp, e.g. UCX_TLS=sm,tcp, to move the data by shared memory on one "
+        "host)",
+        printable(std::getenv("UCX_TLS")));  // NOLINT(concurrency-mt-unsafe)
+  }
+  return text;
 }
 
 /// `host`:`port`, with brackets around an IPv6 literal.
@@ -409,6 +436,7 @@ struct Call {
   std::string header;  // RequestHeader + key
   std::vector<ucp_dt_iov_t> iov;
   std::size_t max_reply = 0;
+  bool receive_later = false;  // a rendezvous value goes to the caller as a PendingValue
 
   std::mutex mutex;
   std::condition_variable changed;
@@ -424,6 +452,18 @@ struct Peer {
   bool confirmed = false;
 };
 
+/// A rendezvous value received straight into the caller's memory
+/// (PendingValue::receive), shared by the caller and the progress thread.
+struct DirectReceive {
+  InFlight* flight = nullptr;
+  std::size_t size = 0;
+  void* request = nullptr;  // progress thread only: the UCX receive in flight
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool done = false;
+  std::string error;
+};
+
 /// A server-side wait_get that has not been answered yet.
 struct RemoteWait {
   ucp_ep_h ep;
@@ -434,6 +474,8 @@ struct RemoteWait {
 }  // namespace
 
 struct Node::Impl {
+  pid_t owner = ::getpid();  // a forked child must not touch this node's UCX state
+  Node* node = nullptr;
   ucp_context_h context = nullptr;
   ucp_worker_h worker = nullptr;
   ucp_listener_h listener = nullptr;
@@ -653,17 +695,19 @@ struct Node::Impl {
     std::shared_ptr<Call> call;
     std::shared_ptr<Blob> blob;
     Status status;
+    std::size_t head_length = 0;  // bytes of `blob` that came in the header
   };
 
   static void on_reply_data(void* request, ucs_status_t status, std::size_t length,
                             void* user_data) {
     auto* receive = static_cast<ReplyReceive*>(user_data);
     --receive->flight->count;
-    if (status != UCS_OK || length != receive->blob->size) {
+    const std::size_t expected = receive->blob->size - receive->head_length;
+    if (status != UCS_OK || length != expected) {
       finish(receive->call, fmt::format("receiving the reply failed ({}, {} of {} bytes)",
-                                        status_text(status), length, receive->blob->size));
+                                        status_text(status), length, expected));
     } else {
-      finish(receive->call, {}, Reply{receive->status, std::move(receive->blob)});
+      finish(receive->call, {}, Reply{receive->status, std::move(receive->blob), {}, nullptr});
     }
     delete receive;
     ucp_request_free(request);
@@ -672,7 +716,7 @@ struct Node::Impl {
   static ucs_status_t on_reply(void* arg, const void* header, std::size_t header_length, void* data,
                                std::size_t length, const ucp_am_recv_param_t* param) {
     auto* self = static_cast<Impl*>(arg);
-    if (header_length != sizeof(ReplyHeader)) {
+    if (header_length < sizeof(ReplyHeader)) {
       self->say(fmt::format("dropped a reply with a {}-byte header", header_length));
       return UCS_OK;
     }
@@ -683,6 +727,14 @@ struct Node::Impl {
       return UCS_OK;  // abandoned: a rendezvous value is dropped unread
     std::shared_ptr<Call> call = std::move(found->second);
     self->pending.erase(found);
+    if (reply.head_length > reply_head_size ||
+        header_length != sizeof(ReplyHeader) + reply.head_length) {
+      finish(call, fmt::format("the peer sent a malformed reply header ({} bytes, head of {})",
+                               header_length, reply.head_length));
+      return UCS_OK;
+    }
+    const std::string_view head(static_cast<const char*>(header) + sizeof(ReplyHeader),
+                                reply.head_length);
     if (auto peer = self->peers.find(call->address);
         peer != self->peers.end() && !peer->second.confirmed) {
       peer->second.confirmed = true;
@@ -701,34 +753,49 @@ struct Node::Impl {
       return UCS_OK;
     }
     const auto status = static_cast<Status>(reply.status);
-    if (length > call->max_reply) {
+    if (length > call->max_reply || head.size() > call->max_reply - length) {
       finish(call, fmt::format("the peer announced a {}-byte reply, above the limit of {} bytes",
-                               length, call->max_reply));
+                               head.size() + length, call->max_reply));
       return UCS_OK;
+    }
+    const bool rendezvous = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
+    std::shared_ptr<Node> owner;
+    if (rendezvous && call->receive_later && status == Status::ok)
+      owner = self->node->weak_from_this().lock();
+    if (owner) {
+      // The caller receives the data itself, straight into the object it
+      // becomes (PendingValue::receive); UCX keeps the descriptor until then.
+      Reply later{status, nullptr, std::string(head), nullptr};
+      later.rest = std::make_unique<PendingValue>(std::move(owner), data, length, call->address,
+                                                  call->target.subject);
+      finish(call, {}, std::move(later));
+      return UCS_INPROGRESS;
     }
     std::shared_ptr<Blob> blob;
     try {
-      blob = make_blob(length);
+      blob = make_blob(head.size() + length);
     } catch (const std::bad_alloc&) {
-      finish(call, fmt::format("out of memory receiving a {}-byte reply", length));
+      finish(call, fmt::format("out of memory receiving a {}-byte reply", head.size() + length));
       return UCS_OK;
     }
-    if ((param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) == 0) {
+    if (!head.empty())
+      std::memcpy(blob->data.get(), head.data(), head.size());
+    if (!rendezvous) {
       if (length != 0)
-        std::memcpy(blob->data.get(), data, length);
-      finish(call, {}, Reply{status, std::move(blob)});
+        std::memcpy(blob->data.get() + head.size(), data, length);
+      finish(call, {}, Reply{status, std::move(blob), {}, nullptr});
       return UCS_OK;
     }
-    auto* receive = new ReplyReceive{&self->flight, call, blob, status};
+    auto* receive = new ReplyReceive{&self->flight, call, blob, status, head.size()};
     ucp_request_param_t recv{};
     recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     recv.cb.recv_am = &Impl::on_reply_data;
     recv.user_data = receive;
     ucs_status_ptr_t request =
-        ucp_am_recv_data_nbx(self->worker, data, blob->data.get(), length, &recv);
+        ucp_am_recv_data_nbx(self->worker, data, blob->data.get() + head.size(), length, &recv);
     if (request == nullptr) {
       delete receive;
-      finish(call, {}, Reply{status, std::move(blob)});
+      finish(call, {}, Reply{status, std::move(blob), {}, nullptr});
     } else if (UCS_PTR_IS_ERR(request)) {
       delete receive;
       finish(call,
@@ -739,12 +806,71 @@ struct Node::Impl {
     return UCS_OK;
   }
 
+  // --- receiving a value into the caller's memory ------------------------------
+
+  static void complete(const std::shared_ptr<DirectReceive>& op, std::string error) {
+    {
+      std::lock_guard<std::mutex> lock(op->mutex);
+      if (op->done)
+        return;
+      op->done = true;
+      op->error = std::move(error);
+    }
+    op->changed.notify_all();
+  }
+
+  static void on_direct_data(void* request, ucs_status_t status, std::size_t length,
+                             void* user_data) {
+    auto* holder = static_cast<std::shared_ptr<DirectReceive>*>(user_data);
+    std::shared_ptr<DirectReceive> op = std::move(*holder);
+    delete holder;
+    --op->flight->count;
+    op->request = nullptr;
+    if (status != UCS_OK || length != op->size) {
+      complete(op, fmt::format("receiving the value failed ({}, {} of {} bytes)",
+                               status_text(status), length, op->size));
+    } else {
+      complete(op, {});
+    }
+    ucp_request_free(request);
+  }
+
+  void start_direct(const std::shared_ptr<DirectReceive>& op, void* descriptor, char* into) {
+    op->flight = &flight;
+    auto* holder = new std::shared_ptr<DirectReceive>(op);
+    ucp_request_param_t recv{};
+    recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    recv.cb.recv_am = &Impl::on_direct_data;
+    recv.user_data = holder;
+    ucs_status_ptr_t request = ucp_am_recv_data_nbx(worker, descriptor, into, op->size, &recv);
+    if (request == nullptr) {
+      delete holder;
+      complete(op, {});
+    } else if (UCS_PTR_IS_ERR(request)) {
+      delete holder;
+      complete(
+          op, fmt::format("receiving the value failed ({})", status_text(UCS_PTR_STATUS(request))));
+    } else {
+      op->request = request;
+      ++flight.count;
+    }
+  }
+
+  /// The caller gave up on a direct receive: cancel it and drop the
+  /// connection, so UCX lets go of the caller's memory.
+  void cancel_direct(const std::shared_ptr<DirectReceive>& op, const std::string& address) {
+    if (op->request != nullptr)
+      ucp_request_cancel(worker, op->request);
+    drop_peer(address, "the connection was dropped after a timeout");
+  }
+
   // --- serving -----------------------------------------------------------------
 
   struct ReplySend {
     InFlight* flight;
-    ReplyHeader header;
     BlobPtr value;
+    /// ReplyHeader + the value's first bytes (valid until the send completes).
+    char header[sizeof(ReplyHeader) + reply_head_size];
   };
 
   static void on_reply_sent(void* request, ucs_status_t /*status*/, void* user_data) {
@@ -757,16 +883,23 @@ struct Node::Impl {
   void send_reply(ucp_ep_h ep, std::uint64_t id, Status status, BlobPtr value) {
     if (server_eps.count(ep) == 0)
       return;  // the client is gone
-    auto* send = new ReplySend{&flight, ReplyHeader{id, static_cast<std::uint32_t>(status), 0},
-                               std::move(value)};
+    auto* send = new ReplySend{&flight, std::move(value), {}};
+    const char* data = send->value ? send->value->data.get() : nullptr;
+    std::size_t size = send->value ? send->value->size : 0;
+    const std::size_t head = std::min(size, reply_head_size);
+    const ReplyHeader header{id, static_cast<std::uint32_t>(status),
+                             static_cast<std::uint32_t>(head)};
+    std::memcpy(send->header, &header, sizeof header);
+    if (head != 0)
+      std::memcpy(send->header + sizeof header, data, head);
+    data = size == head ? nullptr : data + head;
+    size -= head;
     ucp_request_param_t param{};
     param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     param.cb.send = &Impl::on_reply_sent;
     param.user_data = send;
-    const void* data = send->value ? send->value->data.get() : nullptr;
-    const std::size_t size = send->value ? send->value->size : 0;
     ucs_status_ptr_t request =
-        ucp_am_send_nbx(ep, am_reply, &send->header, sizeof send->header, data, size, &param);
+        ucp_am_send_nbx(ep, am_reply, send->header, sizeof header + head, data, size, &param);
     if (request == nullptr || UCS_PTR_IS_ERR(request))
       delete send;
     else
@@ -1097,7 +1230,23 @@ struct Node::Impl {
 Node::Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
            std::function<void(const std::string&)> log)
     : impl_(std::make_unique<Impl>()) {
+  // UCX's process-wide state (its async thread, shared memory, sockets)
+  // does not survive fork(): a child of a process that used it cannot
+  // start UCX again.
+  static std::atomic<pid_t> first_user{0};
+  pid_t expected = 0;
+  if (!first_user.compare_exchange_strong(expected, ::getpid()) && expected != ::getpid()) {
+    throw ConnectionError(fmt::format(
+        "{}: this process ({}) is a forked child of process {}, which used UCX before the fork; "
+        "UCX cannot be used again in a forked child: use the stores in the parent, or create "
+        "them in a process that forks before using UCX (or execs)",
+        listen
+            ? fmt::format("UCX listener on {}", join_address(printable(listen->host), listen->port))
+            : std::string("UCX client"),
+        ::getpid(), expected));
+  }
   Impl& impl = *impl_;
+  impl.node = this;
   impl.table = std::move(table);
   impl.log = std::move(log);
   const std::string subject =
@@ -1186,6 +1335,14 @@ Node::Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
 }
 
 Node::~Node() {
+  if (forked()) {
+    // A forked child: the progress thread is the parent's and the worker's
+    // sockets and shared memory are shared with the parent. Tearing them
+    // down here would close the parent's connections (and joining a thread
+    // this process does not have is undefined): leave all of it alone.
+    (void)impl_.release();  // NOLINT(bugprone-unused-return-value)
+    return;
+  }
   impl_->stopping.store(true);
   ucp_worker_signal(impl_->worker);
   if (impl_->thread.joinable())
@@ -1198,18 +1355,29 @@ std::string Node::address() const {
   return impl_->bound_address;
 }
 
+bool Node::forked() const noexcept {
+  return impl_->owner != ::getpid();
+}
+
 int Node::port() const noexcept {
   return impl_->bound_port;
 }
 
 Reply Node::call(const Target& target, Op op, std::string_view key,
                  const std::vector<std::string_view>& parts, std::size_t max_reply,
-                 std::string_view what, std::chrono::milliseconds extra_wait, std::uint32_t count) {
+                 std::string_view what, std::chrono::milliseconds extra_wait, std::uint32_t count,
+                 bool receive_later) {
   const std::string address = target.address();
   auto failure = [&](const std::string& why) {
     return fmt::format("{} at {}, key '{}': {}", target.subject, printable(address),
                        printable(what), why);
   };
+  if (forked()) {
+    throw ConnectionError(failure(fmt::format(
+        "this process ({}) is a fork of the one whose UCX worker this is ({}); a forked "
+        "child cannot use its parent's worker",
+        ::getpid(), impl_->owner)));
+  }
   if (key.size() > max_key_length)
     throw StoreOperationError(
         failure(fmt::format("the key is {} bytes, above {}", key.size(), max_key_length)));
@@ -1218,6 +1386,7 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
   call->address = address;
   call->target = target;
   call->max_reply = max_reply;
+  call->receive_later = receive_later;
   RequestHeader header{};
   header.op = static_cast<std::uint16_t>(op);
   header.id = call->id;
@@ -1267,6 +1436,58 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
   if (!call->error.empty())
     throw ConnectionError(failure(call->error));
   return std::move(call->reply);
+}
+
+// --- PendingValue ---------------------------------------------------------------
+
+PendingValue::PendingValue(std::shared_ptr<Node> node, void* descriptor, std::size_t size,
+                           std::string address, std::string subject) noexcept
+    : node_(std::move(node)),
+      descriptor_(descriptor),
+      size_(size),
+      address_(std::move(address)),
+      subject_(std::move(subject)) {}
+
+PendingValue::~PendingValue() {
+  if (used_ || node_->forked())
+    return;
+  // Not received: release the descriptor (UCX tells the sender).
+  Node::Impl* impl = node_->impl_.get();
+  impl->submit([impl, descriptor = descriptor_] { ucp_am_data_release(impl->worker, descriptor); });
+}
+
+void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::string_view what) {
+  auto failure = [&](const std::string& why) {
+    return fmt::format("{} at {}, key '{}': {}", subject_, printable(address_), printable(what),
+                       why);
+  };
+  if (used_)
+    throw StoreOperationError(failure("the value was received already"));
+  used_ = true;
+  Node::Impl* impl = node_->impl_.get();
+  auto op = std::make_shared<DirectReceive>();
+  op->size = size_;
+  impl->submit(
+      [impl, op, descriptor = descriptor_, into] { impl->start_direct(op, descriptor, into); });
+  std::unique_lock<std::mutex> lock(op->mutex);
+  if (!op->changed.wait_for(lock, timeout, [&] { return op->done; })) {
+    lock.unlock();
+    impl->submit([impl, op, address = address_] { impl->cancel_direct(op, address); });
+    lock.lock();
+    // `into` is the caller's: wait until UCX lets go of it (dropping the
+    // connection fails the receive promptly).
+    if (!op->changed.wait_for(lock, std::chrono::seconds(10), [&] { return op->done; })) {
+      std::fprintf(stderr, "proxystore: %s\n",
+                   failure("UCX did not release a cancelled receive; aborting").c_str());
+      std::abort();
+    }
+    if (op->error.empty())
+      return;  // it completed after all
+    throw TimeoutError(
+        failure(fmt::format("no value within the command timeout of {} ms", timeout.count())));
+  }
+  if (!op->error.empty())
+    throw ConnectionError(failure(op->error));
 }
 
 std::shared_ptr<Node> Node::client() {

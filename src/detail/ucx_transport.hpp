@@ -115,6 +115,8 @@ class ObjectTable {
   std::unique_ptr<Impl> impl_;
 };
 
+class Node;
+
 /// Where a client call goes, and how long it may take.
 struct Target {
   std::string host;
@@ -127,15 +129,53 @@ struct Target {
   std::string address() const;
 };
 
+/// Bytes of a value a reply carries in its header (the rest is its data):
+/// the serialized object's header, so a receiver can size the object
+/// before it receives the body (Store::get reads this much first).
+inline constexpr std::size_t reply_head_size = 128;
+
+/// The data of a reply still with the sender: a rendezvous the caller
+/// receives itself, straight into its own memory. Not received, it is
+/// released (the sender is told) when this is destroyed.
+class PendingValue {
+ public:
+  PendingValue(std::shared_ptr<Node> node, void* descriptor, std::size_t size, std::string address,
+               std::string subject) noexcept;
+  ~PendingValue();
+  PendingValue(const PendingValue&) = delete;
+  PendingValue& operator=(const PendingValue&) = delete;
+
+  /// Bytes still to receive.
+  std::size_t size() const noexcept { return size_; }
+  /// Receives size() bytes into `into`, waiting at most `timeout` (then
+  /// the connection is dropped and the receive cancelled before this
+  /// returns). Once only. @throws ConnectionError (TimeoutError) naming
+  /// the subject, the address and `what`.
+  void receive(char* into, std::chrono::milliseconds timeout, std::string_view what);
+
+ private:
+  std::shared_ptr<Node> node_;
+  void* descriptor_;
+  std::size_t size_;
+  std::string address_;
+  std::string subject_;
+  bool used_ = false;
+};
+
 /// One reply.
 struct Reply {
   Status status = Status::ok;
-  /// The value (get, wait_get), the entries (get_batch), or the message (error).
+  /// The value (get, wait_get), the entries (get_batch), or the message
+  /// (error). Null when the value comes as `head` + `rest`.
   BlobPtr value;
+  /// With `receive_later` calls, a value sent by rendezvous: its first
+  /// bytes (up to reply_head_size) and the rest, still to receive.
+  std::string head;
+  std::unique_ptr<PendingValue> rest;
 };
 
 /// A UCP context + worker + progress thread, optionally listening.
-class Node {
+class Node : public std::enable_shared_from_this<Node> {
  public:
   struct Listen {
     std::string host;
@@ -144,7 +184,8 @@ class Node {
   /// Starts the worker and, when `listen` is set, a listener serving
   /// `table` (which must then be non-null). `log` receives one line per
   /// connection error (may be empty).
-  /// @throws ConnectionError if UCX cannot start or the listener cannot bind.
+  /// @throws ConnectionError if UCX cannot start, the listener cannot bind,
+  ///         or this process is a forked child of one that used UCX.
   Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
        std::function<void(const std::string&)> log = {});
   ~Node();
@@ -162,18 +203,27 @@ class Node {
   /// (wait_get's own timeout).
   /// @throws ConnectionError (TimeoutError on timeouts) naming the target's
   ///         subject, address and `what` (the key).
+  /// With `receive_later`, a value the peer sends by rendezvous is not
+  /// received here: the reply holds its head and a PendingValue (which
+  /// keeps this node alive; the node must be owned by a shared_ptr).
   Reply call(const Target& target, Op op, std::string_view key,
              const std::vector<std::string_view>& parts, std::size_t max_reply,
              std::string_view what, std::chrono::milliseconds extra_wait = {},
-             std::uint32_t count = 0);
+             std::uint32_t count = 0, bool receive_later = false);
+
+  /// Whether this node was created by another process (this one is a
+  /// forked child of it): its worker and progress thread are not there.
+  bool forked() const noexcept;
 
   /// The process-wide client node (no listener), created on first use and
-  /// again in a forked child.
+  /// again in a forked child (which throws ConnectionError if the parent
+  /// had used UCX: its state does not survive fork).
   static std::shared_ptr<Node> client();
 
   struct Impl;
 
  private:
+  friend class PendingValue;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,8 +8,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstring>
 #include <limits>
+#include <mutex>
+#include <typeinfo>
 #include <utility>
+
+#include <unistd.h>
 
 namespace proxystore {
 
@@ -27,6 +33,59 @@ Bytes to_bytes(ucx::BlobPtr blob) {
   const std::size_t size = blob->size;
   return {data, size, std::move(blob)};
 }
+
+static_assert(ucx::reply_head_size == detail::streamed_head_size,
+              "a reply's head is what Store::get reads first");
+
+/// A value whose first bytes came with the reply and whose rest is still
+/// with the peer (a rendezvous): Store::get reads the head, sizes the
+/// object and then the rest lands in it in one transfer. Read any other
+/// way (in slices), the rest is received once into a buffer first.
+class RendezvousReader final : public ValueReader {
+ public:
+  RendezvousReader(ucx::Reply reply, std::chrono::milliseconds timeout, std::string_view what)
+      : head_(std::move(reply.head)),
+        rest_(std::move(reply.rest)),
+        timeout_(timeout),
+        what_(what) {}
+
+  std::size_t size() const noexcept override { return head_.size() + rest_->size(); }
+  bool single_transfer() const noexcept override { return !buffer_ && position_ <= head_.size(); }
+
+  void read(char* into, std::size_t n) override {
+    if (n > size() - position_)
+      throw StoreOperationError(fmt::format("read past the end of a {}-byte value", size()));
+    if (position_ < head_.size()) {
+      const std::size_t from_head = std::min(n, head_.size() - position_);
+      std::memcpy(into, head_.data() + position_, from_head);
+      position_ += from_head;
+      into += from_head;
+      n -= from_head;
+    }
+    if (n == 0)
+      return;
+    const std::size_t offset = position_ - head_.size();  // into the rest
+    if (!buffer_ && offset == 0 && n == rest_->size()) {
+      rest_->receive(into, timeout_, what_);  // straight into the caller's memory
+    } else {
+      if (!buffer_) {
+        std::shared_ptr<ucx::Blob> buffer = ucx::make_blob(rest_->size());
+        rest_->receive(buffer->data.get(), timeout_, what_);
+        buffer_ = std::move(buffer);
+      }
+      std::memcpy(into, buffer_->data.get() + offset, n);
+    }
+    position_ += n;
+  }
+
+ private:
+  std::string head_;
+  std::unique_ptr<ucx::PendingValue> rest_;
+  std::chrono::milliseconds timeout_;
+  std::string_view what_;
+  ucx::BlobPtr buffer_;
+  std::size_t position_ = 0;
+};
 
 }  // namespace
 
@@ -69,15 +128,28 @@ std::size_t PeerStore::memory_bytes() const {
   return table_->memory_bytes();
 }
 
+void PeerStore::check_not_forked() const {
+  if (node_->forked()) {
+    throw StoreOperationError(fmt::format(
+        "peer store '{}' at {}: this process ({}) is a forked child of the process that serves "
+        "the store; its objects, listener and UCX worker stay with the parent (UCX cannot be "
+        "used again after fork): create stores in the child only if its parent never used UCX",
+        detail::printable(name()), node_->address(), ::getpid()));
+  }
+}
+
 void PeerStore::do_put(const Key& key, std::string_view bytes) {
+  check_not_forked();
   table_->put(key.id, ucx::make_blob(bytes, {}));
 }
 
 void PeerStore::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  check_not_forked();
   table_->put(key.id, ucx::make_blob(head, body));
 }
 
 std::optional<Bytes> PeerStore::do_get(const Key& key) {
+  check_not_forked();
   ucx::BlobPtr found = table_->get(key.id);
   if (!found)
     return std::nullopt;
@@ -85,14 +157,17 @@ std::optional<Bytes> PeerStore::do_get(const Key& key) {
 }
 
 bool PeerStore::do_exists(const Key& key) {
+  check_not_forked();
   return table_->exists(key.id);
 }
 
 void PeerStore::do_evict(const Key& key) {
+  check_not_forked();
   table_->evict(key.id);
 }
 
 std::optional<Bytes> PeerStore::do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
+  check_not_forked();
   ucx::BlobPtr found = table_->wait_get(key.id, timeout);
   if (!found)
     return std::nullopt;
@@ -104,13 +179,24 @@ std::optional<Bytes> PeerStore::do_wait_get(const Key& key, std::chrono::millise
 struct EndpointStore::Impl {
   ucx::Target target;
   std::size_t max_reply = 0;
+  std::mutex node_mutex;
   std::shared_ptr<ucx::Node> node;
+
+  /// The process's client node. In a forked child the parent's worker and
+  /// progress thread are not the child's to use: Node::client() makes the
+  /// child's own if UCX was not used before the fork, else throws saying so.
+  std::shared_ptr<ucx::Node> current_node() {
+    std::lock_guard<std::mutex> lock(node_mutex);
+    if (node->forked())
+      node = ucx::Node::client();
+    return node;
+  }
 
   ucx::Reply call(ucx::Op op, const Key& key, const std::vector<std::string_view>& parts,
                   std::size_t max, std::chrono::milliseconds extra = {}, std::uint32_t count = 0,
-                  std::string_view what = {}) {
-    ucx::Reply reply =
-        node->call(target, op, key.id, parts, max, what.empty() ? key.id : what, extra, count);
+                  std::string_view what = {}, bool receive_later = false) {
+    ucx::Reply reply = current_node()->call(
+        target, op, key.id, parts, max, what.empty() ? key.id : what, extra, count, receive_later);
     if (reply.status == ucx::Status::error) {
       throw StoreOperationError(fmt::format(
           "{} at {}, key '{}': the server refused the request: {}", target.subject,
@@ -185,6 +271,24 @@ std::optional<Bytes> EndpointStore::do_get(const Key& key) {
   if (reply.status == ucx::Status::missing)
     return std::nullopt;
   return to_bytes(std::move(reply.value));
+}
+
+bool EndpointStore::do_read(const Key& key, const std::function<void(ValueReader&)>& consume) {
+  // A class derived from EndpointStore may decorate do_get: for it every
+  // read goes through do_get, as for any store.
+  if (typeid(*this) != typeid(EndpointStore))
+    return Store::do_read(key, consume);
+  ucx::Reply reply = impl_->call(ucx::Op::get, key, {}, impl_->max_reply, {}, 0, {}, true);
+  if (reply.status == ucx::Status::missing)
+    return false;
+  if (!reply.rest) {
+    detail::BytesReader reader(reply.value->view());
+    consume(reader);
+    return true;
+  }
+  RendezvousReader reader(std::move(reply), impl_->target.command_timeout, key.id);
+  consume(reader);
+  return true;
 }
 
 bool EndpointStore::do_exists(const Key& key) {

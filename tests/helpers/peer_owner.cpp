@@ -3,11 +3,15 @@
 // until its stdin closes (or it is killed).
 //
 //   peer_owner <store-name> <count> <size>
+//   peer_owner --tls-check
 //
 // Stores <count> strings of <size> bytes (byte i of each is i * 31 + 7
 // mod 256), then prints "address <host:port>" and one line per object with
 // its serialized Proxy<std::string> in hex, and waits for EOF on stdin;
 // exit 0. On failure: "error: <message>" on stdout, exit 3. Usage: exit 2.
+// --tls-check (run under a UCX_TLS the test chooses): makes a PeerStore and
+// fetches from it with an EndpointStore; prints the error it gets and exits
+// 0, or "no error" and exits 1.
 #include <proxystore/proxystore.hpp>
 
 #include <iostream>
@@ -15,12 +19,36 @@
 #if PROXYSTORE_HAS_UCX
 #include <proxystore/stores/peer.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <iostream>
 #include <memory>
 #include <string>
 
+namespace {
+
+int tls_check() {
+  proxystore::PeerOptions options;
+  options.connect_timeout = std::chrono::milliseconds(2000);
+  options.command_timeout = std::chrono::milliseconds(2000);
+  try {
+    auto store = std::make_shared<proxystore::PeerStore>("tls-check", options);
+    auto client = std::make_shared<proxystore::EndpointStore>("tls-check-client", "127.0.0.1",
+                                                              store->port(), options);
+    (void)client->get<std::string>(proxystore::Key{"tls-check-key"});
+  } catch (const proxystore::Error& e) {
+    std::cout << e.what() << std::endl;
+    return 0;
+  }
+  std::cout << "no error" << std::endl;
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--tls-check")
+    return tls_check();
   if (argc != 4) {
     std::cerr << "usage: peer_owner <store-name> <count> <size>\n";
     return 2;

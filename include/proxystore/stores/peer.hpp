@@ -52,6 +52,10 @@ class ObjectTable;
 /// EndpointStore that fetches from (and evicts on) this process. When this
 /// process exits, its objects are gone: their consumers get a
 /// ConnectionError naming the address and the key.
+///
+/// In a forked child the listener, the objects and the progress thread stay
+/// with the parent: there every operation throws StoreOperationError saying
+/// so, and destroying the store leaves the parent's worker and sockets alone.
 class PeerStore : public Store {
  public:
   /// Starts the listener on `options.listen_host`:`options.port`.
@@ -81,6 +85,9 @@ class PeerStore : public Store {
   std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) override;
 
  private:
+  /// Throws StoreOperationError in a forked child of the serving process.
+  void check_not_forked() const;
+
   PeerOptions options_;
   std::shared_ptr<detail::ucx::ObjectTable> table_;
   std::unique_ptr<detail::ucx::Node> node_;
@@ -117,6 +124,8 @@ class EndpointStore : public Store {
   /// The head and the body go out as two parts of one message (no join).
   void do_put_parts(const Key& key, std::string_view head, std::string_view body) override;
   std::optional<Bytes> do_get(const Key& key) override;
+  /// A large value goes by UCX rendezvous straight into the object's memory.
+  bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume) override;
   bool do_exists(const Key& key) override;
   void do_evict(const Key& key) override;
   void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) override;
