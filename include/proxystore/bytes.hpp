@@ -77,6 +77,12 @@ class ValueReader {
   /// object at its full size at once. Otherwise (the default: a size a peer
   /// claims) it grows the object as the bytes arrive.
   virtual bool size_is_backed() const noexcept { return false; }
+  /// Whether read() is fastest when asked for many bytes at once (a value
+  /// stored in chunks, which one call fetches from several servers in
+  /// parallel straight into place): then the store asks, in each call, for
+  /// as much as the object has room for instead of cache-sized slices.
+  /// The object still grows only as the limits on unbacked sizes allow.
+  virtual bool prefers_large_reads() const noexcept { return false; }
 };
 
 }  // namespace proxystore
