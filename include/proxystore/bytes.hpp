@@ -84,6 +84,12 @@ class ValueReader {
   /// slice at a time. The object is then allocated at the size the sender
   /// announced, bounded by StoreOptions::max_object_size.
   virtual bool single_transfer() const noexcept { return false; }
+  /// Whether read() is fastest when asked for many bytes at once (a value
+  /// stored in chunks, which one call fetches from several servers in
+  /// parallel straight into place): then the store asks, in each call, for
+  /// as much as the object has room for instead of cache-sized slices.
+  /// The object still grows only as the limits on unbacked sizes allow.
+  virtual bool prefers_large_reads() const noexcept { return false; }
 };
 
 }  // namespace proxystore

@@ -423,10 +423,12 @@ inline void read_growing(ValueReader& reader, std::string& out, std::size_t n) {
   const std::size_t start = out.size();
   out.reserve(grown_capacity(start + std::min(n, streamed_slice_size), 0, start + n));
   for (std::size_t left = n; left != 0;) {
-    const std::size_t slice = std::min(left, streamed_slice_size);
+    std::size_t slice = std::min(left, streamed_slice_size);
     const std::size_t at = out.size();
     if (at + slice > out.capacity())
       out.reserve(grown_capacity(at + slice, at - start, start + n));
+    if (reader.prefers_large_reads())  // all the room there is, in one call
+      slice = std::min(left, std::max(slice, out.capacity() - at));
     out.resize(at + slice);
     reader.read(out.data() + at, slice);
     left -= slice;
@@ -499,8 +501,17 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
         elements_for(backed ? data_bytes : grown_capacity(needed, received, data_bytes)));
   };
   reserve_for(std::min(data_bytes, streamed_slice_size), 0);
+  // A reader that prefers large reads (chunks fetched in parallel) is asked
+  // for as much as the object may hold now, in one call: a step of
+  // grown_capacity (16 MiB first, then up to 8 times what arrived).
+  const bool large = reader.prefers_large_reads();
   for (std::size_t filled = 0; filled < data_bytes;) {
-    const std::size_t slice = std::min(streamed_slice_size, data_bytes - filled);
+    std::size_t slice = std::min(streamed_slice_size, data_bytes - filled);
+    if (large) {
+      const std::size_t room =
+          backed ? data_bytes : grown_capacity(filled + slice, filled, data_bytes);
+      slice = std::max(slice, std::min(room, data_bytes) - filled);
+    }
     if (elements_for(filled + slice) > value->capacity())
       reserve_for(filled + slice, filled);
     value->resize(elements_for(filled + slice));

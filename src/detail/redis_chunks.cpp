@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "detail/redis_chunks.hpp"
 
+#include <proxystore/detail/printable.hpp>
+#include <proxystore/errors.hpp>
 #include <proxystore/stores/redis.hpp>
 
 #include <fmt/format.h>
@@ -135,6 +137,112 @@ std::string chunk_key(std::string_view key, std::uint64_t index) {
   out.append(key);
   fmt::format_to(std::back_inserter(out), ":chunk:{}", index);
   return out;
+}
+
+ChunkValueReader::ChunkValueReader(const ChunkManifest& manifest, std::string_view key,
+                                   std::size_t max_batch_bytes, Fetch fetch)
+    : manifest_(manifest), key_(key), max_batch_bytes_(max_batch_bytes), fetch_(std::move(fetch)) {}
+
+void ChunkValueReader::fetch(std::vector<ChunkRead>& batch) {
+  fetch_(batch);
+  for (const ChunkRead& chunk : batch) {
+    if (chunk.state != ChunkRead::State::read)
+      throw ChunkMissing();
+  }
+  batch_ = std::min(batch_ * 2, ChunkAssembler::max_batch_chunks);
+}
+
+bool ChunkValueReader::prime() {
+  try {
+    if (staged_index_ != 0) {
+      std::vector<ChunkRead> batch(1);
+      batch.front().key = chunk_key(key_, 0);
+      batch.front().size = static_cast<std::size_t>(manifest_.size_of(0));
+      staged_.resize(batch.front().size);  // at most max_chunk_size: a checked manifest's
+      batch.front().into = staged_.data();
+      fetch(batch);
+      staged_index_ = 0;
+    }
+  } catch (const ChunkMissing&) {
+    return false;
+  }
+  return true;
+}
+
+void ChunkValueReader::read(char* into, std::size_t n) {
+  if (n > manifest_.total - position_) {
+    throw Error(fmt::format("chunked value \"{}\": a read of {} bytes at {} passes its end ({})",
+                            printable(key_), n, position_, manifest_.total));
+  }
+  const std::uint64_t chunk_size = manifest_.chunk_size;
+  while (n != 0) {
+    const std::uint64_t index = position_ / chunk_size;
+    if (index == staged_index_) {
+      const auto offset = static_cast<std::size_t>(position_ - index * chunk_size);
+      const std::size_t take = std::min(n, staged_.size() - offset);
+      std::memcpy(into, staged_.data() + offset, take);
+      into += take;
+      n -= take;
+      position_ += take;
+      continue;
+    }
+    // The next batch from `index`: whole chunks land in place, at most one
+    // the read covers in part (its first or last) in the staging buffer.
+    const std::uint64_t end = position_ + n;
+    const std::uint64_t limit =
+        std::min(batch_, std::max<std::uint64_t>(1, max_batch_bytes_ / chunk_size));
+    std::vector<ChunkRead> batch;
+    std::size_t staged = batch.max_size();
+    for (std::uint64_t i = index; i < manifest_.count && batch.size() < limit; ++i) {
+      const std::uint64_t begin = i * chunk_size;
+      const auto size = static_cast<std::size_t>(manifest_.size_of(i));
+      if (begin >= end)
+        break;
+      const bool whole = begin >= position_ && begin + size <= end;
+      if (!whole && staged != batch.max_size())
+        break;
+      ChunkRead chunk;
+      chunk.index = i;
+      chunk.key = chunk_key(key_, i);
+      chunk.size = size;
+      if (whole) {
+        chunk.into = into + (begin - position_);
+      } else {
+        staged = batch.size();
+        staged_index_ = ~std::uint64_t{0};
+        staged_.resize(size);  // one chunk: at most max_chunk_size
+        chunk.into = staged_.data();
+      }
+      batch.push_back(std::move(chunk));
+    }
+    fetch(batch);
+    for (std::size_t c = 0; c < batch.size(); ++c) {
+      std::size_t take = batch[c].size;
+      if (c == staged) {  // its part this read covers, from the staging buffer
+        staged_index_ = batch[c].index;
+        const auto offset = static_cast<std::size_t>(position_ - batch[c].index * chunk_size);
+        take = std::min(n, batch[c].size - offset);
+        std::memcpy(into, staged_.data() + offset, take);
+      }
+      into += take;
+      n -= take;
+      position_ += take;
+    }
+  }
+}
+
+bool consume_chunked(const ChunkManifest& manifest, std::string_view key,
+                     std::size_t max_batch_bytes, ChunkValueReader::Fetch fetch,
+                     const std::function<void(ValueReader&)>& consume) {
+  ChunkValueReader reader(manifest, key, max_batch_bytes, std::move(fetch));
+  if (!reader.prime())
+    return false;
+  try {
+    consume(reader);
+  } catch (const ChunkMissing&) {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace proxystore::detail

@@ -6,11 +6,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace proxystore::detail {
 
@@ -110,5 +113,73 @@ class ChunkAssembler {
 
 /// `<key>:chunk:<index>`.
 std::string chunk_key(std::string_view key, std::uint64_t index);
+
+/// One chunk to read, and where its bytes go.
+struct ChunkRead {
+  std::uint64_t index = 0;
+  std::string key;
+  char* into = nullptr;
+  std::size_t size = 0;
+  enum class State : char { pending, read, absent } state = State::pending;
+};
+
+/// Thrown by ChunkValueReader::read when a chunk is absent: the value was
+/// evicted (or expired) meanwhile, or its manifest was forged. The backend's
+/// do_read catches it and reports the value as not found.
+class ChunkMissing final : public std::exception {
+ public:
+  [[nodiscard]] const char* what() const noexcept override {
+    return "a chunk of the value is gone";
+  }
+};
+
+/// A chunked value read front to back, each read's whole chunks fetched
+/// straight into the caller's memory (in parallel, where the backend's
+/// `fetch` can), a chunk a read covers only in part (the first, after the
+/// head; one at the end of a read) staged in one buffer of a chunk. As
+/// ChunkAssembler, chunks are asked for in batches that double (1, 2, 4,
+/// ... chunks, at most max_batch_chunks and about `max_batch_bytes` past
+/// the first), so a forged manifest whose chunks do not exist costs one
+/// GET; the memory read into is the caller's, grown by it as the bytes
+/// arrive (prefers_large_reads: read_object's steps).
+class ChunkValueReader final : public ValueReader {
+ public:
+  /// Reads every pending chunk of the batch into its `into` (or marks it
+  /// absent); throws what the backend throws.
+  using Fetch = std::function<void(std::vector<ChunkRead>&)>;
+
+  ChunkValueReader(const ChunkManifest& manifest, std::string_view key, std::size_t max_batch_bytes,
+                   Fetch fetch);
+
+  [[nodiscard]] std::size_t size() const noexcept override {
+    return static_cast<std::size_t>(manifest_.total);
+  }
+  void read(char* into, std::size_t n) override;
+  [[nodiscard]] bool prefers_large_reads() const noexcept override { return true; }
+
+  /// Fetches the first chunk (staged), before anything is handed to a
+  /// consumer; false when it is absent.
+  bool prime();
+
+ private:
+  /// fetch_, then ChunkMissing if any chunk of the batch was absent.
+  void fetch(std::vector<ChunkRead>& batch);
+
+  ChunkManifest manifest_;
+  std::string key_;
+  std::size_t max_batch_bytes_;
+  Fetch fetch_;
+  std::uint64_t position_ = 0;  // bytes handed out so far
+  std::uint64_t batch_ = 1;     // chunks in the next batch
+  std::string staged_;          // the chunk staged_index_, whole
+  std::uint64_t staged_index_ = ~std::uint64_t{0};
+};
+
+/// Calls `consume` with a ChunkValueReader of the chunked value under
+/// `key` (after its first chunk was found: prime); false when a chunk is
+/// absent (ChunkMissing), whether before or while `consume` reads.
+bool consume_chunked(const ChunkManifest& manifest, std::string_view key,
+                     std::size_t max_batch_bytes, ChunkValueReader::Fetch fetch,
+                     const std::function<void(ValueReader&)>& consume);
 
 }  // namespace proxystore::detail

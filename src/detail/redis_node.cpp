@@ -139,6 +139,44 @@ void lend_value(RedisConnection& connection, const RedisOperation& op, std::size
   connection.finish_bulk(op);
 }
 
+void read_chunks_directly(RedisConnection& connection, std::vector<ChunkRead>& chunks,
+                          const std::vector<std::size_t>& which) {
+  // A chunk of another size than its manifest says (chunk, size): the
+  // same answer anywhere, so it is reported here.
+  std::optional<std::pair<std::size_t, std::size_t>> mismatch;
+  try {
+    for (const std::size_t c : which) {
+      ChunkRead& chunk = chunks[c];
+      const RedisOperation op{"GET", chunk.key};
+      if (!connection.quiescent())
+        return;
+      connection.send_direct(op, {"GET", chunk.key});
+      const std::optional<std::size_t> size = connection.read_bulk_header(op);
+      if (!size) {
+        chunk.state = ChunkRead::State::absent;
+        continue;
+      }
+      if (*size != chunk.size) {
+        connection.discard();  // the payload is still on the socket
+        mismatch = {c, *size};
+        break;
+      }
+      connection.read_bulk(op, chunk.into, chunk.size);
+      connection.finish_bulk(op);
+      chunk.state = ChunkRead::State::read;
+    }
+  } catch (const TimeoutError&) {
+    throw;
+  } catch (const Error&) {  // NOLINT(bugprone-empty-catch): left pending for the general path
+  }
+  if (mismatch) {
+    const ChunkRead& chunk = chunks[mismatch->first];
+    throw StoreOperationError(fmt::format(
+        "{}: GET \"{}\" failed: the chunk has {} bytes, its manifest says {}",
+        connection.endpoint().subject(), printable(chunk.key), mismatch->second, chunk.size));
+  }
+}
+
 void ping(RedisConnection& connection) {
   const RedisOperation op{"PING"};
   RedisArgs args(1);
@@ -417,6 +455,43 @@ ChunkManifest RedisNode::parse_manifest(const std::string& key, std::string_view
   return checked_manifest(endpoint().subject(), key, value, limits_.max_object_size);
 }
 
+void RedisNode::fetch_chunks(RedisConnection& connection, const RedisOperation& op,
+                             std::vector<ChunkRead>& chunks) {
+  std::vector<std::size_t> large;
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    if (chunks[c].state == ChunkRead::State::pending && chunks[c].size >= direct_write_bytes)
+      large.push_back(c);
+  }
+  if (!large.empty() && connection.quiescent())
+    read_chunks_directly(connection, chunks, large);
+  std::vector<std::size_t> rest;
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    if (chunks[c].state != ChunkRead::State::pending)
+      continue;
+    RedisArgs args(2);
+    args.add("GET").add(chunks[c].key);
+    connection.append(op, args);
+    rest.push_back(c);
+  }
+  if (rest.empty())
+    return;
+  // Every reply is read before any is judged: the connection stays in step.
+  std::vector<RedisReplyPtr> replies = connection.replies(op, rest.size());
+  for (std::size_t r = 0; r < rest.size(); ++r) {
+    ChunkRead& chunk = chunks[rest[r]];
+    const redisReply& reply = *replies[r];
+    if (reply.type == REDIS_REPLY_NIL) {
+      chunk.state = ChunkRead::State::absent;
+    } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
+      if (chunk.size != 0)
+        std::memcpy(chunk.into, reply.str, chunk.size);
+      chunk.state = ChunkRead::State::read;
+    } else {
+      std::rethrow_exception(chunk_reply_error(endpoint(), op, reply, chunk.key, chunk.size));
+    }
+  }
+}
+
 std::vector<std::optional<Bytes>> RedisNode::read_chunks(
     RedisConnection& connection, const std::vector<std::pair<std::string, ChunkManifest>>& values) {
   const bool single = values.size() == 1;
@@ -427,33 +502,20 @@ std::vector<std::optional<Bytes>> RedisNode::read_chunks(
   for (std::size_t v = 0; v < values.size(); ++v) {
     const std::string& key = values[v].first;
     ChunkAssembler chunks(values[v].second, window_bytes);
-    std::exception_ptr error;
-    while (!error) {
+    for (;;) {
       const auto [first, end] = chunks.next_batch();
       if (first == end)
         break;
-      for (std::uint64_t i = first; i < end; ++i) {
-        const std::string chunk = chunk_key(key, i);
-        RedisArgs args(2);
-        args.add("GET").add(chunk);
-        connection.append(op, args);
-      }
-      // Every reply is read before any is judged: the connection stays in step.
-      std::vector<RedisReplyPtr> replies =
-          connection.replies(op, static_cast<std::size_t>(end - first));
-      for (std::uint64_t i = first; i < end && !error; ++i) {
-        const redisReply& reply = *replies[static_cast<std::size_t>(i - first)];
-        if (reply.type == REDIS_REPLY_NIL) {
+      std::vector<ChunkRead> batch;
+      batch.reserve(static_cast<std::size_t>(end - first));
+      for (std::uint64_t i = first; i < end; ++i)
+        batch.push_back(ChunkRead{i, chunk_key(key, i), chunks.slot(i), chunks.size_of(i)});
+      fetch_chunks(connection, op, batch);
+      for (const ChunkRead& chunk : batch) {
+        if (chunk.state == ChunkRead::State::absent)
           chunks.mark_missing();
-        } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunks.size_of(i)) {
-          chunks.put(i, reply.str, reply.len);
-        } else {
-          error = chunk_reply_error(endpoint(), op, reply, chunk_key(key, i), chunks.size_of(i));
-        }
       }
     }
-    if (error)
-      std::rethrow_exception(error);
     out[v] = chunks.take();
   }
   return out;
@@ -475,9 +537,21 @@ bool RedisNode::read(const std::string& redis_key,
                      const std::function<void(ValueReader&)>& consume) {
   return run([&](RedisConnection& connection) {
     const RedisOperation op{"GET", redis_key};
-    Found found = start_get(connection, redis_key, op);
+    // (A connection that is not quiescent — never a pooled one — goes
+    // start_get's general way: chunks assembled.)
+    Found found = connection.quiescent()
+                      ? start_direct_get(connection, redis_key, op, limits_.max_object_size)
+                      : start_get(connection, redis_key, op);
     if (found.kind == Found::Kind::absent)
       return false;
+    if (found.kind == Found::Kind::bytes && is_chunk_manifest(found.bytes->view())) {
+      // The chunks land straight in the object (ChunkValueReader).
+      const RedisOperation chunks_op{"GET chunks of", redis_key};
+      return consume_chunked(
+          parse_manifest(redis_key, found.bytes->view()), redis_key, window_bytes,
+          [&](std::vector<ChunkRead>& chunks) { fetch_chunks(connection, chunks_op, chunks); },
+          consume);
+    }
     if (found.kind == Found::Kind::bytes) {
       BytesReader reader(found.bytes->view());
       consume(reader);

@@ -126,6 +126,18 @@ Bytes receive_value(RedisConnection& connection, const RedisOperation& op, std::
 void lend_value(RedisConnection& connection, const RedisOperation& op, std::size_t size,
                 const std::function<void(ValueReader&)>& consume);
 
+/// Best effort: reads the chunks `which` (indices into `chunks`) on a
+/// quiescent `connection`, one GET after another, each payload received
+/// straight into its chunk's `into` (no staging in hiredis, no copy);
+/// marks each one read or absent. A chunk it cannot read so (a
+/// redirection or other error reply, a broken connection) stays pending,
+/// with every chunk after it, for a general path that retries and reports.
+/// A TimeoutError is thrown (the node already had its bound), and so is a
+/// chunk of another size than `size` (StoreOperationError; the connection,
+/// its payload unread, is discarded).
+void read_chunks_directly(RedisConnection& connection, std::vector<ChunkRead>& chunks,
+                          const std::vector<std::size_t>& which);
+
 /// PING on `connection`, expecting PONG.
 void ping(RedisConnection& connection);
 
@@ -301,6 +313,13 @@ class RedisNode {
   std::vector<std::optional<Bytes>> read_chunks(
       RedisConnection& connection,
       const std::vector<std::pair<std::string, ChunkManifest>>& values);
+
+  /// Reads every pending chunk of `chunks` on `connection`: large ones
+  /// directly into place (read_chunks_directly), the rest — small ones,
+  /// and whatever that left — pipelined through hiredis and copied there.
+  /// A chunk of another size or an error reply is thrown.
+  void fetch_chunks(RedisConnection& connection, const RedisOperation& op,
+                    std::vector<ChunkRead>& chunks);
 
   /// Sends GETRANGE of `redis_key`'s head (enough to recognise a manifest,
   /// never a whole value) and `command` (answering an integer) in one

@@ -27,6 +27,7 @@
 namespace proxystore {
 
 using detail::ChunkManifest;
+using detail::ChunkRead;
 using detail::ClusterCommand;
 using detail::HostPort;
 using detail::key_slot;
@@ -472,23 +473,14 @@ struct RedisClusterStore::Impl {
     values[i].emplace(element.str, element.len, owner);
   }
 
-  /// One chunk to read, and where its bytes go.
-  struct ChunkRead {
-    std::size_t value;  // index into the values being read
-    std::uint64_t index;
-    std::string key;
-    char* into;
-    std::size_t size;
-    enum class State : char { pending, read, absent } state = State::pending;
-  };
-
   /// The fast path for large values: each primary's chunks are read on
   /// one of its pooled connections, one after another, every payload
   /// received straight into its place in the value (no staging in
-  /// hiredis, no copy), the primaries in parallel. Best effort: a chunk it
-  /// cannot read so (a redirection, a broken connection, a size that does
-  /// not match) stays pending for the general path, which retries and
-  /// reports. A timeout is thrown, though: that node already had its bound.
+  /// hiredis, no copy), the primaries in parallel (detail::
+  /// read_chunks_directly on each). Best effort: a chunk it cannot read so
+  /// (a redirection, a broken connection) stays pending for the general
+  /// path, which retries and reports. A timeout is thrown, though (that
+  /// node already had its bound), and so is a chunk of the wrong size.
   void read_directly(std::vector<ChunkRead>& chunks) {
     std::map<std::shared_ptr<detail::ClusterNode>, std::vector<std::size_t>> by_node;
     try {
@@ -499,33 +491,16 @@ struct RedisClusterStore::Impl {
     } catch (...) {  // NOLINT(bugprone-empty-catch): no map yet; the general path loads it
       return;
     }
-    std::vector<std::exception_ptr> timeouts(by_node.size());
+    std::vector<std::exception_ptr> failures(by_node.size());
     auto read_node = [&chunks](detail::ClusterNode& node, const std::vector<std::size_t>& mine,
-                               std::exception_ptr& timeout) noexcept {
+                               std::exception_ptr& failure) noexcept {
       try {
         detail::RedisConnectionPool::Lease lease = node.pool().borrow();
-        RedisConnection& connection = *lease;
-        for (const std::size_t c : mine) {
-          ChunkRead& chunk = chunks[c];
-          const RedisOperation op{"GET", chunk.key};
-          if (!connection.quiescent())
-            return;
-          connection.send_direct(op, {"GET", chunk.key});
-          const std::optional<std::size_t> size = connection.read_bulk_header(op);
-          if (!size) {
-            chunk.state = ChunkRead::State::absent;
-            continue;
-          }
-          if (*size != chunk.size) {
-            connection.discard();  // the payload is still on the socket
-            return;
-          }
-          connection.read_bulk(op, chunk.into, chunk.size);
-          connection.finish_bulk(op);
-          chunk.state = ChunkRead::State::read;
-        }
+        detail::read_chunks_directly(*lease, chunks, mine);
       } catch (const TimeoutError&) {
-        timeout = std::current_exception();
+        failure = std::current_exception();
+      } catch (const StoreOperationError&) {  // a chunk of the wrong size
+        failure = std::current_exception();
       } catch (...) {  // NOLINT(bugprone-empty-catch): what is left pending goes the general way
       }
     };
@@ -537,24 +512,55 @@ struct RedisClusterStore::Impl {
       std::size_t n = 1;
       for (auto other = std::next(first); other != by_node.end(); ++other, ++n) {
         threads.emplace_back(
-            [&, other, n] { read_node(*other->first, other->second, timeouts[n]); });
+            [&, other, n] { read_node(*other->first, other->second, failures[n]); });
       }
     } catch (...) {  // NOLINT(bugprone-empty-catch): no thread: those nodes go the general way
     }
-    read_node(*first->first, first->second, timeouts.front());
+    read_node(*first->first, first->second, failures.front());
     for (std::thread& thread : threads)
       thread.join();
-    for (const std::exception_ptr& timeout : timeouts) {
-      if (timeout)
-        std::rethrow_exception(timeout);
+    for (const std::exception_ptr& failure : failures) {
+      if (failure)
+        std::rethrow_exception(failure);
+    }
+  }
+
+  /// Reads every pending chunk of `chunks`: each primary's directly
+  /// (read_directly, the primaries in parallel), whatever that left
+  /// pipelined, with redirections and retries, copied into place. A chunk
+  /// of another size or an error reply is thrown.
+  void fetch_chunks(std::vector<ChunkRead>& chunks, const RedisOperation& op) {
+    read_directly(chunks);
+    std::vector<ClusterCommand> commands;
+    std::vector<std::size_t> of;  // chunk index per command
+    for (std::size_t c = 0; c < chunks.size(); ++c) {
+      if (chunks[c].state == ChunkRead::State::pending) {
+        commands.push_back(key_command("GET", chunks[c].key));
+        of.push_back(c);
+      }
+    }
+    run(commands, op, false);
+    for (std::size_t k = 0; k < commands.size(); ++k) {
+      ChunkRead& chunk = chunks[of[k]];
+      const redisReply& reply = *commands[k].reply;
+      if (reply.type == REDIS_REPLY_NIL) {
+        chunk.state = ChunkRead::State::absent;
+      } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
+        if (chunk.size != 0)
+          std::memcpy(chunk.into, reply.str, chunk.size);
+        chunk.state = ChunkRead::State::read;
+      } else {
+        std::rethrow_exception(detail::chunk_reply_error(commands[k].node->endpoint(), op, reply,
+                                                         chunk.key, chunk.size));
+      }
     }
   }
 
   /// Reads the chunks of every value — each batch from all primaries at
-  /// once — into one buffer per value that grows with the bytes received
-  /// (detail::ChunkAssembler: batches double, so a forged manifest whose
-  /// chunks do not exist costs one GET). A missing chunk means the value
-  /// was evicted meanwhile: nullopt, and no further GET for it.
+  /// once (fetch_chunks) — into one buffer per value that grows with the
+  /// bytes received (detail::ChunkAssembler: batches double, so a forged
+  /// manifest whose chunks do not exist costs one GET). A missing chunk
+  /// means the value was evicted meanwhile: nullopt, and no further GET.
   std::vector<std::optional<Bytes>> read_chunks(const std::vector<ChunkedValue>& values) {
     const bool single = values.size() == 1;
     const RedisOperation op{single ? "GET chunks of" : "GET chunks",
@@ -570,33 +576,10 @@ struct RedisClusterStore::Impl {
         std::vector<ChunkRead> chunks;
         chunks.reserve(static_cast<std::size_t>(end - first));
         for (std::uint64_t i = first; i < end; ++i) {
-          chunks.push_back(ChunkRead{v, i, detail::chunk_key(values[v].chunk_base, i),
+          chunks.push_back(ChunkRead{i, detail::chunk_key(values[v].chunk_base, i),
                                      assembler.slot(i), assembler.size_of(i)});
         }
-        read_directly(chunks);
-        // Whatever the fast path left: pipelined, with redirections and retries.
-        std::vector<ClusterCommand> commands;
-        std::vector<std::size_t> of;  // chunk index per command
-        for (std::size_t c = 0; c < chunks.size(); ++c) {
-          if (chunks[c].state == ChunkRead::State::pending) {
-            commands.push_back(key_command("GET", chunks[c].key));
-            of.push_back(c);
-          }
-        }
-        run(commands, op, false);
-        for (std::size_t k = 0; k < commands.size(); ++k) {
-          ChunkRead& chunk = chunks[of[k]];
-          const redisReply& reply = *commands[k].reply;
-          if (reply.type == REDIS_REPLY_NIL) {
-            chunk.state = ChunkRead::State::absent;
-          } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
-            assembler.put(chunk.index, reply.str, reply.len);
-            chunk.state = ChunkRead::State::read;
-          } else {
-            std::rethrow_exception(detail::chunk_reply_error(commands[k].node->endpoint(), op,
-                                                             reply, chunk.key, chunk.size));
-          }
-        }
+        fetch_chunks(chunks, op);
         for (const ChunkRead& chunk : chunks) {
           if (chunk.state == ChunkRead::State::absent)
             assembler.mark_missing();
@@ -1000,7 +983,17 @@ bool RedisClusterStore::do_read(const Key& key, const std::function<void(ValueRe
   } else if (direct->found.kind == detail::RedisFound::Kind::bytes) {
     Bytes small = std::move(*direct->found.bytes);
     direct.reset();  // its connection back to the pool before chunks are read
-    value = impl_->unless_manifest(k, key, std::move(small));
+    if (detail::is_chunk_manifest(small.view())) {
+      // The chunks land straight in the object (ChunkValueReader), each
+      // batch read from all primaries at once.
+      const RedisOperation op{"GET chunks of", k};
+      return detail::consume_chunked(
+          detail::checked_manifest(impl_->subject(), k, small.view(),
+                                   impl_->options.store.max_object_size),
+          impl_->chunk_base(key), chunk_batch_bytes,
+          [&](std::vector<ChunkRead>& chunks) { impl_->fetch_chunks(chunks, op); }, consume);
+    }
+    value = std::move(small);
   }
   if (!value)
     return false;
