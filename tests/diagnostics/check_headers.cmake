@@ -1,19 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # Every public header must compile on its own: for each header under
 # HEADER_DIR/proxystore (detail/ included; mpi.hpp only when MPI_INCLUDES is
-# set), compiles a file holding just `#include <proxystore/...>` (syntax
-# only) with COMPILER against INCLUDES. Run with cmake -P; fails
-# (FATAL_ERROR) listing every header that does not compile alone.
+# set), writes a file holding just `#include <proxystore/...>` and checks
+# that it compiles (syntax only) with check_diagnostic.cmake, COMPILER and
+# INCLUDES. Run with cmake -P; fails (FATAL_ERROR) listing every header
+# that does not compile alone.
 foreach(var COMPILER HEADER_DIR WORK_DIR)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "check_headers.cmake: ${var} is not set")
-  endif()
-endforeach()
-set(args -std=c++17 -fsyntax-only)
-string(REPLACE "|" ";" INCLUDES "${INCLUDES}${MPI_INCLUDES}")  # joined with | to survive add_test
-foreach(dir IN LISTS INCLUDES)
-  if(dir)
-    list(APPEND args "-I${dir}")
   endif()
 endforeach()
 file(GLOB_RECURSE headers RELATIVE "${HEADER_DIR}" "${HEADER_DIR}/proxystore/*.hpp")
@@ -28,7 +22,9 @@ foreach(header IN LISTS headers)
   string(MAKE_C_IDENTIFIER "${header}" stem)
   set(source "${WORK_DIR}/${stem}.cpp")
   file(WRITE "${source}" "#include <${header}>\n")
-  execute_process(COMMAND "${COMPILER}" ${args} "${source}"
+  execute_process(COMMAND "${CMAKE_COMMAND}" "-DCOMPILER=${COMPILER}" "-DSOURCE=${source}"
+                          "-DEXPECT=success" "-DINCLUDES=${INCLUDES}${MPI_INCLUDES}"
+                          -P "${CMAKE_CURRENT_LIST_DIR}/check_diagnostic.cmake"
                   RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
   math(EXPR count "${count} + 1")
   if(NOT status EQUAL 0)
