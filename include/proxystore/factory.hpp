@@ -270,9 +270,9 @@ Factory<T> Factory<T>::load_kind(std::string_view kind, std::string_view payload
       }
     }
     if (kind == StoreFactory<T>::kind)
-      return detail::decode_body<StoreFactory<T>>(payload);
+      return detail::WireCodec<StoreFactory<T>>::decode(payload);
     if (kind == FutureFactory<T>::kind)
-      return detail::decode_body<FutureFactory<T>>(payload);
+      return detail::WireCodec<FutureFactory<T>>::decode(payload);
     if (auto loader = detail::FactoryKinds<T>::find(kind))
       return loader(payload);
     throw SerializationError(

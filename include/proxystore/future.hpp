@@ -31,6 +31,7 @@
 // set_result writes with it.
 
 #include <proxystore/config.hpp>
+#include <proxystore/detail/factory_model.hpp>
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/key.hpp>
@@ -45,7 +46,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace proxystore {
@@ -117,11 +120,50 @@ class FutureFactory {
   }
 
  private:
+  friend struct detail::WireCodec<FutureFactory>;
+
   StoreConfig config_;
   Key key_;
   std::int64_t timeout_ms_ = 0;
   bool evict_ = false;
 };
+
+namespace detail {
+
+/// The wire payload of a FutureFactory: config, key, timeout and evict
+/// flag, written as cereal writes FutureFactory::serialize with the wire
+/// archive (same bytes), but compiled once, in the library
+/// (store_factory_wire.cpp).
+std::string encode_future_factory(const StoreConfig& config, const Key& key,
+                                  std::int64_t timeout_ms, bool evict);
+/// Reads what encode_future_factory wrote; every byte must be consumed.
+/// @throws SerializationError on malformed input.
+void decode_future_factory(std::string_view payload, StoreConfig& config, Key& key,
+                           std::int64_t& timeout_ms, bool& evict);
+
+template <class T>
+struct IsSerializableFactory<FutureFactory<T>> : std::true_type {};
+
+template <class T>
+struct WireCodec<FutureFactory<T>> {
+  static std::string encode(const FutureFactory<T>& factory) {
+    return encode_future_factory(factory.config_, factory.key_, factory.timeout_ms_,
+                                 factory.evict_);
+  }
+  static FutureFactory<T> decode(std::string_view payload) {
+    StoreConfig config;
+    Key key;
+    std::int64_t timeout_ms = 0;
+    bool evict = false;
+    decode_future_factory(payload, config, key, timeout_ms, evict);
+    FutureOptions options;
+    options.timeout = std::chrono::milliseconds(timeout_ms);
+    options.evict = evict;
+    return FutureFactory<T>(std::move(config), std::move(key), options);
+  }
+};
+
+}  // namespace detail
 
 /// The producer's side of a future: make proxies now, set the result
 /// later. Copyable (copies name the same key).

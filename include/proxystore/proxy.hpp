@@ -39,7 +39,6 @@
 #include <proxystore/type_name.hpp>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <cereal/cereal.hpp>
 
 #include <cstddef>
@@ -296,10 +295,25 @@ struct std::hash<proxystore::Proxy<T>> : proxystore::detail::ProxyHash<T> {};
 
 // A proxy formats as its target, when the target is formattable — and
 // never as a range, even when `T` is one (fmt/ranges.h would otherwise see
-// its begin()/end()).
+// its begin()/end()). fmt/ranges.h is not included (a consumer that never
+// formats a range should not compile it): its trait and enum are declared
+// here, which is valid before or after the header, and the enumerator is
+// named only when the trait is instantiated — by fmt/ranges.h itself.
+FMT_BEGIN_NAMESPACE
+enum class range_format;  // NOLINT(readability-identifier-naming): fmt's own name
+template <typename T, typename Char, typename Enable>
+struct range_format_kind;
+FMT_END_NAMESPACE
+
+namespace proxystore::detail {
+template <class Format, class T>
+inline constexpr Format range_format_disabled = Format::disabled;
+}  // namespace proxystore::detail
+
 template <class T, class Char>
-struct fmt::range_format_kind<proxystore::Proxy<T>, Char>
-    : std::integral_constant<fmt::range_format, fmt::range_format::disabled> {};
+struct fmt::range_format_kind<proxystore::Proxy<T>, Char, void>
+    : std::integral_constant<fmt::range_format,
+                             proxystore::detail::range_format_disabled<fmt::range_format, T>> {};
 
 template <class T, class Char>
 struct fmt::formatter<proxystore::Proxy<T>, Char,

@@ -158,45 +158,7 @@ struct ObjectLayout {
 /// SerializationError unless the whole header lies in `prefix`, is
 /// well-formed, of a known format version, and announces the body length
 /// that `total` leaves.
-inline ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t total) {
-  if (prefix.size() < 2 || prefix[0] != object_magic[0] || prefix[1] != object_magic[1]) {
-    throw SerializationError(
-        fmt::format("not a proxystore object ({} bytes, missing the \"PX\" header)", total));
-  }
-  if (prefix.size() < 3) {
-    throw SerializationError(
-        fmt::format("truncated proxystore object ({} bytes: the \"PX\" header ends before its "
-                    "format version)",
-                    total));
-  }
-  ObjectLayout layout;
-  layout.version = static_cast<std::uint8_t>(prefix[2]);
-  if (layout.version != object_format_version) {
-    throw SerializationError(
-        fmt::format("unsupported object format version {} (this build reads {})", layout.version,
-                    object_format_version));
-  }
-  WireInputArchive ar(prefix.substr(3));
-  const auto name_length = static_cast<std::size_t>(ar.load_length());
-  const std::size_t name_offset = prefix.size() - ar.remaining();
-  layout.type_name = prefix.substr(name_offset, name_length);
-  const std::size_t length_at = name_offset + name_length;  // name_length <= remaining: checked
-  if (prefix.size() - length_at < body_length_size) {
-    throw SerializationError(
-        fmt::format("truncated header of a '{}': {} bytes", printable(layout.type_name), total));
-  }
-  std::uint64_t body_length = 0;
-  for (std::size_t i = body_length_size; i-- > 0;) {
-    body_length = (body_length << 8U) | static_cast<unsigned char>(prefix[length_at + i]);
-  }
-  layout.body_at = length_at + body_length_size;
-  if (body_length != total - layout.body_at) {
-    throw SerializationError(
-        fmt::format("the header of a '{}' announces a {}-byte body, {} bytes follow",
-                    printable(layout.type_name), body_length, total - layout.body_at));
-  }
-  return layout;
-}
+ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t total);  // serialize.cpp
 
 /// Splits a stored object into header and body; throws SerializationError
 /// on anything that is not a well-formed header of a known format version.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <proxystore/config.hpp>
+#include <proxystore/detail/factory_model.hpp>
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/key.hpp>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace proxystore {
@@ -94,5 +96,34 @@ class StoreFactory {
   Key key_;
   bool evict_ = false;
 };
+
+namespace detail {
+
+/// The wire payload of a StoreFactory: its config, key and evict flag,
+/// written as cereal writes StoreFactory::serialize with the wire archive
+/// (same bytes), but compiled once, in the library (store_factory_wire.cpp).
+std::string encode_store_factory(const StoreConfig& config, const Key& key, bool evict);
+/// Reads what encode_store_factory wrote; every byte must be consumed.
+/// @throws SerializationError on malformed input.
+void decode_store_factory(std::string_view payload, StoreConfig& config, Key& key, bool& evict);
+
+template <class T>
+struct IsSerializableFactory<StoreFactory<T>> : std::true_type {};
+
+template <class T>
+struct WireCodec<StoreFactory<T>> {
+  static std::string encode(const StoreFactory<T>& factory) {
+    return encode_store_factory(factory.config(), factory.key(), factory.evict());
+  }
+  static StoreFactory<T> decode(std::string_view payload) {
+    StoreConfig config;
+    Key key;
+    bool evict = false;
+    decode_store_factory(payload, config, key, evict);
+    return StoreFactory<T>(std::move(config), std::move(key), evict);
+  }
+};
+
+}  // namespace detail
 
 }  // namespace proxystore

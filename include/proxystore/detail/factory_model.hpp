@@ -48,6 +48,17 @@ struct IsSerializableFactory
     : std::bool_constant<HasFactoryKind<F>::value &&
                          cereal::traits::is_output_serializable<F, WireOutputArchive>::value> {};
 
+/// How a factory of type F is encoded as a wire payload and decoded from
+/// one: with cereal and the wire archives (encode_body / decode_body),
+/// unless specialised. StoreFactory<T> and FutureFactory<T> specialise it
+/// to codecs compiled into the library, so the translation units that load
+/// proxies never instantiate cereal for their configs and keys.
+template <class F>
+struct WireCodec {
+  static std::string encode(const F& factory) { return encode_body(factory); }
+  static F decode(std::string_view payload) { return decode_body<F>(payload); }
+};
+
 template <class T>
 class FactoryConcept {
  public:
@@ -80,7 +91,7 @@ class FactoryModel final : public FactoryConcept<T> {
   }
   std::string payload() const override {
     if constexpr (IsSerializableFactory<F>::value) {
-      return encode_body(factory_);
+      return WireCodec<F>::encode(factory_);
     } else {
       return {};  // never asked: kind() is empty
     }

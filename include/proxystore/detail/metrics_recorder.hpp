@@ -22,26 +22,18 @@ class MetricsRecorder {
   /// When an operation starts (no clock read when metrics are off).
   Clock::time_point start() const { return enabled_ ? Clock::now() : Clock::time_point{}; }
 
+  /// Adds one `operation` that started at `started` and moved `bytes`
+  /// (metrics_recorder.cpp; returns at once when metrics are off).
   void record(std::string_view operation, Clock::time_point started, std::uint64_t bytes) {
-    if (!enabled_)
-      return;
-    const auto elapsed = Clock::now() - started;
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = metrics_.operations.find(operation);
-    if (it == metrics_.operations.end()) {
-      it = metrics_.operations.emplace(std::string(operation), OperationMetrics{}).first;
-    }
-    it->second.count += 1;
-    it->second.total_time += std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed);
-    it->second.bytes += bytes;
+    if (enabled_)
+      record_enabled(operation, started, bytes);
   }
 
-  StoreMetrics snapshot() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return metrics_;
-  }
+  StoreMetrics snapshot() const;
 
  private:
+  void record_enabled(std::string_view operation, Clock::time_point started, std::uint64_t bytes);
+
   const bool enabled_;
   mutable std::mutex mutex_;
   StoreMetrics metrics_;

@@ -5,18 +5,19 @@
 #include <proxystore/key.hpp>
 
 #include <cstddef>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <utility>
 
 namespace proxystore::detail {
 
 /// Thread-safe LRU map from key to a type-erased immutable object. The
 /// type name travels with each object so a read as another type is caught.
+/// Its operations are compiled into the library (object_cache.cpp): they
+/// run beside a backend read, never on a resolved proxy's access, and
+/// keeping the hash table out of the header spares every translation unit
+/// that loads a proxy its instantiation.
 class ObjectCache {
  public:
   struct Entry {
@@ -24,49 +25,23 @@ class ObjectCache {
     std::string type_name;
   };
 
-  explicit ObjectCache(std::size_t capacity) : capacity_(capacity) {}
+  explicit ObjectCache(std::size_t capacity);
+  ObjectCache(const ObjectCache&) = delete;
+  ObjectCache& operator=(const ObjectCache&) = delete;
+  ~ObjectCache();
 
   bool enabled() const noexcept { return capacity_ != 0; }
 
-  std::optional<Entry> find(const Key& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = index_.find(key);
-    if (it == index_.end())
-      return std::nullopt;
-    order_.splice(order_.begin(), order_, it->second);  // now most recent
-    return it->second->second;
-  }
-
-  void put(const Key& key, Entry entry) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = index_.find(key); it != index_.end()) {
-      it->second->second = std::move(entry);
-      order_.splice(order_.begin(), order_, it->second);
-      return;
-    }
-    order_.emplace_front(key, std::move(entry));
-    index_.emplace(key, order_.begin());
-    if (order_.size() > capacity_) {
-      index_.erase(order_.back().first);
-      order_.pop_back();
-    }
-  }
-
-  void erase(const Key& key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = index_.find(key); it != index_.end()) {
-      order_.erase(it->second);
-      index_.erase(it);
-    }
-  }
+  std::optional<Entry> find(const Key& key);
+  void put(const Key& key, Entry entry);
+  void erase(const Key& key);
 
  private:
-  using Order = std::list<std::pair<Key, Entry>>;
+  struct Table;  // the list and index (object_cache.cpp)
 
   const std::size_t capacity_;
   std::mutex mutex_;
-  Order order_;  // most recently used first
-  std::unordered_map<Key, Order::iterator> index_;
+  std::unique_ptr<Table> table_;  // guarded by mutex_
 };
 
 }  // namespace proxystore::detail
