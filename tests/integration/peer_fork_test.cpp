@@ -10,6 +10,7 @@
 
 #include <proxystore/stores/peer.hpp>
 
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -32,21 +33,6 @@ using proxystore::PeerStore;
 using proxystore::test::unique_name;
 
 namespace {
-
-/// Waits up to `limit` for `pid`; kills it if still running. Returns its
-/// exit status as from waitpid, or -1 if it had to be killed.
-int wait_or_kill_child(pid_t pid, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid, &status, WNOHANG) == pid)
-      return status;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return -1;
-}
 
 PeerOptions fork_options() {
   PeerOptions options;
@@ -114,7 +100,7 @@ TEST_CASE("PeerStore: a forked child gets clear errors and the parent keeps serv
     if (client->get<std::string>(small) != small_value)
       ++parent_errors;
   }
-  const int status = wait_or_kill_child(pid, std::chrono::seconds(60));
+  const int status = proxystore::test::wait_or_kill(pid, std::chrono::seconds(60));
   INFO("child status " << status
                        << " (-1: hung and killed; 1, 3: no error in the child; 2, 4: an unclear "
                           "one, on stderr)");

@@ -6,6 +6,7 @@
 #include <proxystore/proxystore.hpp>
 #include <proxystore/stores/redis.hpp>
 
+#include "support/child_process.hpp"
 #include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -28,22 +29,6 @@ using proxystore::test::unique_name;
 namespace {
 
 constexpr int rounds = 400;
-
-/// Waits up to `limit` for `pid`; kills it if still running. Returns its
-/// exit status as from waitpid, or -1 if it had to be killed.
-int wait_or_kill(pid_t pid, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int status = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid)
-      return status;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return -1;
-}
 
 }  // namespace
 
@@ -104,7 +89,7 @@ TEST_CASE("a forked child and its parent share a registered RedisStore without s
       ++parent_errors;
     }
   }
-  const int status = wait_or_kill(pid, std::chrono::seconds(60));
+  const int status = proxystore::test::wait_or_kill(pid, std::chrono::seconds(60));
   INFO("child status " << status << " (-1: hung and killed; exit 1: wrong value; 2: error)");
   REQUIRE(status != -1);
   CHECK(WIFEXITED(status));

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -309,6 +310,19 @@ void BackgroundChild::kill(int signal) {
   ::kill(pid_, signal);
   if (signal == SIGKILL)
     wait(std::chrono::seconds(10));
+}
+
+int wait_or_kill(int pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid)
+      return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return -1;
 }
 
 }  // namespace proxystore::test

@@ -77,4 +77,9 @@ class BackgroundChild {
   std::string buffered_;
 };
 
+/// Waits up to `limit` for the forked child `pid`; kills it (SIGKILL) if
+/// still running. Returns its status as from waitpid, or -1 if it had to be
+/// killed (a hung child).
+int wait_or_kill(int pid, std::chrono::milliseconds limit);
+
 }  // namespace proxystore::test

@@ -26,10 +26,12 @@ inline void advise_huge_pages(void* data, std::size_t size) noexcept {
   if (data == nullptr || size < 2 * huge_page_size)
     return;
   const auto begin = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t first = (begin + huge_page_size - 1) & ~(huge_page_size - 1);
-  const std::uintptr_t last = (begin + size) & ~(huge_page_size - 1);
-  if (last > first)
-    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  const std::size_t skip = ((begin + huge_page_size - 1) & ~(huge_page_size - 1)) - begin;
+  if (skip >= size)
+    return;
+  const std::size_t length = (size - skip) & ~(huge_page_size - 1);
+  if (length != 0)
+    (void)::madvise(static_cast<char*>(data) + skip, length, MADV_HUGEPAGE);
 #else
   (void)data;
   (void)size;
