@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "detail/ucx_transport.hpp"
 
+#include "detail/machine_memory.hpp"
+
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 
@@ -756,6 +758,14 @@ struct Node::Impl {
     if (length > call->max_reply || head.size() > call->max_reply - length) {
       finish(call, fmt::format("the peer announced a {}-byte reply, above the limit of {} bytes",
                                head.size() + length, call->max_reply));
+      return UCS_OK;
+    }
+    // The limit may be unlimited (the default max_object_size): a size no
+    // memory could hold is refused before the caller sizes an object for it.
+    if (const std::uint64_t memory = machine_memory_bytes(); head.size() + length > memory) {
+      finish(call, fmt::format("the peer announced a {}-byte reply, more than this machine's "
+                               "memory (RAM and swap: {} bytes)",
+                               head.size() + length, memory));
       return UCS_OK;
     }
     const bool rendezvous = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;

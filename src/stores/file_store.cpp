@@ -3,11 +3,12 @@
 #include <proxystore/errors.hpp>
 #include <proxystore/stores/file.hpp>
 
+#include "detail/machine_memory.hpp"
+
 #include <fmt/format.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -80,14 +81,6 @@ const char* file_kind(mode_t mode) {
   if (S_ISSOCK(mode))
     return "a socket";
   return "not a regular file";
-}
-
-/// RAM plus swap: no object file larger than this can be read into memory.
-std::uint64_t memory_bytes() {
-  struct sysinfo info {};
-  if (::sysinfo(&info) != 0)
-    return UINT64_MAX;
-  return (static_cast<std::uint64_t>(info.totalram) + info.totalswap) * info.mem_unit;
 }
 
 /// Opens the directory `real` (a real path: no symlink in it), refusing a
@@ -322,7 +315,7 @@ int FileStore::open_object(const Key& key, std::uint64_t& size) const {
         "file store '{}' key '{}': '{}' holds {} bytes, over the maximum object size {}",
         printable(name()), key.id, shown(path), size, options().max_object_size));
   }
-  if (const std::uint64_t memory = memory_bytes(); size > memory) {
+  if (const std::uint64_t memory = detail::machine_memory_bytes(); size > memory) {
     throw StoreOperationError(fmt::format(
         "file store '{}' key '{}': '{}' holds {} bytes, more than this machine's memory "
         "(RAM and swap: {} bytes)",
