@@ -177,6 +177,19 @@ void read_chunks_directly(RedisConnection& connection, std::vector<ChunkRead>& c
   }
 }
 
+void take_chunk_reply(const RedisEndpoint& endpoint, const RedisOperation& op,
+                      const redisReply& reply, ChunkRead& chunk) {
+  if (reply.type == REDIS_REPLY_NIL) {
+    chunk.state = ChunkRead::State::absent;
+  } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
+    if (chunk.size != 0)
+      std::memcpy(chunk.into, reply.str, chunk.size);
+    chunk.state = ChunkRead::State::read;
+  } else {
+    std::rethrow_exception(chunk_reply_error(endpoint, op, reply, chunk.key, chunk.size));
+  }
+}
+
 void ping(RedisConnection& connection) {
   const RedisOperation op{"PING"};
   RedisArgs args(1);
@@ -477,19 +490,8 @@ void RedisNode::fetch_chunks(RedisConnection& connection, const RedisOperation& 
     return;
   // Every reply is read before any is judged: the connection stays in step.
   std::vector<RedisReplyPtr> replies = connection.replies(op, rest.size());
-  for (std::size_t r = 0; r < rest.size(); ++r) {
-    ChunkRead& chunk = chunks[rest[r]];
-    const redisReply& reply = *replies[r];
-    if (reply.type == REDIS_REPLY_NIL) {
-      chunk.state = ChunkRead::State::absent;
-    } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
-      if (chunk.size != 0)
-        std::memcpy(chunk.into, reply.str, chunk.size);
-      chunk.state = ChunkRead::State::read;
-    } else {
-      std::rethrow_exception(chunk_reply_error(endpoint(), op, reply, chunk.key, chunk.size));
-    }
-  }
+  for (std::size_t r = 0; r < rest.size(); ++r)
+    take_chunk_reply(endpoint(), op, *replies[r], chunks[rest[r]]);
 }
 
 std::vector<std::optional<Bytes>> RedisNode::read_chunks(

@@ -138,6 +138,12 @@ void lend_value(RedisConnection& connection, const RedisOperation& op, std::size
 void read_chunks_directly(RedisConnection& connection, std::vector<ChunkRead>& chunks,
                           const std::vector<std::size_t>& which);
 
+/// Takes the reply to GET `chunk.key` sent the general way: nil marks the
+/// chunk absent, a string of its size is copied into place; anything else
+/// is thrown (chunk_reply_error; `endpoint` is the node that answered).
+void take_chunk_reply(const RedisEndpoint& endpoint, const RedisOperation& op,
+                      const redisReply& reply, ChunkRead& chunk);
+
 /// PING on `connection`, expecting PONG.
 void ping(RedisConnection& connection);
 

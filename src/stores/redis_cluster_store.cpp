@@ -540,20 +540,8 @@ struct RedisClusterStore::Impl {
       }
     }
     run(commands, op, false);
-    for (std::size_t k = 0; k < commands.size(); ++k) {
-      ChunkRead& chunk = chunks[of[k]];
-      const redisReply& reply = *commands[k].reply;
-      if (reply.type == REDIS_REPLY_NIL) {
-        chunk.state = ChunkRead::State::absent;
-      } else if (reply.type == REDIS_REPLY_STRING && reply.len == chunk.size) {
-        if (chunk.size != 0)
-          std::memcpy(chunk.into, reply.str, chunk.size);
-        chunk.state = ChunkRead::State::read;
-      } else {
-        std::rethrow_exception(detail::chunk_reply_error(commands[k].node->endpoint(), op, reply,
-                                                         chunk.key, chunk.size));
-      }
-    }
+    for (std::size_t k = 0; k < commands.size(); ++k)
+      detail::take_chunk_reply(commands[k].node->endpoint(), op, *commands[k].reply, chunks[of[k]]);
   }
 
   /// Reads the chunks of every value — each batch from all primaries at
