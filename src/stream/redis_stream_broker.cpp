@@ -490,6 +490,8 @@ RedisStreamBroker::RedisStreamBroker(std::string hostname, int port, RedisOption
   impl_ = std::make_unique<Impl>(std::move(hostname), port, std::move(options), stream_options);
 }
 
+// By value, as RedisClusterStore takes its seeds (the public shape of both).
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
 RedisStreamBroker::RedisStreamBroker(std::vector<std::string> cluster_seeds, RedisOptions options,
                                      RedisStreamOptions stream_options) {
   const std::string subject = "redis stream broker on a cluster";
