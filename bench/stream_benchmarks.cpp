@@ -14,6 +14,7 @@
 //                          with every item published
 //   latency/100 B/library  one item per send (batch 1) at 1,000 items/s,
 //                          a consumer thread: p50/p99 producer→consumer (us)
+//   latency/100 B/hiredis  the same with raw XADD / XREADGROUP BLOCK / XACK
 #include "bench_common.hpp"
 
 #include <proxystore/proxystore.hpp>
@@ -203,6 +204,38 @@ void transfer(benchmark::State& state, std::size_t size, bool through_store) {
 
 // --- latency at 1,000 items/s ------------------------------------------------------
 
+/// Calls `send` with a 100 B item `items` times, one per millisecond; the
+/// item's first 8 bytes are the send time (Clock ticks).
+template <class Send>
+void paced_sends(std::size_t items, Send&& send) {
+  auto next = Clock::now();
+  std::string item(100, 'x');
+  for (std::size_t i = 0; i < items; ++i) {
+    std::this_thread::sleep_until(next);
+    next += std::chrono::milliseconds(1);
+    const std::int64_t now = Clock::now().time_since_epoch().count();
+    std::memcpy(item.data(), &now, sizeof now);
+    send(item);
+  }
+}
+
+/// Microseconds since the send time stamped in `value` (paced_sends).
+double micros_since_sent(const char* value) {
+  std::int64_t sent = 0;
+  std::memcpy(&sent, value, sizeof sent);
+  return static_cast<double>(Clock::now().time_since_epoch().count() - sent) / 1000.0;
+}
+
+/// p50_us and p99_us of `micros`.
+void report_percentiles(benchmark::State& state, std::vector<double>& micros) {
+  std::sort(micros.begin(), micros.end());
+  auto at = [&](double q) {
+    return micros.empty() ? 0.0 : micros[static_cast<std::size_t>(q * (micros.size() - 1))];
+  };
+  state.counters["p50_us"] = at(0.50);
+  state.counters["p99_us"] = at(0.99);
+}
+
 void latency(benchmark::State& state) {
   const std::size_t items = settings().smoke ? 50 : 3000;
   std::vector<double> micros;
@@ -219,32 +252,51 @@ void latency(benchmark::State& state) {
         for (std::size_t i = 0; i < items; ++i) {
           std::optional<StreamItem<std::string>> got = consumer.next();
           const std::string& value = got->proxy;
-          std::int64_t sent = 0;
-          std::memcpy(&sent, value.data(), sizeof sent);
-          const std::int64_t now = Clock::now().time_since_epoch().count();
-          micros.push_back(static_cast<double>(now - sent) / 1000.0);
+          micros.push_back(micros_since_sent(value.data()));
         }
       });
-      auto next = Clock::now();
-      std::string item(100, 'x');
-      for (std::size_t i = 0; i < items; ++i) {
-        std::this_thread::sleep_until(next);
-        next += std::chrono::milliseconds(1);
-        const std::int64_t now = Clock::now().time_since_epoch().count();
-        std::memcpy(item.data(), &now, sizeof now);
-        producer.send(topic, item);
-      }
+      paced_sends(items, [&](const std::string& item) { producer.send(topic, item); });
       reader.join();
     });
     ContextPtr admin = connect();
     command(admin.get(), {"DEL", broker()->stream_key(topic)});
   }
-  std::sort(micros.begin(), micros.end());
-  auto at = [&](double q) {
-    return micros.empty() ? 0.0 : micros[static_cast<std::size_t>(q * (micros.size() - 1))];
-  };
-  state.counters["p50_us"] = at(0.50);
-  state.counters["p99_us"] = at(0.99);
+  report_percentiles(state, micros);
+}
+
+/// The same pacing with raw hiredis (XADD; XREADGROUP BLOCK COUNT 1, then
+/// XACK): the floor the library's latency row is read against.
+void raw_latency(benchmark::State& state) {
+  const std::size_t items = settings().smoke ? 50 : 3000;
+  std::vector<double> micros;
+  for (auto _ : state) {
+    const std::string key = "proxystore:stream:" + unique_topic("raw-latency");
+    ContextPtr producer = connect();
+    ContextPtr consumer = connect();
+    command(consumer.get(), {"XGROUP", "CREATE", key, "g", "0", "MKSTREAM"});
+    micros.clear();
+    timed(state, [&] {
+      std::thread reader([&] {
+        for (std::size_t i = 0; i < items;) {
+          ReplyPtr read = command(consumer.get(), {"XREADGROUP", "GROUP", "g", "c", "COUNT", "1",
+                                                   "BLOCK", "1000", "STREAMS", key, ">"});
+          if (read->type != REDIS_REPLY_ARRAY)
+            continue;
+          const redisReply* entry = read->element[0]->element[1]->element[0];
+          micros.push_back(micros_since_sent(entry->element[1]->element[1]->str));
+          command(consumer.get(),
+                  {"XACK", key, "g", std::string(entry->element[0]->str, entry->element[0]->len)});
+          ++i;
+        }
+      });
+      paced_sends(items, [&](const std::string& item) {
+        command(producer.get(), {"XADD", key, "*", "d", item});
+      });
+      reader.join();
+    });
+    command(producer.get(), {"DEL", key});
+  }
+  report_percentiles(state, micros);
 }
 
 }  // namespace
@@ -259,6 +311,7 @@ void register_stream_benchmarks() {
     add_timed("stream/transfer/" + label + "/inline",
               [size](benchmark::State& state) { transfer(state, size, false); });
   }
+  add_timed("stream/latency/100 B/hiredis", raw_latency)->Iterations(1);
   add_timed("stream/latency/100 B/library", latency)->Iterations(1);
 }
 

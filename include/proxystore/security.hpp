@@ -110,6 +110,13 @@ struct StorePolicy {
   /// allocated. Proxies are about 100 bytes; the default is 1 MiB.
   std::size_t max_message_size = std::size_t{1} << 20U;
 
+  /// The largest object this process decodes from what another process
+  /// sent through a message system rather than a store — a stream event
+  /// and the object it carries inline: ConsumerOptions::max_event_size
+  /// defaults to it (read when the consumer is made). A larger event is
+  /// refused (SerializationError) before decoding. The default is 1 GiB.
+  std::size_t max_object_size = std::size_t{1} << 30U;
+
   /// The default policy: the members' defaults above, with allowed_hosts
   /// and allowed_dirs read from PROXYSTORE_ALLOWED_HOSTS and
   /// PROXYSTORE_ALLOWED_DIRS now.

@@ -27,6 +27,7 @@
 #include <proxystore/factory.hpp>
 #include <proxystore/lifetimes.hpp>
 #include <proxystore/proxy.hpp>
+#include <proxystore/security.hpp>
 #include <proxystore/serialize.hpp>
 #include <proxystore/store.hpp>
 #include <proxystore/store_factory.hpp>
@@ -124,7 +125,10 @@ struct ConsumerOptions {
   /// delivered to another member (groups only).
   std::chrono::milliseconds claim_after{std::chrono::seconds(30)};
   /// Largest event (message) accepted; a larger one is a SerializationError.
-  std::size_t max_event_size = std::size_t{1} << 30U;
+  /// 0 (the default): the store policy's StorePolicy::max_object_size
+  /// (1 GiB unless set_store_policy changed it), read when the consumer is
+  /// made; any other value overrides it for this consumer.
+  std::size_t max_event_size = 0;
   /// Messages fetched per broker round trip (a group member holds them
   /// unacknowledged until it gets to them).
   std::size_t prefetch = 16;
@@ -203,6 +207,17 @@ class Broker {
                             std::size_t max) = 0;
   /// Acknowledges messages of a group (a no-op for fan-out cursors).
   virtual void ack(const BrokerCursor& cursor, const std::vector<std::string>& ids) = 0;
+  /// `ack(cursor, ids)`, then `receive(cursor, max, wait)` — what a
+  /// consumer does when it moves past a batch. Overriding it is optional:
+  /// a broker may do both in one round trip (RedisStreamBroker pipelines
+  /// XACK before XREADGROUP). When it throws, the caller treats `ids` as
+  /// not acknowledged (acknowledging twice must be harmless).
+  virtual BrokerBatch ack_and_receive(BrokerCursor& cursor, const std::vector<std::string>& ids,
+                                      std::size_t max, std::chrono::milliseconds wait) {
+    if (!ids.empty())
+      ack(cursor, ids);
+    return receive(cursor, max, wait);
+  }
 };
 
 /// An in-process broker, for threads and tests. Keeps every message of a
@@ -239,7 +254,8 @@ struct RedisStreamOptions {
   /// The longest one blocking read waits before the consumer re-checks
   /// claims and end-of-stream (XREADGROUP/XREAD BLOCK).
   std::chrono::milliseconds max_block{1000};
-  /// Connections kept for blocking reads (each blocked reader holds one).
+  /// Connections kept for blocking reads (each blocked reader holds one;
+  /// on a cluster, per node).
   std::size_t blocking_pool_size = 64;
 };
 
@@ -250,8 +266,18 @@ struct RedisStreamOptions {
 /// retained), XREADGROUP ... BLOCK, XACK, XAUTOCLAIM; fan-out consumers
 /// XREAD from id 0. End-of-stream is an entry with the field `end`.
 /// Connects on first use; ConnectionError/TimeoutError name host:port,
-/// and the broker reconnects when the server comes back. Single Redis
-/// server only (not a Redis Cluster).
+/// and the broker reconnects when the server comes back. A `LOADING`
+/// reply (a restarted server still loading its data) is retried within
+/// the command timeout, then reported as ConnectionError.
+///
+/// On a Redis Cluster (the seed-node constructor) each topic's stream
+/// lives on the primary that owns its key's slot (a `{tag}` in the topic
+/// name decides the slot, as in any Redis key); the broker learns the slot
+/// map from any seed, follows MOVED and ASK, and retries TRYAGAIN,
+/// CLUSTERDOWN and unreachable nodes (a failover) within the command
+/// timeout, as RedisClusterStore does. A publish interrupted by a
+/// connection failure may be repeated: an item can then arrive twice
+/// (delivery is at-least-once anyway).
 class RedisStreamBroker final : public Broker {
  public:
   /// A broker on the Redis server at `hostname`:`port`. Does not connect.
@@ -260,6 +286,15 @@ class RedisStreamBroker final : public Broker {
   /// @throws Error on invalid arguments (as RedisStore).
   RedisStreamBroker(std::string hostname, int port, RedisOptions options = {},
                     RedisStreamOptions stream_options = {});
+  /// A broker on the Redis Cluster reachable through any of
+  /// `cluster_seeds` ("host:port", IPv6 as "[::1]:7000"). Does not
+  /// connect. The password, if any, comes from `options` and is sent to
+  /// every node.
+  /// @throws Error on invalid arguments (as RedisClusterStore: no seeds, a
+  ///         malformed seed, db other than 0, a key_prefix containing '{'
+  ///         or '}', negative timeouts, zero pool sizes).
+  explicit RedisStreamBroker(std::vector<std::string> cluster_seeds, RedisOptions options = {},
+                             RedisStreamOptions stream_options = {});
   ~RedisStreamBroker() override;
   RedisStreamBroker(const RedisStreamBroker&) = delete;
   RedisStreamBroker& operator=(const RedisStreamBroker&) = delete;
@@ -274,6 +309,9 @@ class RedisStreamBroker final : public Broker {
   BrokerBatch claim(BrokerCursor& cursor, std::chrono::milliseconds min_idle,
                     std::size_t max) override;
   void ack(const BrokerCursor& cursor, const std::vector<std::string>& ids) override;
+  /// XACK and XREADGROUP in one round trip (pipelined).
+  BrokerBatch ack_and_receive(BrokerCursor& cursor, const std::vector<std::string>& ids,
+                              std::size_t max, std::chrono::milliseconds wait) override;
 
   /// The Redis key of `topic`'s stream.
   std::string stream_key(const std::string& topic) const;
@@ -340,6 +378,10 @@ class ConsumerCore {
 
  private:
   using Evict = std::optional<std::pair<StoreConfig, Key>>;
+  /// Acknowledges the queued items with the receive of the next batch
+  /// (Broker::ack_and_receive: one round trip on Redis); items with
+  /// something to evict are acknowledged and evicted first (flush_acks).
+  BrokerBatch acknowledge_and_receive(std::chrono::milliseconds wait);
   void send_acks(const std::vector<std::string>& ids, const std::vector<Evict>& evicts);
 
   std::shared_ptr<Broker> broker_;
@@ -355,19 +397,32 @@ class ConsumerCore {
 };
 
 /// One delivered item's acknowledgement state, shared by its StreamItem copies.
+///
+/// Once: a mutex and a flag rather than std::call_once, whose glibc
+/// implementation makes a futex system call on every completed call (one
+/// per item).
 struct StreamAck {
   std::shared_ptr<ConsumerCore> core;
   std::string id;
   std::optional<std::pair<StoreConfig, Key>> evict;
-  std::once_flag once;
+  std::mutex mutex;   // held while acknowledging: a concurrent caller waits
+  bool done = false;  // guarded by mutex; stays false when acknowledging threw
 
   /// Acknowledges now (once).
   void ack() {
-    std::call_once(once, [this] { core->ack(id, evict); });
+    std::lock_guard<std::mutex> lock(mutex);
+    if (done)
+      return;
+    core->ack(id, evict);
+    done = true;
   }
   /// Acknowledges with the consumer's next round trip (once).
   void ack_later() {
-    std::call_once(once, [this] { core->ack_later(id, evict); });
+    std::lock_guard<std::mutex> lock(mutex);
+    if (done)
+      return;
+    core->ack_later(std::move(id), std::move(evict));  // never read again
+    done = true;
   }
 };
 
@@ -620,7 +675,7 @@ class StreamConsumer {
       return std::nullopt;
     auto ack = std::make_shared<detail::StreamAck>();
     ack->core = core_;
-    ack->id = message->id;
+    ack->id = std::move(message->id);
     last_ = ack;
     StreamItem<T> item;
     item.ack_state = ack;
@@ -634,10 +689,9 @@ class StreamConsumer {
           ack->evict.emplace(factory->config(), factory->key());
       }
     } catch (const SignatureError& e) {
-      throw SignatureError(detail::stream_message_context(core_->topic(), message->id, e.what()));
+      throw SignatureError(detail::stream_message_context(core_->topic(), ack->id, e.what()));
     } catch (const SerializationError& e) {
-      throw SerializationError(
-          detail::stream_message_context(core_->topic(), message->id, e.what()));
+      throw SerializationError(detail::stream_message_context(core_->topic(), ack->id, e.what()));
     }
     return item;
   }

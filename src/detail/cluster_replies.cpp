@@ -3,6 +3,9 @@
 
 #include "detail/cluster_slots.hpp"
 
+#include <proxystore/detail/printable.hpp>
+#include <proxystore/errors.hpp>
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -31,6 +34,25 @@ std::optional<int> parse_int(std::string_view text, int min, int max) {
 std::string HostPort::address() const {
   return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
                                              : fmt::format("{}:{}", host, port);
+}
+
+std::vector<HostPort> parse_seed_nodes(std::string_view subject,
+                                       const std::vector<std::string>& seeds) {
+  if (seeds.empty())
+    throw Error(fmt::format("{}: invalid options: no seed nodes", subject));
+  std::vector<HostPort> out;
+  out.reserve(seeds.size());
+  for (const std::string& seed : seeds) {
+    std::optional<HostPort> parsed = parse_host_port(seed);
+    if (!parsed) {
+      throw Error(fmt::format(
+          "{}: invalid options: seed \"{}\" is not host:port (port in [1, 65535]; IPv6 as "
+          "[addr]:port)",
+          subject, printable(seed)));
+    }
+    out.push_back(std::move(*parsed));
+  }
+  return out;
 }
 
 std::optional<HostPort> parse_host_port(std::string_view text) {

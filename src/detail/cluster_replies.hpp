@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace proxystore::detail {
 
@@ -22,6 +23,13 @@ struct HostPort {
 /// Parses "host:port" or "[v6]:port"; nullopt if malformed (empty host,
 /// port outside 1-65535).
 std::optional<HostPort> parse_host_port(std::string_view text);
+
+/// Parses the seed nodes a cluster client is given ("host:port", IPv6 as
+/// "[::1]:7000").
+/// @throws Error "<subject>: invalid options: ..." when there are none or
+///         one is malformed (the seed is quoted, escaped).
+std::vector<HostPort> parse_seed_nodes(std::string_view subject,
+                                       const std::vector<std::string>& seeds);
 
 /// A redirection read from an error reply: `MOVED <slot> <host>:<port>`
 /// (the slot lives elsewhere now) or `ASK <slot> <host>:<port>` (this one

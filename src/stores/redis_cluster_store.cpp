@@ -88,26 +88,6 @@ struct ChunkedValue {
   ChunkManifest manifest;
 };
 
-std::vector<HostPort> parse_seeds(const std::string& store_name,
-                                  const std::vector<std::string>& seeds) {
-  if (seeds.empty()) {
-    throw Error(
-        fmt::format("redis cluster store \"{}\": invalid options: no seed nodes", store_name));
-  }
-  std::vector<HostPort> out;
-  for (const std::string& seed : seeds) {
-    std::optional<HostPort> parsed = detail::parse_host_port(seed);
-    if (!parsed) {
-      throw Error(
-          fmt::format("redis cluster store \"{}\": invalid options: seed \"{}\" is not host:port "
-                      "(port in [1, 65535]; IPv6 as [addr]:port)",
-                      store_name, seed));
-    }
-    out.push_back(std::move(*parsed));
-  }
-  return out;
-}
-
 }  // namespace
 
 struct RedisClusterStore::Impl {
@@ -797,7 +777,8 @@ RedisClusterStore::RedisClusterStore(std::string name, std::vector<std::string> 
     return Error(
         fmt::format("redis cluster store \"{}\": invalid options: {}", this->name(), what));
   };
-  std::vector<HostPort> seeds = parse_seeds(this->name(), seed_nodes);
+  std::vector<HostPort> seeds =
+      detail::parse_seed_nodes(fmt::format("redis cluster store \"{}\"", this->name()), seed_nodes);
   if (options.db != 0) {
     throw invalid(
         fmt::format("db {} requested, but a Redis Cluster has only database 0", options.db));

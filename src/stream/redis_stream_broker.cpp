@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // RedisStreamBroker: one Redis Stream per topic, over the library's own
 // Redis connection layer (RedisConnectionPool, RedisConnection, the one
-// error mapping in redis_connection.cpp) — no second client.
+// error mapping in redis_connection.cpp) — no second client. On a Redis
+// Cluster the same commands go through the cluster layer (ClusterTopology,
+// run_cluster_commands: slot routing, MOVED/ASK, retries) that
+// RedisClusterStore uses; every command of a topic names one key, so a
+// pipeline goes to one node.
 //
 // Entries: `d <event>` for an item, `end 1` for end-of-stream. Every reply
 // is checked for shape before use: a server (or whoever wrote to the
@@ -12,18 +16,27 @@
 #include <proxystore/errors.hpp>
 #include <proxystore/stream.hpp>
 
+#include "detail/cluster_pipeline.hpp"
+#include "detail/cluster_replies.hpp"
+#include "detail/cluster_slots.hpp"
+#include "detail/cluster_topology.hpp"
 #include "detail/redis_connection.hpp"
+#include "detail/redis_node.hpp"
 #include "detail/redis_pool.hpp"
 #include "detail/redis_values.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
+#include <numeric>
 #include <thread>
 #include <utility>
 
 namespace proxystore {
 
+using detail::ClusterCommand;
+using detail::HostPort;
 using detail::RedisArgs;
 using detail::RedisConnection;
 using detail::RedisEndpoint;
@@ -34,13 +47,17 @@ using detail::view_of;
 
 namespace {
 
-/// Bounds the bytes one pipelined XADD window carries, so a huge batch
-/// never builds an unbounded output buffer (Redis caps a client's query
-/// buffer at 1 GB); small batches fit one window, i.e. one round trip.
-constexpr std::size_t window_bytes = std::size_t{64} << 20U;
+using Clock = std::chrono::steady_clock;
+
 /// How often a member re-checks a closed topic whose earlier items other
 /// members still hold (they acknowledge, or we claim them).
 constexpr std::chrono::milliseconds closed_poll{50};
+/// Retries of transient refusals when the command timeout is 0 ("no
+/// bound"): a server that stays unavailable must still end in an error.
+constexpr std::chrono::milliseconds unbounded_retry_budget{30000};
+/// The pause between retries starts here and doubles up to max_pause.
+constexpr std::chrono::milliseconds first_pause{10};
+constexpr std::chrono::milliseconds max_pause{250};
 
 constexpr std::string_view data_field = "d";
 constexpr std::string_view end_field = "end";
@@ -60,43 +77,167 @@ bool is_string(const redisReply* reply) {
 }  // namespace
 
 struct RedisStreamBroker::Impl {
-  Impl(std::string host, int port_number, RedisOptions opts, RedisStreamOptions stream_opts)
-      : hostname(std::move(host)),
-        port(port_number),
-        options(std::move(opts)),
-        stream_options(stream_opts),
-        pool(endpoint_for(std::chrono::milliseconds(0)), options.pool_size),
-        blocking_pool(endpoint_for(stream_options.max_block + std::chrono::seconds(1)),
-                      stream_options.blocking_pool_size) {
-    options.password.clear();  // it lives only in the pools' endpoints
+  /// A single server.
+  Impl(std::string host, int port, RedisOptions opts, RedisStreamOptions stream_opts)
+      : options(std::move(opts)), stream_options(stream_opts) {
+    RedisEndpoint base = base_endpoint();
+    base.host = std::move(host);
+    base.port = port;
+    pool = std::make_unique<detail::RedisConnectionPool>(base, options.pool_size);
+    base.command_timeout = blocking_timeout(base.command_timeout);
+    blocking_pool = std::make_unique<detail::RedisConnectionPool>(
+        std::move(base), stream_options.blocking_pool_size);
   }
 
-  const std::string hostname;
-  const int port;
-  RedisOptions options;
+  /// A Redis Cluster reached through `seeds`.
+  Impl(std::vector<HostPort> seeds, RedisOptions opts, RedisStreamOptions stream_opts)
+      : options(std::move(opts)), stream_options(stream_opts) {
+    RedisEndpoint base = base_endpoint();
+    topology = std::make_unique<detail::ClusterTopology>(base, seeds, options.pool_size);
+    base.command_timeout = blocking_timeout(base.command_timeout);
+    blocking_topology = std::make_unique<detail::ClusterTopology>(
+        std::move(base), std::move(seeds), stream_options.blocking_pool_size);
+  }
+
+  RedisOptions options;  // the password lives only in the endpoints below
   const RedisStreamOptions stream_options;
-  detail::RedisConnectionPool pool;           // publish, ack, claim, checks
-  detail::RedisConnectionPool blocking_pool;  // XREAD/XREADGROUP BLOCK: longer read timeout
+  // One server: publish, ack, claim, checks on `pool`; XREAD/XREADGROUP
+  // BLOCK on `blocking_pool` (a longer read timeout).
+  std::unique_ptr<detail::RedisConnectionPool> pool;
+  std::unique_ptr<detail::RedisConnectionPool> blocking_pool;
+  // A cluster: the same split, one pool of each kind per node.
+  std::unique_ptr<detail::ClusterTopology> topology;
+  std::unique_ptr<detail::ClusterTopology> blocking_topology;
 
-  /// The endpoint; its read timeout grows by `extra` (a blocking read's
-  /// wait), unless it is unbounded.
-  RedisEndpoint endpoint_for(std::chrono::milliseconds extra) const {
-    RedisEndpoint endpoint{"stream-broker",
-                           hostname,
-                           port,
-                           options.username,
-                           options.password,
-                           options.db,
-                           options.connect_timeout,
-                           options.command_timeout};
-    if (endpoint.command_timeout.count() > 0)
-      endpoint.command_timeout += extra;
-    return endpoint;
+  RedisEndpoint base_endpoint() {
+    return RedisEndpoint{"stream-broker",
+                         "",
+                         0,
+                         options.username,
+                         std::exchange(options.password, std::string()),
+                         options.db,
+                         options.connect_timeout,
+                         options.command_timeout};
   }
 
-  const RedisEndpoint& endpoint() const noexcept { return pool.endpoint(); }
+  /// A blocking read's read timeout: the command timeout plus the longest
+  /// wait, unless unbounded.
+  std::chrono::milliseconds blocking_timeout(std::chrono::milliseconds command_timeout) const {
+    return command_timeout.count() > 0
+               ? command_timeout + stream_options.max_block + std::chrono::seconds(1)
+               : command_timeout;
+  }
+
+  /// How long transient refusals (LOADING, a cluster's MOVED/TRYAGAIN/
+  /// CLUSTERDOWN, a node unreachable) are retried: the command timeout.
+  std::chrono::milliseconds retry_budget() const {
+    return options.command_timeout.count() > 0 ? options.command_timeout : unbounded_retry_budget;
+  }
 
   std::string key(const std::string& topic) const { return options.key_prefix + "stream:" + topic; }
+
+  /// One reply and the node that gave it (messages name it).
+  struct Reply {
+    RedisReplyPtr reply;
+    const RedisEndpoint* endpoint = nullptr;
+    std::shared_ptr<detail::ClusterNode> node;  // a cluster's: keeps `endpoint` alive
+  };
+
+  /// Runs `commands` (all on the key `stream`) as one pipeline on the node
+  /// holding `stream` (`blocking`: on a connection for blocking reads) and
+  /// returns their replies in order. Server error replies are returned
+  /// (see `checked`), except transient ones: LOADING (a restarted server
+  /// loading its data) and, on a cluster, redirections, TRYAGAIN,
+  /// CLUSTERDOWN and unreachable nodes are retried — only the commands
+  /// they refused — within retry_budget().
+  std::vector<Reply> exec(const std::string& stream, std::vector<RedisArgs>& commands,
+                          const RedisOperation& op, bool blocking) {
+    if (topology)
+      return exec_cluster(stream, commands, op, blocking);
+    return exec_single(commands, op, blocking);
+  }
+
+  std::vector<Reply> exec_single(std::vector<RedisArgs>& commands, const RedisOperation& op,
+                                 bool blocking) {
+    detail::RedisConnectionPool& from = blocking ? *blocking_pool : *pool;
+    const auto deadline = Clock::now() + retry_budget();
+    std::vector<Reply> out(commands.size());
+    std::vector<std::size_t> todo(commands.size());
+    std::iota(todo.begin(), todo.end(), std::size_t{0});
+    std::chrono::milliseconds pause = first_pause;
+    for (;;) {
+      std::vector<RedisReplyPtr> got = run(from, [&](RedisConnection& connection) {
+        for (const std::size_t i : todo)
+          connection.append(op, commands[i]);
+        std::vector<RedisReplyPtr> replies = connection.replies(op, todo.size());
+        for (const RedisReplyPtr& reply : replies) {
+          if (reply->type == REDIS_REPLY_ERROR && detail::is_auth_refusal(*reply))
+            connection.discard();  // reconnect (and AUTH again) next time
+        }
+        return replies;
+      });
+      std::vector<std::size_t> again;
+      for (std::size_t k = 0; k < todo.size(); ++k) {
+        if (got[k]->type == REDIS_REPLY_ERROR &&
+            detail::is_transient_cluster_error(view_of(*got[k])))
+          again.push_back(todo[k]);
+        out[todo[k]] = Reply{std::move(got[k]), &from.endpoint(), nullptr};
+      }
+      if (again.empty() || Clock::now() >= deadline)
+        return out;
+      std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - Clock::now()));
+      pause = std::min(pause * 2, max_pause);
+      todo = std::move(again);
+    }
+  }
+
+  std::vector<Reply> exec_cluster(const std::string& stream, std::vector<RedisArgs>& commands,
+                                  const RedisOperation& op, bool blocking) {
+    const int slot = detail::key_slot(stream);
+    std::vector<ClusterCommand> routed;
+    routed.reserve(commands.size());
+    for (RedisArgs& args : commands)
+      routed.emplace_back(slot, std::move(args));
+    detail::ClusterRunOptions run_options;
+    run_options.retry_budget = retry_budget();
+    detail::run_cluster_commands(blocking ? *blocking_topology : *topology, routed, op, run_options,
+                                 false);
+    std::vector<Reply> out;
+    out.reserve(routed.size());
+    for (ClusterCommand& command : routed) {
+      const RedisEndpoint* endpoint = &command.node->endpoint();
+      out.push_back(Reply{std::move(command.reply), endpoint, std::move(command.node)});
+    }
+    return out;
+  }
+
+  /// One command.
+  Reply exec1(const std::string& stream, RedisArgs args, const RedisOperation& op,
+              bool blocking = false) {
+    std::vector<RedisArgs> commands;
+    commands.push_back(std::move(args));
+    return std::move(exec(stream, commands, op, blocking).front());
+  }
+
+  /// The reply, or the error it carries thrown (StoreOperationError; a
+  /// refusal of our credentials, or a server still LOADING past the retry
+  /// budget, as ConnectionError) naming the node; a reply of another type
+  /// than `expected` is a StoreOperationError too.
+  static const redisReply& checked(const Reply& reply, const RedisOperation& op, int expected) {
+    const redisReply& r = *reply.reply;
+    if (r.type == REDIS_REPLY_ERROR) {
+      if (view_of(r).substr(0, 7) == "LOADING") {
+        throw ConnectionError(
+            fmt::format("{}: {} failed: the server is still loading its data "
+                        "(server replied: {})",
+                        reply.endpoint->subject(), op.describe(), detail::printable(view_of(r))));
+      }
+      detail::throw_reply_error(*reply.endpoint, op, r);
+    }
+    if (r.type != expected)
+      detail::throw_unexpected_reply(*reply.endpoint, op, r);
+    return r;
+  }
 
   /// Runs `body` on a connection of `from`; once more on a fresh one when a
   /// connection that sat idle had been dropped by the server (a restart).
@@ -115,16 +256,17 @@ struct RedisStreamBroker::Impl {
     }
   }
 
-  [[noreturn]] void malformed(const RedisOperation& op, std::string_view what) const {
+  [[noreturn]] void malformed(const Reply& reply, const RedisOperation& op,
+                              std::string_view what) const {
     throw StoreOperationError(fmt::format("{}: {} returned a malformed reply: {}",
-                                          endpoint().subject(), op.describe(), what));
+                                          reply.endpoint->subject(), op.describe(), what));
   }
 
   /// Reads one entry `[id, [field, value, ...]]` (fields nil: deleted).
-  Entry parse_entry(const RedisOperation& op, const redisReply* entry) const {
+  Entry parse_entry(const Reply& reply, const RedisOperation& op, const redisReply* entry) const {
     if (entry == nullptr || entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 ||
         !is_string(entry->element[0])) {
-      malformed(op, "an entry is not [id, fields]");
+      malformed(reply, op, "an entry is not [id, fields]");
     }
     Entry out;
     out.id.assign(view_of(*entry->element[0]));
@@ -145,24 +287,35 @@ struct RedisStreamBroker::Impl {
   }
 
   /// Entries of an XREAD/XREADGROUP reply for our one stream (nil: none).
-  std::vector<Entry> parse_read(const RedisOperation& op, const redisReply& reply) const {
+  std::vector<Entry> parse_read(const Reply& reply, const RedisOperation& op) const {
     std::vector<Entry> entries;
-    if (reply.type == REDIS_REPLY_NIL)
+    const redisReply& r = *reply.reply;
+    if (r.type == REDIS_REPLY_NIL)
       return entries;
-    if (reply.type != REDIS_REPLY_ARRAY)
-      malformed(op, "not an array");
-    for (std::size_t s = 0; s < reply.elements; ++s) {
-      const redisReply* stream = reply.element[s];
+    if (r.type != REDIS_REPLY_ARRAY)
+      malformed(reply, op, "not an array");
+    for (std::size_t s = 0; s < r.elements; ++s) {
+      const redisReply* stream = r.element[s];
       if (stream == nullptr || stream->type != REDIS_REPLY_ARRAY || stream->elements != 2 ||
           stream->element[1] == nullptr || stream->element[1]->type != REDIS_REPLY_ARRAY) {
-        malformed(op, "a stream is not [key, entries]");
+        malformed(reply, op, "a stream is not [key, entries]");
       }
       const redisReply* list = stream->element[1];
       entries.reserve(entries.size() + list->elements);
       for (std::size_t i = 0; i < list->elements; ++i)
-        entries.push_back(parse_entry(op, list->element[i]));
+        entries.push_back(parse_entry(reply, op, list->element[i]));
     }
     return entries;
+  }
+
+  /// XACK of `ids` (views: they must outlive the command).
+  static RedisArgs xack_args(const std::string& stream, const std::string& group,
+                             const std::vector<std::string>& ids) {
+    RedisArgs args(3 + ids.size());
+    args.add("XACK").add(stream).add(group);
+    for (const std::string& id : ids)
+      args.add(id);
+    return args;
   }
 
   void xack(const std::string& stream, const std::string& group,
@@ -170,83 +323,83 @@ struct RedisStreamBroker::Impl {
     if (ids.empty())
       return;
     const RedisOperation op{"XACK", stream, ids.size()};
-    run(pool, [&](RedisConnection& connection) {
-      RedisArgs args(3 + ids.size());
-      args.add("XACK").add(stream).add(group);
-      for (const std::string& id : ids)
-        args.add(id);
-      connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
-    });
+    checked(exec1(stream, xack_args(stream, group, ids), op), op, REDIS_REPLY_INTEGER);
   }
 
   void create_group(const std::string& stream, const std::string& group) {
     const RedisOperation op{"XGROUP CREATE", stream};
-    run(pool, [&](RedisConnection& connection) {
-      RedisArgs args(6);
-      args.add("XGROUP").add("CREATE").add(stream).add(group).add("0").add("MKSTREAM");
-      RedisReplyPtr reply = connection.command(op, args);
-      if (reply->type == REDIS_REPLY_ERROR && view_of(*reply).substr(0, 9) == "BUSYGROUP")
-        return;  // it exists: keep its position
-      connection.check(op, std::move(reply), REDIS_REPLY_STATUS);
-    });
+    RedisArgs args(6);
+    args.add("XGROUP").add("CREATE").add(stream).add(group).add("0").add("MKSTREAM");
+    const Reply reply = exec1(stream, std::move(args), op);
+    if (reply.reply->type == REDIS_REPLY_ERROR && view_of(*reply.reply).substr(0, 9) == "BUSYGROUP")
+      return;  // it exists: keep its position
+    checked(reply, op, REDIS_REPLY_STATUS);
   }
 
-  /// XREAD / XREADGROUP (group empty: XREAD) on a blocking connection.
+  /// XREAD / XREADGROUP (group empty: XREAD) on a blocking connection;
+  /// for a group, `acks` are acknowledged first in the same round trip
+  /// (XACK pipelined before the read).
   std::vector<Entry> read(BrokerCursor& cursor, const std::string& stream, std::size_t max,
-                          std::chrono::milliseconds wait) {
+                          std::chrono::milliseconds wait, const std::vector<std::string>& acks) {
     const bool group = !cursor.group.empty();
     const RedisOperation op{group ? "XREADGROUP" : "XREAD", stream, max};
     const std::string count = std::to_string(std::max<std::size_t>(1, max));
-    const auto block = std::min(wait, stream_options.max_block);
+    const std::string block = std::to_string(std::min(wait, stream_options.max_block).count());
+    const bool acking = group && !acks.empty();
     for (int attempt = 0;; ++attempt) {
-      RedisReplyPtr reply = run(blocking_pool, [&](RedisConnection& connection) {
-        RedisArgs args(12);
-        if (group)
-          args.add("XREADGROUP").add("GROUP").add(cursor.group).add(cursor.consumer);
-        else
-          args.add("XREAD");
-        args.add("COUNT").add(count);
-        if (block.count() > 0)
-          args.add("BLOCK").add_owned(std::to_string(block.count()));
-        args.add("STREAMS").add(stream).add(group ? std::string_view(">")
-                                                  : std::string_view(cursor.position));
-        return connection.command(op, args);
-      });
-      if (group && attempt == 0 && reply->type == REDIS_REPLY_ERROR &&
-          view_of(*reply).substr(0, 7) == "NOGROUP") {
+      std::vector<RedisArgs> commands;
+      if (acking && attempt == 0)
+        commands.push_back(xack_args(stream, cursor.group, acks));
+      RedisArgs args(12);
+      if (group)
+        args.add("XREADGROUP").add("GROUP").add(cursor.group).add(cursor.consumer);
+      else
+        args.add("XREAD");
+      args.add("COUNT").add(count);
+      if (wait.count() > 0)
+        args.add("BLOCK").add(block);
+      args.add("STREAMS").add(stream).add(group ? std::string_view(">")
+                                                : std::string_view(cursor.position));
+      commands.push_back(std::move(args));
+      std::vector<Reply> replies = exec(stream, commands, op, true);
+      if (commands.size() == 2) {
+        const RedisOperation ack_op{"XACK", stream, acks.size()};
+        checked(replies.front(), ack_op, REDIS_REPLY_INTEGER);
+      }
+      const Reply& reply = replies.back();
+      if (group && attempt == 0 && reply.reply->type == REDIS_REPLY_ERROR &&
+          view_of(*reply.reply).substr(0, 7) == "NOGROUP") {
         // The server lost the group (restarted without its data): make it
         // again, from what the stream still holds.
         create_group(stream, cursor.group);
         continue;
       }
-      if (reply->type == REDIS_REPLY_ERROR)
-        detail::throw_reply_error(endpoint(), op, *reply);
-      return parse_read(op, *reply);
+      if (reply.reply->type == REDIS_REPLY_ERROR)
+        checked(reply, op, REDIS_REPLY_ARRAY);
+      return parse_read(reply, op);
     }
   }
 
   /// Whether the newest entry of the stream is end-of-stream.
   bool ends(const std::string& stream) {
     const RedisOperation op{"XREVRANGE", stream};
-    RedisReplyPtr reply = run(pool, [&](RedisConnection& connection) {
-      RedisArgs args(6);
-      args.add("XREVRANGE").add(stream).add("+").add("-").add("COUNT").add("1");
-      return connection.check(op, connection.command(op, args), REDIS_REPLY_ARRAY);
-    });
-    return reply->elements > 0 && parse_entry(op, reply->element[0]).end;
+    RedisArgs args(6);
+    args.add("XREVRANGE").add(stream).add("+").add("-").add("COUNT").add("1");
+    const Reply reply = exec1(stream, std::move(args), op);
+    const redisReply& r = checked(reply, op, REDIS_REPLY_ARRAY);
+    return r.elements > 0 && parse_entry(reply, op, r.element[0]).end;
   }
 
   /// Deliveries of `group` not yet acknowledged (XPENDING summary).
   long long pending(const std::string& stream, const std::string& group) {
     const RedisOperation op{"XPENDING", stream};
-    RedisReplyPtr reply = run(pool, [&](RedisConnection& connection) {
-      RedisArgs args(3);
-      args.add("XPENDING").add(stream).add(group);
-      return connection.check(op, connection.command(op, args), REDIS_REPLY_ARRAY);
-    });
-    if (reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_INTEGER)
-      malformed(op, "no pending count");
-    return reply->element[0]->integer;
+    RedisArgs args(3);
+    args.add("XPENDING").add(stream).add(group);
+    const Reply reply = exec1(stream, std::move(args), op);
+    const redisReply& r = checked(reply, op, REDIS_REPLY_ARRAY);
+    if (r.elements < 1 || r.element[0]->type != REDIS_REPLY_INTEGER)
+      malformed(reply, op, "no pending count");
+    return r.element[0]->integer;
   }
 
   /// Item entries become messages; an end entry marks the cursor closed
@@ -254,6 +407,7 @@ struct RedisStreamBroker::Impl {
   std::vector<BrokerMessage> take(BrokerCursor& cursor, const std::string& stream,
                                   std::vector<Entry> entries, bool& end_seen) {
     std::vector<BrokerMessage> messages;
+    messages.reserve(entries.size());
     std::vector<std::string> end_ids;
     for (Entry& entry : entries) {
       if (entry.end) {
@@ -272,9 +426,53 @@ struct RedisStreamBroker::Impl {
       xack(stream, cursor.group, end_ids);
     return messages;
   }
+
+  /// Appends one XADD per message (`field` `message`), in windows of about
+  /// detail::window_bytes (the node layer's bound on one pipeline: Redis
+  /// caps a client's query buffer at 1 GB), each window one round trip.
+  void xadd(const std::string& stream, const std::vector<std::string_view>& messages,
+            std::string_view field) {
+    const std::string max_length = std::to_string(stream_options.max_length);
+    const bool trim = stream_options.max_length > 0;
+    const RedisOperation op{"XADD", stream, messages.size()};
+    std::size_t first = 0;
+    while (first < messages.size()) {
+      std::vector<RedisArgs> commands;
+      std::size_t bytes = 0;
+      std::size_t end = first;
+      while (end < messages.size() && (end == first || bytes < detail::window_bytes)) {
+        RedisArgs args(8);
+        args.add("XADD").add(stream);
+        if (trim)
+          args.add("MAXLEN").add("~").add(max_length);
+        args.add("*").add(field).add(messages[end]);
+        commands.push_back(std::move(args));
+        bytes += messages[end].size();
+        ++end;
+      }
+      for (const Reply& reply : exec(stream, commands, op, false))
+        checked(reply, op, REDIS_REPLY_STRING);
+      first = end;
+    }
+  }
 };
 
 // --- RedisStreamBroker -------------------------------------------------------
+
+namespace {
+
+/// Checks what both constructors' options must satisfy.
+void check_broker_options(const RedisOptions& options, const RedisStreamOptions& stream_options,
+                          const std::function<Error(std::string_view)>& invalid) {
+  if (options.connect_timeout.count() < 0 || options.command_timeout.count() < 0)
+    throw invalid("timeouts must not be negative");
+  if (options.pool_size == 0 || stream_options.blocking_pool_size == 0)
+    throw invalid("pool sizes must be at least 1");
+  if (stream_options.max_block.count() < 1)
+    throw invalid("max_block must be at least 1 ms");
+}
+
+}  // namespace
 
 RedisStreamBroker::RedisStreamBroker(std::string hostname, int port, RedisOptions options,
                                      RedisStreamOptions stream_options) {
@@ -288,13 +486,30 @@ RedisStreamBroker::RedisStreamBroker(std::string hostname, int port, RedisOption
     throw invalid(fmt::format("port {} is not in [1, 65535]", port));
   if (options.db < 0)
     throw invalid(fmt::format("db {} is negative", options.db));
-  if (options.connect_timeout.count() < 0 || options.command_timeout.count() < 0)
-    throw invalid("timeouts must not be negative");
-  if (options.pool_size == 0 || stream_options.blocking_pool_size == 0)
-    throw invalid("pool sizes must be at least 1");
-  if (stream_options.max_block.count() < 1)
-    throw invalid("max_block must be at least 1 ms");
+  check_broker_options(options, stream_options, invalid);
   impl_ = std::make_unique<Impl>(std::move(hostname), port, std::move(options), stream_options);
+}
+
+// By value, as RedisClusterStore takes its seeds (the public shape of both).
+// NOLINTNEXTLINE(performance-unnecessary-value-param)
+RedisStreamBroker::RedisStreamBroker(std::vector<std::string> cluster_seeds, RedisOptions options,
+                                     RedisStreamOptions stream_options) {
+  const std::string subject = "redis stream broker on a cluster";
+  auto invalid = [&](std::string_view what) {
+    return Error(fmt::format("{}: invalid options: {}", subject, what));
+  };
+  std::vector<HostPort> seeds = detail::parse_seed_nodes(subject, cluster_seeds);
+  if (options.db != 0) {
+    throw invalid(
+        fmt::format("db {} requested, but a Redis Cluster has only database 0", options.db));
+  }
+  if (options.key_prefix.find_first_of("{}") != std::string::npos) {
+    throw invalid(fmt::format(
+        "key_prefix \"{}\" contains '{{' or '}}' (it would decide the slot of every topic)",
+        detail::printable(options.key_prefix)));
+  }
+  check_broker_options(options, stream_options, invalid);
+  impl_ = std::make_unique<Impl>(std::move(seeds), std::move(options), stream_options);
 }
 
 RedisStreamBroker::~RedisStreamBroker() = default;
@@ -306,60 +521,21 @@ std::string RedisStreamBroker::stream_key(const std::string& topic) const {
 void RedisStreamBroker::remove_topic(const std::string& topic) {
   const std::string stream = impl_->key(topic);
   const RedisOperation op{"UNLINK", stream};
-  impl_->run(impl_->pool, [&](RedisConnection& connection) {
-    RedisArgs args(2);
-    args.add("UNLINK").add(stream);
-    connection.check(op, connection.command(op, args), REDIS_REPLY_INTEGER);
-  });
+  RedisArgs args(2);
+  args.add("UNLINK").add(stream);
+  Impl::checked(impl_->exec1(stream, std::move(args), op), op, REDIS_REPLY_INTEGER);
 }
 
 void RedisStreamBroker::publish(const std::string& topic,
                                 const std::vector<std::string>& messages) {
   if (messages.empty())
     return;
-  const std::string stream = impl_->key(topic);
-  const std::string max_length = std::to_string(impl_->stream_options.max_length);
-  const bool trim = impl_->stream_options.max_length > 0;
-  const RedisOperation op{"XADD", stream, messages.size()};
-  impl_->run(impl_->pool, [&](RedisConnection& connection) {
-    std::size_t queued = 0;
-    std::size_t bytes = 0;
-    auto drain = [&] {
-      std::vector<RedisReplyPtr> replies = connection.replies(op, queued);
-      for (RedisReplyPtr& reply : replies)
-        connection.check(op, std::move(reply), REDIS_REPLY_STRING);
-      queued = 0;
-      bytes = 0;
-    };
-    for (const std::string& message : messages) {
-      RedisArgs args(8);
-      args.add("XADD").add(stream);
-      if (trim)
-        args.add("MAXLEN").add("~").add(max_length);
-      args.add("*").add(data_field).add(message);
-      connection.append(op, args);
-      ++queued;
-      bytes += message.size();
-      if (bytes >= window_bytes)
-        drain();
-    }
-    if (queued > 0)
-      drain();
-  });
+  std::vector<std::string_view> views(messages.begin(), messages.end());
+  impl_->xadd(impl_->key(topic), views, data_field);
 }
 
 void RedisStreamBroker::close(const std::string& topic) {
-  const std::string stream = impl_->key(topic);
-  const std::string max_length = std::to_string(impl_->stream_options.max_length);
-  const RedisOperation op{"XADD", stream};
-  impl_->run(impl_->pool, [&](RedisConnection& connection) {
-    RedisArgs args(8);
-    args.add("XADD").add(stream);
-    if (impl_->stream_options.max_length > 0)
-      args.add("MAXLEN").add("~").add(max_length);
-    args.add("*").add(end_field).add("1");
-    connection.check(op, connection.command(op, args), REDIS_REPLY_STRING);
-  });
+  impl_->xadd(impl_->key(topic), {std::string_view("1")}, end_field);
 }
 
 void RedisStreamBroker::subscribe(BrokerCursor& cursor) {
@@ -373,6 +549,12 @@ void RedisStreamBroker::subscribe(BrokerCursor& cursor) {
 
 BrokerBatch RedisStreamBroker::receive(BrokerCursor& cursor, std::size_t max,
                                        std::chrono::milliseconds wait) {
+  return ack_and_receive(cursor, {}, max, wait);
+}
+
+BrokerBatch RedisStreamBroker::ack_and_receive(BrokerCursor& cursor,
+                                               const std::vector<std::string>& ids, std::size_t max,
+                                               std::chrono::milliseconds wait) {
   const std::string stream = impl_->key(cursor.topic);
   BrokerBatch batch;
   bool end_seen = false;
@@ -381,14 +563,16 @@ BrokerBatch RedisStreamBroker::receive(BrokerCursor& cursor, std::size_t max,
       batch.end = true;
       return batch;
     }
-    batch.messages = impl_->take(cursor, stream, impl_->read(cursor, stream, max, wait), end_seen);
+    batch.messages =
+        impl_->take(cursor, stream, impl_->read(cursor, stream, max, wait, ids), end_seen);
     batch.end = batch.messages.empty() && end_seen;
     return batch;
   }
   // A group: items first; end-of-stream once the stream ends and nothing
   // is left undelivered or unacknowledged in the group.
   const auto block = cursor.closed ? std::chrono::milliseconds(0) : wait;
-  batch.messages = impl_->take(cursor, stream, impl_->read(cursor, stream, max, block), end_seen);
+  batch.messages =
+      impl_->take(cursor, stream, impl_->read(cursor, stream, max, block, ids), end_seen);
   if (!batch.messages.empty())
     return batch;
   if (!cursor.closed && !impl_->ends(stream))
@@ -413,23 +597,20 @@ BrokerBatch RedisStreamBroker::claim(BrokerCursor& cursor, std::chrono::millisec
     return batch;
   const std::string stream = impl_->key(cursor.topic);
   const RedisOperation op{"XAUTOCLAIM", stream, max};
-  RedisReplyPtr reply = impl_->run(impl_->pool, [&](RedisConnection& connection) {
-    RedisArgs args(8);
-    args.add("XAUTOCLAIM").add(stream).add(cursor.group).add(cursor.consumer);
-    args.add_owned(std::to_string(min_idle.count())).add("0-0").add("COUNT");
-    args.add_owned(std::to_string(std::max<std::size_t>(1, max)));
-    return connection.check(op, connection.command(op, args), REDIS_REPLY_ARRAY);
-  });
-  if (reply->elements < 2 || reply->element[1] == nullptr ||
-      reply->element[1]->type != REDIS_REPLY_ARRAY) {
-    impl_->malformed(op, "not [next, entries, ...]");
-  }
+  RedisArgs args(8);
+  args.add("XAUTOCLAIM").add(stream).add(cursor.group).add(cursor.consumer);
+  args.add_owned(std::to_string(min_idle.count())).add("0-0").add("COUNT");
+  args.add_owned(std::to_string(std::max<std::size_t>(1, max)));
+  const Impl::Reply reply = impl_->exec1(stream, std::move(args), op);
+  const redisReply& r = Impl::checked(reply, op, REDIS_REPLY_ARRAY);
+  if (r.elements < 2 || r.element[1] == nullptr || r.element[1]->type != REDIS_REPLY_ARRAY)
+    impl_->malformed(reply, op, "not [next, entries, ...]");
   std::vector<Entry> entries;
-  const redisReply* list = reply->element[1];
+  const redisReply* list = r.element[1];
   for (std::size_t i = 0; i < list->elements; ++i) {
     if (list->element[i] == nullptr || list->element[i]->type == REDIS_REPLY_NIL)
       continue;  // Redis 6.2: an entry deleted while pending
-    entries.push_back(impl_->parse_entry(op, list->element[i]));
+    entries.push_back(impl_->parse_entry(reply, op, list->element[i]));
   }
   bool end_seen = false;
   batch.messages = impl_->take(cursor, stream, std::move(entries), end_seen);

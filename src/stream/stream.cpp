@@ -114,6 +114,8 @@ ConsumerCore::ConsumerCore(std::shared_ptr<Broker> broker, std::string topic,
                             printable(topic)));
   }
   options_.prefetch = std::max<std::size_t>(1, options_.prefetch);
+  if (options_.max_event_size == 0)
+    options_.max_event_size = store_policy().max_object_size;
   cursor_.topic = std::move(topic);
   cursor_.group = options_.group;
   if (!cursor_.group.empty())
@@ -139,11 +141,11 @@ std::optional<BrokerMessage> ConsumerCore::next_message() {
     next_ = 0;
     if (ended_)
       return std::nullopt;
-    flush_acks();
     auto now = clock::now();
     if (in_group() && now >= next_claim_) {
       // Stale deliveries of dead (or slow) members first; looked for at
       // most a few times per claim_after.
+      flush_acks();
       next_claim_ = now + std::max(options_.claim_after / 4, std::chrono::milliseconds(10));
       BrokerBatch claimed = broker_->claim(cursor_, options_.claim_after, options_.prefetch);
       if (!claimed.messages.empty()) {
@@ -156,7 +158,7 @@ std::optional<BrokerMessage> ConsumerCore::next_message() {
       wait = std::chrono::milliseconds(0);
     if (in_group())
       wait = std::min(wait, std::max(options_.claim_after / 2, std::chrono::milliseconds(1)));
-    BrokerBatch batch = broker_->receive(cursor_, options_.prefetch, wait);
+    BrokerBatch batch = acknowledge_and_receive(wait);
     if (batch.end && batch.messages.empty()) {
       ended_ = true;
       continue;
@@ -173,6 +175,35 @@ std::optional<BrokerMessage> ConsumerCore::next_message() {
                      : std::string(),
           options_.timeout.count()));
     }
+  }
+}
+
+BrokerBatch ConsumerCore::acknowledge_and_receive(std::chrono::milliseconds wait) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(ack_mutex_);
+    const bool evicts = std::any_of(queued_evicts_.begin(), queued_evicts_.end(),
+                                    [](const Evict& evict) { return evict.has_value(); });
+    if (!in_group()) {
+      queued_ids_.clear();  // fan-out: nothing to acknowledge, never evicts
+      queued_evicts_.clear();
+    } else if (!evicts) {
+      ids.swap(queued_ids_);
+      queued_evicts_.clear();
+    }
+  }
+  // Stored items to evict: acknowledged (then evicted) before the read,
+  // which may block, rather than after it.
+  flush_acks();
+  try {
+    return broker_->ack_and_receive(cursor_, ids, options_.prefetch, wait);
+  } catch (const ConnectionError&) {
+    // Maybe not acknowledged: keep them for the next attempt (the broker
+    // may be restarting; acknowledging twice is harmless).
+    std::lock_guard<std::mutex> lock(ack_mutex_);
+    queued_ids_.insert(queued_ids_.begin(), ids.begin(), ids.end());
+    queued_evicts_.insert(queued_evicts_.begin(), ids.size(), Evict());
+    throw;
   }
 }
 

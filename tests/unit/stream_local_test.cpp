@@ -330,6 +330,39 @@ TEST_CASE("Stream forged events are refused with a clear error and skipped", "[s
   }
 }
 
+TEST_CASE("Stream max_event_size defaults to the store policy's max_object_size", "[stream]") {
+  struct Restore {
+    StorePolicy saved = store_policy();
+    ~Restore() { set_store_policy(saved); }
+  } restore;
+  const StorePolicy saved = restore.saved;
+  StorePolicy policy = saved;
+  policy.max_object_size = 1000;
+  set_store_policy(policy);
+
+  auto broker = std::make_shared<LocalBroker>();
+  StreamConsumer<std::string> bounded(broker, "limits", quick());
+  ConsumerOptions larger = quick();
+  larger.max_event_size = 4000;  // an explicit value overrides the policy
+  StreamConsumer<std::string> overridden(broker, "limits", larger);
+  set_store_policy(saved);  // read when the consumer was made, not later
+  StreamConsumer<std::string> unbounded(broker, "limits", quick());
+
+  StreamProducer<std::string> producer(broker);
+  producer.send("limits", std::string(2000, 'x'));
+  producer.close_topic("limits");
+  const std::string message = message_of<SerializationError>([&] { (void)bounded.next(); });
+  CHECK_THAT(message, Catch::Contains("stream topic 'limits'"));
+  CHECK_THAT(message, Catch::Contains("1000"));
+  CHECK_FALSE(bounded.next());
+  for (StreamConsumer<std::string>* consumer : {&overridden, &unbounded}) {
+    std::optional<std::string> object = consumer->next_object();
+    REQUIRE(object);
+    CHECK(object->size() == 2000);
+    CHECK_FALSE(consumer->next());
+  }
+}
+
 TEST_CASE("Stream on LocalBroker with 8 producer and 8 consumer threads", "[stream][concurrency]") {
   ScopedStoreName name("stream-threads-store");
   auto store = local_store(name.get());
