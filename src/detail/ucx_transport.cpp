@@ -505,7 +505,8 @@ struct Node::Impl {
   // complete them once UCX is gone.
   std::mutex directs_mutex;
   std::set<std::shared_ptr<DirectReceive>> directs;
-  bool torn_down = false;  // under directs_mutex
+  bool torn_down = false;         // under directs_mutex
+  std::atomic<bool> gone{false};  // teardown() finished: UCX holds no buffer
 
   // Progress thread only:
   std::unordered_map<std::uint64_t, std::shared_ptr<Call>> pending;
@@ -1284,6 +1285,7 @@ struct Node::Impl {
     }
     for (const auto& op : left)
       complete(op, "the UCX worker was torn down");
+    gone.store(true);
   }
 
   void shutdown() {
@@ -1530,8 +1532,16 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
   }
   // The request's buffers are the caller's: wait until UCX lets go of them
   // (a dropped connection cancels the send promptly).
-  call->changed.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::seconds(10),
-                           [&] { return call->send_done; });
+  if (!call->changed.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::seconds(10),
+                                [&] { return call->send_done; })) {
+    // UCX kept the send: tear the client down (as PendingValue::receive
+    // does), after which nothing of UCX reads the caller's buffers.
+    lock.unlock();
+    impl_->request_retire();
+    lock.lock();
+    while (!call->send_done && !impl_->gone.load())
+      call->changed.wait_for(lock, std::chrono::milliseconds(20));
+  }
   if (timed_out && !call->done) {
     if (never_connected) {
       throw TimeoutError(failure(fmt::format("no answer within the connect timeout of {} ms",
