@@ -406,7 +406,7 @@ struct Hooks {
 };
 
 Hooks& hooks() {
-  static Hooks* instance = new Hooks;  // never destroyed (used at exit)
+  static auto* instance = new Hooks;  // never destroyed (used at exit)
   return *instance;
 }
 
@@ -1601,11 +1601,21 @@ void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::s
     throw ConnectionError(
         failure("the UCX client was torn down after a stalled transfer before the value arrived"));
   }
-  struct Untrack {
-    Node::Impl* impl;
-    const std::shared_ptr<DirectReceive>& op;
-    ~Untrack() { impl->untrack(op); }
-  } untrack{impl, op};
+  class Untrack {
+   public:
+    Untrack(Node::Impl* impl, std::shared_ptr<DirectReceive> op)
+        : impl_(impl), op_(std::move(op)) {}
+    Untrack(const Untrack&) = delete;
+    Untrack& operator=(const Untrack&) = delete;
+    Untrack(Untrack&&) = delete;
+    Untrack& operator=(Untrack&&) = delete;
+    ~Untrack() { impl_->untrack(op_); }
+
+   private:
+    Node::Impl* impl_;
+    std::shared_ptr<DirectReceive> op_;
+  };
+  const Untrack untrack(impl, op);
   {
     std::function<void()> hook;
     {

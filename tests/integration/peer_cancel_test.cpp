@@ -14,6 +14,7 @@
 #include "../../src/detail/ucx_transport.hpp"
 #include "support/child_process.hpp"
 #include "support/matchers.hpp"
+#include "support/peer_values.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -35,26 +36,13 @@ using proxystore::PeerStore;
 using proxystore::Proxy;
 using proxystore::TimeoutError;
 using proxystore::test::BackgroundChild;
+using proxystore::test::from_hex;
 using proxystore::test::message_of;
+using proxystore::test::pattern;
 using proxystore::test::unique_name;
 namespace ucx = proxystore::detail::ucx;
 
 namespace {
-
-/// The value peer_owner serves: byte i = i * 31 + 7 (mod 256).
-std::string owner_pattern(std::size_t size) {
-  std::string value(size, '\0');
-  for (std::size_t i = 0; i < size; ++i)
-    value[i] = static_cast<char>((i * 31 + 7) & 0xffU);
-  return value;
-}
-
-std::string from_hex(const std::string& text) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < text.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16)));
-  return out;
-}
 
 /// The state letter of process `pid` ('T' once stopped).
 char process_state(int pid) {
@@ -144,7 +132,7 @@ TEST_CASE("EndpointStore: an owner stopped mid-rendezvous gives TimeoutError and
   // The owner resumes: the store works again (a new connection, or a new
   // client worker after a teardown), and so does every other store.
   ::kill(pid, SIGCONT);
-  CHECK(client->get<std::string>(key) == owner_pattern(size));
+  CHECK(client->get<std::string>(key) == pattern(size));
   CHECK(bystander_client->get<std::string>(other) == std::string("still here"));
   owner.close_stdin();
   CHECK(owner.wait(std::chrono::seconds(10)) == 0);
