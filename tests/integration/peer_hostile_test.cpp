@@ -12,17 +12,21 @@
 #include <proxystore/stores/peer.hpp>
 
 #include "../../src/detail/machine_memory.hpp"
+#include "support/child_process.hpp"
 #include "support/matchers.hpp"
 #include "support/raw_ucx_peer.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 
 using proxystore::ConnectionError;
@@ -191,5 +195,51 @@ TEST_CASE("PeerStore: malformed requests from a hostile client leave it serving 
                                                hostile_options());
   CHECK(other->get<std::string>(before) == std::string("before"));
 }
+
+#ifdef PROXYSTORE_TEST_ENDPOINT
+TEST_CASE("proxystore-endpoint: one log line per malformed request and it keeps serving",
+          "[peer]") {
+  const proxystore::test::TempDir dir("peer-hostile-endpoint");
+  const std::string log = (dir / "stderr").string();
+  proxystore::test::BackgroundChild endpoint(
+      "/bin/sh",
+      {"-c", "exec \"$0\" --listen 127.0.0.1:0 2>\"$1\"", PROXYSTORE_TEST_ENDPOINT, log});
+  const std::string listening = endpoint.read_line();
+  REQUIRE(listening.rfind("listening on ", 0) == 0);
+  const int port = std::stoi(listening.substr(listening.rfind(':') + 1));
+  auto good = std::make_shared<EndpointStore>(unique_name("peer-endpoint-good"), "127.0.0.1", port,
+                                              hostile_options());
+  const proxystore::Key key = good->set(std::string("kept"));
+
+  {
+    RawUcxPeer hostile;
+    const int connection = hostile.connect(port);
+    hostile.send(connection, std::string(10, '\1'));  // a truncated header
+    std::string wrong_magic = RawUcxPeer::request_header(2, 1, "k");
+    wrong_magic[0] = 'X';
+    hostile.send(connection, wrong_magic);
+    hostile.send(connection, RawUcxPeer::request_header(2, 2, std::string(2000, 'k')));
+    for (int i = 0; i < 20; ++i)
+      (void)hostile.connect(port);
+    // Answered, and after the three above on the same connection.
+    hostile.send(connection, RawUcxPeer::request_header(99, 3, "k"));
+    REQUIRE(hostile.wait_replies(1, std::chrono::seconds(10)));
+    CHECK(good->get<std::string>(key) == std::string("kept"));
+  }
+  CHECK(good->get<std::string>(key) == std::string("kept"));
+  endpoint.kill(SIGTERM);
+  CHECK(endpoint.wait(std::chrono::seconds(10)) == 0);
+
+  std::istringstream lines(dir.read_file("stderr"));
+  std::string line;
+  int dropped = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("proxystore-endpoint: dropped", 0) == 0)
+      ++dropped;
+  }
+  INFO(dir.read_file("stderr"));
+  CHECK(dropped == 3);
+}
+#endif  // PROXYSTORE_TEST_ENDPOINT
 
 #endif  // PROXYSTORE_HAS_UCX
