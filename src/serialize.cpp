@@ -15,6 +15,23 @@
 namespace proxystore::detail {
 
 ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t total) {
+  // The common header — a type name shorter than 128 bytes (a one-byte
+  // length tag) — accepted without an archive; anything else, and every
+  // error, takes the general path below (which accepts the same headers).
+  if (prefix.size() >= 4 && prefix[0] == object_magic[0] && prefix[1] == object_magic[1] &&
+      static_cast<std::uint8_t>(prefix[2]) == object_format_version &&
+      static_cast<std::uint8_t>(prefix[3]) < 0x80U) {
+    const auto name_length = static_cast<std::size_t>(static_cast<std::uint8_t>(prefix[3]));
+    if (prefix.size() - 4 >= name_length + body_length_size) {
+      const std::size_t length_at = 4 + name_length;
+      std::uint64_t body_length = 0;
+      for (std::size_t i = body_length_size; i-- > 0;)
+        body_length = (body_length << 8U) | static_cast<unsigned char>(prefix[length_at + i]);
+      const std::size_t body_at = length_at + body_length_size;
+      if (body_length == total - body_at)
+        return ObjectLayout{object_format_version, prefix.substr(4, name_length), body_at};
+    }
+  }
   if (prefix.size() < 2 || prefix[0] != object_magic[0] || prefix[1] != object_magic[1]) {
     throw SerializationError(
         fmt::format("not a proxystore object ({} bytes, missing the \"PX\" header)", total));

@@ -339,11 +339,35 @@ struct StreamEvent {
   std::string payload;
 };
 
+/// A decoded event whose payload views the encoded bytes (they must
+/// outlive it): what a consumer decodes an item from, without a copy.
+struct StreamEventView {
+  /// Inline object or proxy.
+  StreamEventKind kind = StreamEventKind::inline_object;
+  /// Whether a group member evicts the stored object on acknowledgement.
+  bool evict = false;
+  /// The item's metadata.
+  StreamMetadata metadata;
+  /// serialize<T>(object) or serialize(Proxy<T>), inside the event's bytes.
+  std::string_view payload;
+};
+
 /// Encodes an event (the stored-object format of a private struct).
 std::string encode_stream_event(const StreamEvent& event);
+/// The same bytes as encode_stream_event of {kind, evict, metadata,
+/// payload}, written into one string allocated once at its final size.
+std::string encode_stream_event(StreamEventKind kind, bool evict, const StreamMetadata& metadata,
+                                std::string_view payload);
+/// The same with the payload in two parts (`head + body`, e.g. a
+/// serialize_split object): the body is copied once, into the event.
+std::string encode_stream_event(StreamEventKind kind, bool evict, const StreamMetadata& metadata,
+                                std::string_view payload_head, std::string_view payload_body);
 /// Decodes an event; throws SerializationError on malformed input, an
 /// unknown kind, or a size over `max_size`.
 StreamEvent decode_stream_event(std::string_view bytes, std::size_t max_size);
+/// decode_stream_event without copying the payload: the same checks and
+/// errors; the view's payload points into `bytes`.
+StreamEventView decode_stream_event_view(std::string_view bytes, std::size_t max_size);
 
 /// The compiled half of a consumer: the broker loop (claim, receive,
 /// timeout), acknowledgement and eviction. `ack` may be called from any
@@ -575,6 +599,17 @@ class StreamProducer {
   void encode_locked(Topic& state) {
     const TopicOptions& options = state.options;
     const std::size_t count = state.objects.size();
+    if constexpr (detail::has_raw_body_v<T>) {
+      if (!options.store) {
+        // All inline, the object's bytes copied once, straight into its event.
+        append_events(state, [&](std::size_t i) {
+          const detail::SplitObject object = detail::serialize_split(state.objects[i]);
+          return detail::encode_stream_event(detail::StreamEventKind::inline_object, false,
+                                             state.metadata[i], object.head, object.body);
+        });
+        return;
+      }
+    }
     std::vector<std::string> inline_bytes(count);
     std::vector<bool> stored(count, options.store != nullptr);
     if (!options.store || options.inline_threshold > 0) {
@@ -597,26 +632,35 @@ class StreamProducer {
       proxy_options.lifetime = options.lifetime;
       proxies = options.store->proxy_batch(std::move(to_store), proxy_options);
     }
-    std::vector<std::string> events;
-    events.reserve(count);
     std::size_t next_proxy = 0;
-    for (std::size_t i = 0; i < count; ++i) {
-      detail::StreamEvent event;
-      event.metadata = std::move(state.metadata[i]);
+    append_events(state, [&](std::size_t i) {
       if (stored[i]) {
-        event.kind = detail::StreamEventKind::proxy;
-        event.evict = options.evict;
-        event.payload = serialize(proxies[next_proxy++]);
-      } else {
-        event.kind = detail::StreamEventKind::inline_object;
-        event.payload = std::move(inline_bytes[i]);
+        return detail::encode_stream_event(detail::StreamEventKind::proxy, options.evict,
+                                           state.metadata[i], serialize(proxies[next_proxy++]));
       }
-      events.push_back(detail::encode_stream_event(event));
+      return detail::encode_stream_event(detail::StreamEventKind::inline_object, false,
+                                         state.metadata[i], inline_bytes[i]);
+    });
+  }
+
+  /// Appends `encode(i)` for every queued object to `ready` (each event
+  /// allocated once, at its final size), then empties the queue; on a
+  /// failure midway this batch's events are taken back out, so the objects
+  /// stay queued and nothing is half-published.
+  template <class Encode>
+  static void append_events(Topic& state, Encode&& encode) {
+    const std::size_t ready_before = state.ready.size();
+    const std::size_t count = state.objects.size();
+    state.ready.reserve(ready_before + count);
+    try {
+      for (std::size_t i = 0; i < count; ++i)
+        state.ready.push_back(encode(i));
+    } catch (...) {
+      state.ready.resize(ready_before);
+      throw;
     }
     state.objects.clear();
     state.metadata.clear();
-    for (std::string& event : events)
-      state.ready.push_back(std::move(event));
   }
 
   std::shared_ptr<Broker> broker_;
@@ -680,8 +724,8 @@ class StreamConsumer {
     StreamItem<T> item;
     item.ack_state = ack;
     try {
-      detail::StreamEvent event =
-          detail::decode_stream_event(message->data, core_->options().max_event_size);
+      detail::StreamEventView event =
+          detail::decode_stream_event_view(message->data, core_->options().max_event_size);
       item.metadata = std::move(event.metadata);
       item.proxy = decode_object(event);
       if (event.kind == detail::StreamEventKind::proxy && event.evict && core_->in_group()) {
@@ -754,7 +798,7 @@ class StreamConsumer {
   iterator end() { return iterator(); }
 
  private:
-  Proxy<T> decode_object(const detail::StreamEvent& event) {
+  Proxy<T> decode_object(const detail::StreamEventView& event) {
     return detail::decoding<T>([&]() -> Proxy<T> {
       if (event.kind == detail::StreamEventKind::proxy)
         return deserialize<Proxy<T>>(event.payload, core_->options().max_event_size);

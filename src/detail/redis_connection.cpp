@@ -271,6 +271,41 @@ void RedisConnection::append(const RedisOperation& operation, RedisArgs& args) {
   ++pending_;
 }
 
+void append_resp_command(std::string& out, std::initializer_list<std::string_view> args) {
+  // Sized first, then written in place: one resize, no append per piece.
+  constexpr std::size_t max_header = 1 + std::numeric_limits<std::size_t>::digits10 + 1 + 2;
+  std::size_t bound = max_header;
+  for (const std::string_view arg : args)
+    bound += max_header + arg.size() + 2;
+  const std::size_t start = out.size();
+  out.resize(start + bound);
+  char* at = out.data() + start;
+  char* const last = out.data() + out.size();
+  const auto header = [&](char type, std::size_t n) {
+    *at++ = type;
+    at = std::to_chars(at, last, n).ptr;
+    *at++ = '\r';
+    *at++ = '\n';
+  };
+  header('*', args.size());
+  for (const std::string_view arg : args) {
+    header('$', arg.size());
+    if (!arg.empty())
+      std::memcpy(at, arg.data(), arg.size());
+    at += arg.size();
+    *at++ = '\r';
+    *at++ = '\n';
+  }
+  out.resize(static_cast<std::size_t>(at - out.data()));
+}
+
+void RedisConnection::append_formatted(const RedisOperation& operation, std::string_view commands,
+                                       std::size_t count) {
+  if (redisAppendFormattedCommand(context_.get(), commands.data(), commands.size()) != REDIS_OK)
+    fail(operation, errno);
+  pending_ += count;
+}
+
 RedisReplyPtr RedisConnection::reply(const RedisOperation& operation) {
   void* raw = nullptr;
   int status = REDIS_OK;

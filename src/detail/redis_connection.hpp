@@ -119,6 +119,11 @@ struct ReplyHeader {
 /// payload arrives).
 ReplyHeader parse_reply_header(std::string_view line) noexcept;
 
+/// Appends one command in the protocol's wire form to `out`: a RESP array
+/// of bulk strings, byte for byte what hiredis formats for the same
+/// arguments (for RedisConnection::append_formatted).
+void append_resp_command(std::string& out, std::initializer_list<std::string_view> args);
+
 /// Arguments of one command with explicit lengths (values contain NULs).
 /// Views added with `add` must outlive the command; `add_owned` copies.
 class RedisArgs {
@@ -184,6 +189,11 @@ class RedisConnection {
 
   /// Queues a command (pipelining); nothing is sent until `reply`.
   void append(const RedisOperation& operation, RedisArgs& args);
+  /// Queues `count` commands already in the protocol's wire form (RESP
+  /// arrays of bulk strings, see append_resp_command) — a caller sending
+  /// many commands of one shape formats them itself, once, into one buffer.
+  void append_formatted(const RedisOperation& operation, std::string_view commands,
+                        std::size_t count);
   /// The reply to the oldest queued command (flushes the queue first).
   RedisReplyPtr reply(const RedisOperation& operation);
   /// Writes every queued command to the socket now, without waiting for a

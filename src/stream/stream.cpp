@@ -2,6 +2,7 @@
 // The compiled half of streams: the event codec, the consumer loop and
 // acknowledgement, producer helpers, SamplingFilter.
 #include <proxystore/detail/printable.hpp>
+#include <proxystore/detail/wire_archive.hpp>
 #include <proxystore/registry.hpp>
 #include <proxystore/stream.hpp>
 
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <random>
 
 namespace proxystore {
@@ -51,12 +53,140 @@ namespace detail {
 
 // --- events ----------------------------------------------------------------------
 
+// The event is the stored-object format of StreamEvent (serialize<T>):
+//   header ("PX", version, type name, body length) | kind (1 byte) |
+//   evict (1 byte) | metadata (cereal map) | payload (varint length, bytes)
+// written and read here field by field — the same bytes as
+// serialize(StreamEvent) / deserialize<StreamEvent> (a unit test holds
+// them equal), without the intermediate strings: an event is built in
+// one allocation, and decoding views the payload instead of copying it.
+
 std::string encode_stream_event(const StreamEvent& event) {
-  return proxystore::serialize(event);
+  return encode_stream_event(event.kind, event.evict, event.metadata, event.payload);
+}
+
+namespace {
+
+/// The header of every event up to its body length: the same for all.
+const std::string& event_header() {
+  static const std::string header = [] {
+    std::string out;
+    write_object_header(out, type_name<StreamEvent>());
+    out.resize(out.size() - body_length_size);
+    return out;
+  }();
+  return header;
+}
+
+/// A length tag as WireOutputArchive::save_length writes it (LEB128).
+void append_length(std::string& out, std::uint64_t value) {
+  do {
+    const auto byte = static_cast<std::uint8_t>(value & 0x7fU);
+    value >>= 7U;
+    out.push_back(static_cast<char>(value != 0 ? (byte | 0x80U) : byte));
+  } while (value != 0);
+}
+
+}  // namespace
+
+std::string encode_stream_event(StreamEventKind kind, bool evict, const StreamMetadata& metadata,
+                                std::string_view payload) {
+  return encode_stream_event(kind, evict, metadata, payload, std::string_view());
+}
+
+std::string encode_stream_event(StreamEventKind kind, bool evict, const StreamMetadata& metadata,
+                                std::string_view payload_head, std::string_view payload_body) {
+  const std::size_t payload_size = payload_head.size() + payload_body.size();
+  constexpr std::size_t max_varint = 10;
+  std::size_t metadata_bytes = max_varint;
+  for (const auto& [name, value] : metadata)
+    metadata_bytes += 2 * max_varint + name.size() + value.size();
+  const std::string& header = event_header();
+  std::string out;
+  out.reserve(header.size() + body_length_size + 2 + metadata_bytes + max_varint + payload_size);
+  out.append(header);
+  const std::size_t length_at = out.size();
+  out.append(body_length_size, '\0');
+  out.push_back(static_cast<char>(kind));
+  out.push_back(static_cast<char>(evict ? 1 : 0));
+  if (metadata.empty()) {
+    append_length(out, 0);  // what the archive writes for an empty map
+  } else {
+    WireOutputArchive ar(out);
+    ar(metadata);
+    ar.expect_backed();
+  }
+  append_length(out, payload_size);
+  out.append(payload_head);
+  out.append(payload_body);
+  patch_body_length(out, length_at);
+  return out;
 }
 
 StreamEvent decode_stream_event(std::string_view bytes, std::size_t max_size) {
-  auto event = proxystore::deserialize<StreamEvent>(bytes, max_size);
+  StreamEventView view = decode_stream_event_view(bytes, max_size);
+  return StreamEvent{view.kind, view.evict, std::move(view.metadata), std::string(view.payload)};
+}
+
+namespace {
+
+/// The common event body — empty metadata, then a payload whose length tag
+/// accounts for every remaining byte — read without an archive; nullopt
+/// for anything else, which the archive then reads (accepting the same
+/// bodies, refusing the rest with its errors).
+std::optional<StreamEventView> read_plain_event(std::string_view body) {
+  if (body.size() < 4 || static_cast<std::uint8_t>(body[1]) > 1 || body[2] != '\0')
+    return std::nullopt;
+  std::uint64_t length = 0;
+  std::size_t at = 3;
+  for (unsigned shift = 0;; shift += 7) {
+    if (at == body.size() || shift > 56)
+      return std::nullopt;
+    const auto byte = static_cast<std::uint8_t>(body[at++]);
+    length |= static_cast<std::uint64_t>(byte & 0x7fU) << shift;
+    if ((byte & 0x80U) == 0)
+      break;
+  }
+  if (length != body.size() - at)
+    return std::nullopt;
+  StreamEventView event;
+  event.kind = static_cast<StreamEventKind>(static_cast<std::uint8_t>(body[0]));
+  event.evict = body[1] == '\1';
+  event.payload = body.substr(at);
+  return event;
+}
+
+}  // namespace
+
+StreamEventView decode_stream_event_view(std::string_view bytes, std::size_t max_size) {
+  const std::string_view type = type_name<StreamEvent>();
+  if (bytes.size() > max_size) {
+    throw SerializationError(
+        fmt::format("cannot decode '{}': {} bytes exceed the maximum object size {}", type,
+                    bytes.size(), max_size));
+  }
+  StreamEventView event = decoding<StreamEvent>([&] {
+    const ObjectHeader header = parse_object_header(bytes);
+    if (header.type_name != type) {
+      throw SerializationError(
+          fmt::format("the object holds a '{}', not a '{}'", printable(header.type_name), type));
+    }
+    if (std::optional<StreamEventView> plain = read_plain_event(header.body))
+      return std::move(*plain);
+    WireInputArchive ar(header.body);
+    StreamEventView out;
+    std::uint8_t kind = 0;
+    ar(kind, out.evict, out.metadata);
+    out.kind = static_cast<StreamEventKind>(kind);
+    // The payload is the last field: its length (checked against what
+    // remains) must account for every byte left.
+    const std::uint64_t length = ar.load_length();
+    if (ar.remaining() != length)
+      throw SerializationError(
+          fmt::format("{} unexpected trailing bytes", ar.remaining() - length));
+    out.payload = header.body.substr(header.body.size() - ar.remaining());
+    return out;
+  });
   if (event.kind != StreamEventKind::inline_object && event.kind != StreamEventKind::proxy) {
     throw SerializationError(
         fmt::format("stream event of unknown kind {}", static_cast<unsigned>(event.kind)));
@@ -189,7 +319,8 @@ BrokerBatch ConsumerCore::acknowledge_and_receive(std::chrono::milliseconds wait
       queued_evicts_.clear();
     } else if (!evicts) {
       ids.swap(queued_ids_);
-      queued_evicts_.clear();
+      queued_ids_.reserve(ids.size());  // the next batch's acks, without regrowing
+      queued_evicts_.clear();           // keeps its capacity
     }
   }
   // Stored items to evict: acknowledged (then evicted) before the read,
@@ -223,11 +354,11 @@ void ConsumerCore::flush_acks() {
   std::vector<Evict> evicts;
   {
     std::lock_guard<std::mutex> lock(ack_mutex_);
+    if (queued_ids_.empty())
+      return;  // keep the queues' capacity
     ids.swap(queued_ids_);
     evicts.swap(queued_evicts_);
   }
-  if (ids.empty())
-    return;
   try {
     send_acks(ids, evicts);
   } catch (const ConnectionError&) {
