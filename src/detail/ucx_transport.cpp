@@ -39,6 +39,26 @@ constexpr unsigned am_request = 1;
 constexpr unsigned am_reply = 2;
 constexpr std::uint32_t request_magic = 0x50535531;  // "PSU1"
 
+/// UCX 1.13 builds a UCP_ERR_HANDLING_MODE_PEER endpoint only from
+/// transports that can report a peer's failure and, for rendezvous,
+/// invalidate registered memory: on one host that rules out shared memory
+/// (sysv, posix) and cross-memory attach (cma), so every byte went through
+/// loopback TCP (8x the floor at 1 MB). With mode NONE UCX picks the same
+/// transports as a plain endpoint (sysv for messages, cma for rendezvous:
+/// one process_vm_readv into the destination) and still calls the error
+/// handler installed on the endpoint: the connection manager's socket
+/// reports a peer that exits or is killed (UCS_ERR_CONNECTION_RESET), and
+/// every wait stays bounded by the connect and command timeouts.
+constexpr ucp_err_handling_mode_t endpoint_err_mode = UCP_ERR_HANDLING_MODE_NONE;
+
+/// A caller waiting for its reply progresses the worker itself until this
+/// long passes without any event, then sleeps (bounded: never a busy wait
+/// on an idle node).
+constexpr std::chrono::microseconds caller_spin_idle{200};
+/// The progress thread keeps progressing this long after its last event
+/// before it sleeps in poll().
+constexpr std::chrono::microseconds thread_spin_idle{50};
+
 struct RequestHeader {
   std::uint32_t magic = request_magic;
   std::uint16_t op = 0;
@@ -452,6 +472,11 @@ struct Call {
 struct Peer {
   ucp_ep_h ep = nullptr;
   bool confirmed = false;
+  /// Calls held back until the peer answers the connection's ping: a
+  /// request is handed to UCX only on a connection known to work, so a
+  /// peer that never answers holds none of the callers' buffers (an
+  /// endpoint without UCP_ERR_HANDLING_MODE_PEER cannot be force-closed).
+  std::vector<std::shared_ptr<Call>> waiting;
 };
 
 /// A rendezvous value received straight into the caller's memory
@@ -493,7 +518,28 @@ struct Node::Impl {
   std::mutex tasks_mutex;
   std::vector<std::function<void()>> tasks;
 
-  // Progress thread only:
+  /// Held by whichever thread drives the worker: the progress thread, or a
+  /// caller progressing it itself while it waits for its own reply (no
+  /// hand-off to the progress thread and back). Never held while sleeping.
+  std::mutex progress_mutex;
+  /// The node whose progress_mutex this thread holds (null: none).
+  static inline thread_local const Impl* holding = nullptr;
+  /// Callers progressing the worker now: the progress thread rests meanwhile.
+  std::atomic<int> spinners{0};
+
+  /// Marks the current thread as holding `impl`'s progress_mutex.
+  class Hold {
+   public:
+    explicit Hold(const Impl* impl) noexcept : previous_(holding) { holding = impl; }
+    ~Hold() { holding = previous_; }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+
+   private:
+    const Impl* previous_;
+  };
+
+  // Guarded by progress_mutex:
   std::unordered_map<std::uint64_t, std::shared_ptr<Call>> pending;
   std::map<std::string, Peer> peers;
   std::set<ucp_ep_h> server_eps;
@@ -501,12 +547,93 @@ struct Node::Impl {
   std::map<std::uint64_t, RemoteWait> remote_waits;  // table waiter token ->
   InFlight flight;
 
+  /// Whether the calling thread may drive this node's worker itself: it
+  /// holds no node's progress_mutex (a callback running under one queues
+  /// its work instead), this process owns the node (not a forked child)
+  /// and the node is not shutting down.
+  bool can_drive() const { return holding == nullptr && owner == ::getpid() && !stopping.load(); }
+
+  /// Runs `task` under progress_mutex: at once on the calling thread when
+  /// it can drive the worker (then progresses it once), else queued for the
+  /// progress thread.
   void submit(std::function<void()> task) {
+    if (can_drive()) {
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      const Hold hold(this);
+      run_tasks();  // queued earlier: first
+      task();
+      pump();
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(tasks_mutex);
       tasks.push_back(std::move(task));
     }
     ucp_worker_signal(worker);
+  }
+
+  /// Runs the queued tasks (progress_mutex held). Returns whether there were any.
+  bool run_tasks() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(tasks_mutex);
+      batch.swap(tasks);
+    }
+    for (auto& task : batch)
+      task();
+    return !batch.empty();
+  }
+
+  /// One round of work (progress_mutex held): queued tasks, the worker's
+  /// events, the work callbacks deferred, expired remote waits. Returns
+  /// whether anything happened.
+  bool pump() {
+    bool active = run_tasks();
+    while (ucp_worker_progress(worker) != 0)
+      active = true;
+    while (!deferred.empty()) {
+      active = true;
+      std::vector<std::function<void()>> now;
+      now.swap(deferred);
+      for (auto& task : now)
+        task();
+      while (ucp_worker_progress(worker) != 0) {
+      }
+    }
+    if (!remote_waits.empty())
+      expire_remote_waits();
+    return active;
+  }
+
+  /// A caller waiting for `done()` (which must lock what it reads) drives
+  /// the worker itself until it is true, until nothing has happened for
+  /// caller_spin_idle, or until `deadline`, whichever is first; then the
+  /// caller sleeps on its condition variable as before and the progress
+  /// thread takes over. A reply that arrives while the caller spins is
+  /// handled on the caller's thread: no wake-up of the progress thread from
+  /// poll() and no condition-variable hand-off back to the caller.
+  template <class Done>
+  void spin_until(const Done& done, std::chrono::steady_clock::time_point deadline) {
+    if (!can_drive())
+      return;
+    spinners.fetch_add(1);
+    auto last_activity = std::chrono::steady_clock::now();
+    while (!done()) {
+      bool active = false;
+      {
+        std::unique_lock<std::mutex> lock(progress_mutex, std::try_to_lock);
+        if (lock.owns_lock()) {
+          const Hold hold(this);
+          active = pump();
+        }
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (active)
+        last_activity = now;
+      else if (now - last_activity >= caller_spin_idle || now >= deadline)
+        break;
+    }
+    spinners.fetch_sub(1);
   }
 
   void say(const std::string& line) const {
@@ -543,7 +670,12 @@ struct Node::Impl {
     if (it == peers.end())
       return;
     ucp_ep_h ep = it->second.ep;
+    std::vector<std::shared_ptr<Call>> held = std::move(it->second.waiting);
     peers.erase(it);
+    for (const auto& call : held) {
+      finish(call, why);
+      mark_sent(call);  // never handed to UCX
+    }
     for (auto call = pending.begin(); call != pending.end();) {
       if (call->second->address == address) {
         finish(call->second, why);
@@ -558,7 +690,11 @@ struct Node::Impl {
   void close_ep(ucp_ep_h ep) {
     ucp_request_param_t param{};
     param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    // UCX refuses a forced close of an endpoint without peer error
+    // handling: flush it (a failed endpoint's lanes are discarded already).
+    param.flags = endpoint_err_mode == UCP_ERR_HANDLING_MODE_PEER
+                      ? static_cast<std::uint32_t>(UCP_EP_CLOSE_FLAG_FORCE)
+                      : 0U;
     ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
     if (request != nullptr && !UCS_PTR_IS_ERR(request))
       ucp_request_free(request);
@@ -592,7 +728,7 @@ struct Node::Impl {
     params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
     params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
     params.sockaddr.addrlen = length;
-    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_mode = endpoint_err_mode;
     params.err_handler.cb = &Impl::on_client_ep_error;
     params.err_handler.arg = this;
     ucp_ep_h ep = nullptr;
@@ -635,11 +771,31 @@ struct Node::Impl {
       mark_sent(call);
       return;
     }
-    if (peer->confirmed) {
+    if (!peer->confirmed) {
+      peer->waiting.push_back(call);
+      return;
+    }
+    {
       std::lock_guard<std::mutex> lock(call->mutex);
       call->confirmed = true;
     }
     send_request(*peer, call);
+  }
+
+  /// The peer at `address` answered its ping: sends the calls held back.
+  void send_held(const std::string& address) {
+    auto it = peers.find(address);
+    if (it == peers.end())
+      return;
+    std::vector<std::shared_ptr<Call>> held = std::move(it->second.waiting);
+    for (const auto& call : held) {
+      {
+        std::lock_guard<std::mutex> lock(call->mutex);
+        call->confirmed = true;
+      }
+      call->changed.notify_all();
+      send_request(it->second, call);
+    }
   }
 
   void send_request(Peer& peer, const std::shared_ptr<Call>& call) {
@@ -683,6 +839,13 @@ struct Node::Impl {
   /// releases the caller's buffers.
   void abandon(const std::shared_ptr<Call>& call, bool drop) {
     pending.erase(call->id);
+    if (auto peer = peers.find(call->address); peer != peers.end()) {
+      auto& held = peer->second.waiting;
+      if (auto it = std::find(held.begin(), held.end(), call); it != held.end()) {
+        held.erase(it);
+        mark_sent(call);  // never handed to UCX
+      }
+    }
     bool sent = false;
     {
       std::lock_guard<std::mutex> lock(call->mutex);
@@ -749,6 +912,8 @@ struct Node::Impl {
         }
         waiting->changed.notify_all();
       }
+      // Not from inside UCX's callback: after this progress call.
+      self->deferred.emplace_back([self, address = call->address] { self->send_held(address); });
     }
     if (reply.status > static_cast<std::uint32_t>(Status::error)) {
       finish(call, fmt::format("the peer sent an unknown status {}", reply.status));
@@ -1129,7 +1294,7 @@ struct Node::Impl {
     params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST | UCP_EP_PARAM_FIELD_ERR_HANDLER |
                         UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
     params.conn_request = request;
-    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_mode = endpoint_err_mode;
     params.err_handler.cb = &Impl::on_server_ep_error;
     params.err_handler.arg = self;
     ucp_ep_h ep = nullptr;
@@ -1163,54 +1328,70 @@ struct Node::Impl {
   // --- the progress thread -------------------------------------------------------
 
   void run() {
+    auto last_activity = std::chrono::steady_clock::now();
     while (true) {
-      std::vector<std::function<void()>> batch;
+      std::unique_lock<std::mutex> lock(progress_mutex);
+      int timeout_ms = 0;
       {
-        std::lock_guard<std::mutex> lock(tasks_mutex);
-        batch.swap(tasks);
-      }
-      for (auto& task : batch)
-        task();
-      while (ucp_worker_progress(worker) != 0) {
-      }
-      while (!deferred.empty()) {
-        std::vector<std::function<void()>> now;
-        now.swap(deferred);
-        for (auto& task : now)
-          task();
-        while (ucp_worker_progress(worker) != 0) {
+        const Hold hold(this);
+        const bool active = pump();
+        if (stopping.load()) {
+          shutdown();
+          return;
         }
-      }
-      if (!remote_waits.empty())
-        expire_remote_waits();
-      if (stopping.load())
-        break;
-      {
-        std::lock_guard<std::mutex> lock(tasks_mutex);
-        if (!tasks.empty())
+        const auto now = std::chrono::steady_clock::now();
+        if (active || flight.count != 0) {
+          // A transfer is under way (not every transport wakes the event
+          // descriptor for the steps of a rendezvous): keep progressing.
+          last_activity = now;
           continue;
+        }
+        if (spinners.load() != 0) {
+          // A caller drives the worker: rest briefly instead of waking on
+          // every event it handles.
+          lock.unlock();
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+          continue;
+        }
+        // Right after some work, another request or reply is likely: a
+        // short bounded spin saves the wake-up from poll() (an idle node
+        // sleeps: this ends thread_spin_idle after the last event).
+        if (now - last_activity < thread_spin_idle)
+          continue;
+        {
+          std::lock_guard<std::mutex> tasks_lock(tasks_mutex);
+          if (!tasks.empty())
+            continue;
+        }
+        const ucs_status_t armed = ucp_worker_arm(worker);
+        if (armed == UCS_ERR_BUSY)
+          continue;
+        timeout_ms = armed != UCS_OK ? 1 : (remote_waits.empty() ? 200 : 10);
       }
-      if (flight.count != 0)
-        continue;  // a transfer is under way: keep progressing
-      const ucs_status_t armed = ucp_worker_arm(worker);
-      if (armed == UCS_ERR_BUSY)
-        continue;
+      lock.unlock();
       pollfd fd{event_fd, POLLIN, 0};
-      const int timeout_ms = remote_waits.empty() ? 200 : 10;
-      ::poll(&fd, 1, armed == UCS_OK ? timeout_ms : 1);
+      ::poll(&fd, 1, timeout_ms);
+      last_activity = std::chrono::steady_clock::now() - thread_spin_idle;
     }
-    shutdown();
   }
 
   void shutdown() {
     for (auto& [id, call] : pending)
       finish(call, "the transport was shut down");
     pending.clear();
+    for (auto& [address, peer] : peers) {
+      for (const auto& call : peer.waiting) {
+        finish(call, "the transport was shut down");
+        mark_sent(call);
+      }
+    }
     std::vector<ucs_status_ptr_t> closing;
     auto close = [&](ucp_ep_h ep) {
       ucp_request_param_t param{};
       param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-      param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+      param.flags = endpoint_err_mode == UCP_ERR_HANDLING_MODE_PEER
+                        ? static_cast<std::uint32_t>(UCP_EP_CLOSE_FLAG_FORCE)
+                        : 0U;
       ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
       if (request != nullptr && !UCS_PTR_IS_ERR(request))
         closing.push_back(request);
@@ -1415,6 +1596,12 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
   const auto connect_deadline = started + target.connect_timeout;
   const auto command_deadline =
       started + target.connect_timeout + target.command_timeout + extra_wait;
+  impl_->spin_until(
+      [&call] {
+        std::lock_guard<std::mutex> lock(call->mutex);
+        return call->done && call->send_done;
+      },
+      connect_deadline);
   std::unique_lock<std::mutex> lock(call->mutex);
   bool timed_out = false;
   bool never_connected = false;
@@ -1479,6 +1666,12 @@ void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::s
   op->size = size_;
   impl->submit(
       [impl, op, descriptor = descriptor_, into] { impl->start_direct(op, descriptor, into); });
+  impl->spin_until(
+      [&op] {
+        std::lock_guard<std::mutex> lock(op->mutex);
+        return op->done;
+      },
+      std::chrono::steady_clock::now() + timeout);
   std::unique_lock<std::mutex> lock(op->mutex);
   if (!op->changed.wait_for(lock, timeout, [&] { return op->done; })) {
     lock.unlock();
