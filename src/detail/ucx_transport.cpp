@@ -55,6 +55,8 @@ constexpr ucp_err_handling_mode_t endpoint_err_mode = UCP_ERR_HANDLING_MODE_NONE
 /// long passes without any event, then sleeps (bounded: never a busy wait
 /// on an idle node).
 constexpr std::chrono::microseconds caller_spin_idle{200};
+/// ... yielding the processor between polls after this long.
+constexpr std::chrono::microseconds caller_spin_polite{20};
 /// The progress thread keeps progressing this long after its last event
 /// before it sleeps in poll().
 constexpr std::chrono::microseconds thread_spin_idle{50};
@@ -628,10 +630,14 @@ struct Node::Impl {
         }
       }
       const auto now = std::chrono::steady_clock::now();
-      if (active)
+      if (active) {
         last_activity = now;
-      else if (now - last_activity >= caller_spin_idle || now >= deadline)
+      } else if (now - last_activity >= caller_spin_idle || now >= deadline) {
         break;
+      } else if (now - last_activity >= caller_spin_polite) {
+        // On a busy machine the peer may need this core to answer.
+        std::this_thread::yield();
+      }
     }
     spinners.fetch_sub(1);
   }
