@@ -57,6 +57,8 @@ constexpr ucp_err_handling_mode_t endpoint_err_mode = UCP_ERR_HANDLING_MODE_NONE
 constexpr std::chrono::microseconds caller_spin_idle{200};
 /// ... yielding the processor between polls after this long.
 constexpr std::chrono::microseconds caller_spin_polite{20};
+/// While callers progress the worker, the progress thread checks this often.
+constexpr std::chrono::milliseconds rest_interval{1};
 /// The progress thread keeps progressing this long after its last event
 /// before it sleeps in poll().
 constexpr std::chrono::microseconds thread_spin_idle{50};
@@ -528,6 +530,10 @@ struct Node::Impl {
   static inline thread_local const Impl* holding = nullptr;
   /// Callers progressing the worker now: the progress thread rests meanwhile.
   std::atomic<int> spinners{0};
+  /// The progress thread sleeps here while callers spin (for at most
+  /// rest_interval, or until the last spinner leaves without its reply).
+  std::mutex rest_mutex;
+  std::condition_variable rest;
 
   /// Marks the current thread as holding `impl`'s progress_mutex.
   class Hold {
@@ -620,7 +626,8 @@ struct Node::Impl {
       return;
     spinners.fetch_add(1);
     auto last_activity = std::chrono::steady_clock::now();
-    while (!done()) {
+    bool satisfied = false;
+    while (!(satisfied = done())) {
       bool active = false;
       {
         std::unique_lock<std::mutex> lock(progress_mutex, std::try_to_lock);
@@ -639,7 +646,12 @@ struct Node::Impl {
         std::this_thread::yield();
       }
     }
-    spinners.fetch_sub(1);
+    // A caller that goes to sleep now needs the progress thread at once;
+    // one that has its reply lets it rest until its next check.
+    if (spinners.fetch_sub(1) == 1 && !satisfied) {
+      std::lock_guard<std::mutex> lock(rest_mutex);
+      rest.notify_one();
+    }
   }
 
   void say(const std::string& line) const {
@@ -1356,7 +1368,8 @@ struct Node::Impl {
           // A caller drives the worker: rest briefly instead of waking on
           // every event it handles.
           lock.unlock();
-          std::this_thread::sleep_for(std::chrono::microseconds(50));
+          std::unique_lock<std::mutex> resting(rest_mutex);
+          rest.wait_for(resting, rest_interval, [this] { return spinners.load() == 0; });
           continue;
         }
         // Right after some work, another request or reply is likely: a
