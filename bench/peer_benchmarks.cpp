@@ -410,6 +410,16 @@ int main(int argc, char** argv) {
   }
   FloorClient floor(floor_port, largest);
 
+  auto stop_and_exit = [&] {
+    ::kill(producer, SIGKILL);
+    ::waitpid(producer, nullptr, 0);
+    if (redis > 0) {
+      ::kill(redis, SIGKILL);
+      ::waitpid(redis, nullptr, 0);
+    }
+    std::fflush(stdout);
+    std::_Exit(0);  // the client transport's progress thread is never joined
+  };
   if (profile_runs > 0) {
     const std::size_t size = sizes.back();
     const ps::Key key{fields[3 + sizes.size() - 1]};
@@ -424,14 +434,7 @@ int main(int argc, char** argv) {
         label(size).c_str(), profile_runs);
     profile("floor", profile_runs, producer, [&] { floor.fetch(size); });
     profile("peer get", profile_runs, producer, [&] { (void)peer->get<std::vector<char>>(key); });
-    ::kill(producer, SIGKILL);
-    ::waitpid(producer, nullptr, 0);
-    if (redis > 0) {
-      ::kill(redis, SIGKILL);
-      ::waitpid(redis, nullptr, 0);
-    }
-    std::fflush(stdout);
-    std::_Exit(0);
+    stop_and_exit();
   }
   std::printf(
       "\n### Peer-to-peer and endpoint stores over UCX (producer → consumer process, one run%s)\n\n"
@@ -509,12 +512,5 @@ int main(int argc, char** argv) {
               t_resolve * 1e6, t_get * 1e6, t_resolve / t_get);
   std::printf("\nPeer targets missed: %d\n", missed);
 
-  ::kill(producer, SIGKILL);
-  ::waitpid(producer, nullptr, 0);
-  if (redis > 0) {
-    ::kill(redis, SIGKILL);
-    ::waitpid(redis, nullptr, 0);
-  }
-  std::fflush(stdout);
-  std::_Exit(0);  // the client transport's progress thread is never joined
+  stop_and_exit();
 }
