@@ -37,10 +37,6 @@
 namespace proxystore::detail::ucx {
 namespace {
 
-constexpr unsigned am_request = 1;
-constexpr unsigned am_reply = 2;
-constexpr std::uint32_t request_magic = 0x50535531;  // "PSU1"
-
 /// UCX 1.13 builds a UCP_ERR_HANDLING_MODE_PEER endpoint only from
 /// transports that can report a peer's failure and, for rendezvous,
 /// invalidate registered memory: on one host that rules out shared memory
@@ -64,24 +60,6 @@ constexpr std::chrono::milliseconds rest_interval{1};
 /// The progress thread keeps progressing this long after its last event
 /// before it sleeps in poll().
 constexpr std::chrono::microseconds thread_spin_idle{50};
-
-struct RequestHeader {
-  std::uint32_t magic = request_magic;
-  std::uint16_t op = 0;
-  std::uint16_t reserved = 0;
-  std::uint64_t id = 0;
-  std::uint32_t key_length = 0;
-  std::uint32_t count = 0;
-  std::int64_t wait_ms = 0;
-};
-
-/// Followed by `head_length` (at most reply_head_size) bytes of the value;
-/// the message's data is the rest of the value.
-struct ReplyHeader {
-  std::uint64_t id = 0;
-  std::uint32_t status = 0;
-  std::uint32_t head_length = 0;
-};
 
 /// Drops UCX's "error during flush" lines: closing an endpoint whose peer is
 /// gone flushes lanes that fail, which UCX logs at ERROR level for an
@@ -461,6 +439,17 @@ bool ObjectTable::cancel_waiter(std::uint64_t token) {
 
 namespace {
 
+struct Hooks {
+  std::mutex mutex;
+  std::function<void()> before_direct_receive;
+  std::atomic<bool> ignore_cancel{false};
+};
+
+Hooks& hooks() {
+  static auto* instance = new Hooks;  // never destroyed (used at exit)
+  return *instance;
+}
+
 /// UCX operations started and not yet completed (progress thread only):
 /// while there are any, the progress thread spins instead of sleeping on
 /// the worker's event descriptor (not every transport wakes it for the
@@ -511,6 +500,23 @@ struct DirectReceive {
   std::string error;
 };
 
+}  // namespace
+
+namespace testing {
+
+void set_before_direct_receive(std::function<void()> hook) {
+  std::lock_guard<std::mutex> lock(hooks().mutex);
+  hooks().before_direct_receive = std::move(hook);
+}
+
+void set_ignore_cancel(bool ignore) noexcept {
+  hooks().ignore_cancel.store(ignore);
+}
+
+}  // namespace testing
+
+namespace {
+
 /// A server-side wait_get that has not been answered yet.
 struct RemoteWait {
   ucp_ep_h ep;
@@ -537,6 +543,15 @@ struct Node::Impl {
 
   std::mutex tasks_mutex;
   std::vector<std::function<void()>> tasks;
+  bool retired = false;  // under tasks_mutex: the worker is (being) destroyed
+  std::atomic<bool> retire_requested{false};
+
+  // Direct receives under way (PendingValue::receive), so a teardown can
+  // complete them once UCX is gone.
+  std::mutex directs_mutex;
+  std::set<std::shared_ptr<DirectReceive>> directs;
+  bool torn_down = false;         // under directs_mutex
+  std::atomic<bool> gone{false};  // teardown() finished: UCX holds no buffer
 
   /// Held by whichever thread drives the worker: the progress thread, or a
   /// caller progressing it itself while it waits for its own reply (no
@@ -574,26 +589,61 @@ struct Node::Impl {
   /// Whether the calling thread may drive this node's worker itself: it
   /// holds no node's progress_mutex (a callback running under one queues
   /// its work instead), this process owns the node (not a forked child)
-  /// and the node is not shutting down.
+  /// and the node is neither shutting down nor being torn down.
   bool can_drive() const { return holding == nullptr && owner == ::getpid() && !stopping.load(); }
 
+  /// Whether teardown() has begun (progress_mutex or tasks_mutex held).
+  bool is_retired() {
+    std::lock_guard<std::mutex> lock(tasks_mutex);
+    return retired;
+  }
+
   /// Runs `task` under progress_mutex: at once on the calling thread when
-  /// it can drive the worker (then progresses it once), else queued for the
-  /// progress thread.
-  void submit(std::function<void()> task) {
+  /// it can drive the worker (then progresses it once), else hands it to
+  /// the progress thread. False (and dropped) once the node is retired;
+  /// the signal is sent under the lock, so it never reaches a worker a
+  /// teardown destroyed.
+  bool submit(std::function<void()> task) {
     if (can_drive()) {
       std::lock_guard<std::mutex> lock(progress_mutex);
+      if (is_retired())
+        return false;
       const Hold hold(this);
       run_tasks();  // queued earlier: first
       task();
       pump();
-      return;
+      return true;
     }
-    {
-      std::lock_guard<std::mutex> lock(tasks_mutex);
-      tasks.push_back(std::move(task));
-    }
+    std::lock_guard<std::mutex> lock(tasks_mutex);
+    if (retired)
+      return false;
+    tasks.push_back(std::move(task));
     ucp_worker_signal(worker);
+    return true;
+  }
+
+  /// Asks the progress thread to tear the node down (teardown()).
+  void request_retire() {
+    std::lock_guard<std::mutex> lock(tasks_mutex);
+    if (retired || retire_requested.load())
+      return;
+    retire_requested.store(true);
+    stopping.store(true);
+    ucp_worker_signal(worker);
+  }
+
+  /// Registers a direct receive; false once the node is torn down.
+  bool track(const std::shared_ptr<DirectReceive>& op) {
+    std::lock_guard<std::mutex> lock(directs_mutex);
+    if (torn_down)
+      return false;
+    directs.insert(op);
+    return true;
+  }
+
+  void untrack(const std::shared_ptr<DirectReceive>& op) {
+    std::lock_guard<std::mutex> lock(directs_mutex);
+    directs.erase(op);
   }
 
   /// Runs the queued tasks (progress_mutex held). Returns whether there were any.
@@ -643,11 +693,13 @@ struct Node::Impl {
     spinners.fetch_add(1);
     auto last_activity = std::chrono::steady_clock::now();
     bool satisfied = false;
-    while (!(satisfied = done())) {
+    while (!(satisfied = done()) && !stopping.load()) {
       bool active = false;
       {
         std::unique_lock<std::mutex> lock(progress_mutex, std::try_to_lock);
         if (lock.owns_lock()) {
+          if (worker == nullptr)
+            break;  // torn down (teardown() completes what waits)
           const Hold hold(this);
           active = pump();
         }
@@ -1065,9 +1117,12 @@ struct Node::Impl {
     }
   }
 
-  /// The caller gave up on a direct receive: cancel it and drop the
-  /// connection, so UCX lets go of the caller's memory.
+  /// The caller gave up on a direct receive: cancel it and force-close the
+  /// connection, so UCX lets go of the caller's memory (it completes the
+  /// receive with an error).
   void cancel_direct(const std::shared_ptr<DirectReceive>& op, const std::string& address) {
+    if (hooks().ignore_cancel.load())
+      return;  // fault injection: as if UCX kept the receive
     if (op->request != nullptr)
       ucp_request_cancel(worker, op->request);
     drop_peer(address, "the connection was dropped after a timeout");
@@ -1370,7 +1425,10 @@ struct Node::Impl {
         const Hold hold(this);
         const bool active = pump();
         if (stopping.load()) {
-          shutdown();
+          if (retire_requested.load())
+            teardown();
+          else
+            shutdown();
           return;
         }
         const auto now = std::chrono::steady_clock::now();
@@ -1408,6 +1466,43 @@ struct Node::Impl {
       ::poll(&fd, 1, timeout_ms);
       last_activity = std::chrono::steady_clock::now() - thread_spin_idle;
     }
+  }
+
+  /// Destroys the worker and the context (progress thread, after its loop):
+  /// UCX releases every request with them, so nothing of UCX can write into
+  /// a caller's memory afterwards. Then completes every call and direct
+  /// receive still waiting, and the node is retired for good.
+  void teardown() {
+    std::vector<std::function<void()>> last;
+    {
+      std::lock_guard<std::mutex> lock(tasks_mutex);
+      retired = true;  // submit() refuses from here on
+      last.swap(tasks);
+    }
+    for (auto& task : last)
+      task();  // calls started here fail in shutdown(), at once
+    std::vector<std::shared_ptr<Call>> calls;
+    calls.reserve(pending.size());
+    for (auto& entry : pending)
+      calls.push_back(entry.second);
+    shutdown();  // fails the pending calls, force-closes every endpoint
+    ucp_worker_destroy(worker);
+    worker = nullptr;
+    ucp_cleanup(context);
+    context = nullptr;
+    deferred.clear();
+    remote_waits.clear();
+    for (const auto& call : calls)
+      mark_sent(call);  // UCX no longer reads the request's buffers
+    std::set<std::shared_ptr<DirectReceive>> left;
+    {
+      std::lock_guard<std::mutex> lock(directs_mutex);
+      torn_down = true;
+      left.swap(directs);
+    }
+    for (const auto& op : left)
+      complete(op, "the UCX worker was torn down");
+    gone.store(true);
   }
 
   void shutdown() {
@@ -1572,11 +1667,17 @@ Node::~Node() {
     return;
   }
   impl_->stopping.store(true);
-  ucp_worker_signal(impl_->worker);
+  {
+    std::lock_guard<std::mutex> lock(impl_->tasks_mutex);
+    if (!impl_->retired)
+      ucp_worker_signal(impl_->worker);
+  }
   if (impl_->thread.joinable())
     impl_->thread.join();
-  ucp_worker_destroy(impl_->worker);
-  ucp_cleanup(impl_->context);
+  if (impl_->worker != nullptr)  // null: torn down already (teardown())
+    ucp_worker_destroy(impl_->worker);
+  if (impl_->context != nullptr)
+    ucp_cleanup(impl_->context);
 }
 
 std::string Node::address() const {
@@ -1585,6 +1686,10 @@ std::string Node::address() const {
 
 bool Node::forked() const noexcept {
   return impl_->owner != ::getpid();
+}
+
+bool Node::retired() const noexcept {
+  return impl_->retire_requested.load();
 }
 
 int Node::port() const noexcept {
@@ -1628,7 +1733,10 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
       call->iov.push_back(ucp_dt_iov_t{const_cast<char*>(part.data()), part.size()});
   }
   const auto started = std::chrono::steady_clock::now();
-  impl_->submit([impl = impl_.get(), call] { impl->start(call); });
+  if (!impl_->submit([impl = impl_.get(), call] { impl->start(call); })) {
+    throw ConnectionError(failure(
+        "this UCX client was torn down after a stalled transfer; the next request uses a new one"));
+  }
 
   const auto connect_deadline = started + target.connect_timeout;
   const auto command_deadline =
@@ -1657,8 +1765,16 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
   }
   // The request's buffers are the caller's: wait until UCX lets go of them
   // (a dropped connection cancels the send promptly).
-  call->changed.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::seconds(10),
-                           [&] { return call->send_done; });
+  if (!call->changed.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::seconds(10),
+                                [&] { return call->send_done; })) {
+    // UCX kept the send: tear the client down (as PendingValue::receive
+    // does), after which nothing of UCX reads the caller's buffers.
+    lock.unlock();
+    impl_->request_retire();
+    lock.lock();
+    while (!call->send_done && !impl_->gone.load())
+      call->changed.wait_for(lock, std::chrono::milliseconds(20));
+  }
   if (timed_out && !call->done) {
     if (never_connected) {
       throw TimeoutError(failure(fmt::format("no answer within the connect timeout of {} ms",
@@ -1690,6 +1806,19 @@ PendingValue::~PendingValue() {
   impl->submit([impl, descriptor = descriptor_] { ucp_am_data_release(impl->worker, descriptor); });
 }
 
+// Who writes into `into`, and why returning is safe once `op` is done:
+// - tcp: the value arrives on our socket and our progress thread copies it
+//   (also for a "put" by the sender: UCX's tcp put is data on the socket);
+// - cma, and RDMA with the get protocol (UCX's default when the sender's
+//   memory can be read): our progress thread reads the sender's memory;
+// - RDMA put (UCX_RNDV_SCHEME=put_zcopy, or no get lane): the sender's NIC
+//   writes into memory UCX registered for this receive; the registration
+//   (and UCX's cache of it) ends with the request, at the latest when the
+//   context is cleaned up, so a late write is refused by the NIC.
+// So once UCX completed the request (with data or an error) or the worker
+// and context are gone, nothing writes into `into` any more. (A cma put,
+// only under UCX_RNDV_SCHEME=put_zcopy, is the one transport whose writes
+// no local teardown can fence: the sender calls process_vm_writev itself.)
 void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::string_view what) {
   auto failure = [&](const std::string& why) {
     return fmt::format("{} at {}, key '{}': {}", subject_, printable(address_), printable(what),
@@ -1701,7 +1830,36 @@ void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::s
   Node::Impl* impl = node_->impl_.get();
   auto op = std::make_shared<DirectReceive>();
   op->size = size_;
-  impl->submit(
+  if (!impl->track(op)) {
+    throw ConnectionError(
+        failure("the UCX client was torn down after a stalled transfer before the value arrived"));
+  }
+  class Untrack {
+   public:
+    Untrack(Node::Impl* impl, std::shared_ptr<DirectReceive> op)
+        : impl_(impl), op_(std::move(op)) {}
+    Untrack(const Untrack&) = delete;
+    Untrack& operator=(const Untrack&) = delete;
+    Untrack(Untrack&&) = delete;
+    Untrack& operator=(Untrack&&) = delete;
+    ~Untrack() { impl_->untrack(op_); }
+
+   private:
+    Node::Impl* impl_;
+    std::shared_ptr<DirectReceive> op_;
+  };
+  const Untrack untrack(impl, op);
+  {
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> lock(hooks().mutex);
+      hook = hooks().before_direct_receive;
+    }
+    if (hook)
+      hook();
+  }
+  // Refused only when a teardown is under way, which completes `op`.
+  (void)impl->submit(
       [impl, op, descriptor = descriptor_, into] { impl->start_direct(op, descriptor, into); });
   impl->spin_until(
       [&op] {
@@ -1710,24 +1868,37 @@ void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::s
       },
       std::chrono::steady_clock::now() + timeout);
   std::unique_lock<std::mutex> lock(op->mutex);
-  if (!op->changed.wait_for(lock, timeout, [&] { return op->done; })) {
-    lock.unlock();
-    impl->submit([impl, op, address = address_] { impl->cancel_direct(op, address); });
-    lock.lock();
-    // `into` is the caller's: wait until UCX lets go of it (dropping the
-    // connection fails the receive promptly).
-    if (!op->changed.wait_for(lock, std::chrono::seconds(10), [&] { return op->done; })) {
-      std::fprintf(stderr, "proxystore: %s\n",
-                   failure("UCX did not release a cancelled receive; aborting").c_str());
-      std::abort();
-    }
-    if (op->error.empty())
-      return;  // it completed after all
-    throw TimeoutError(
-        failure(fmt::format("no value within the command timeout of {} ms", timeout.count())));
+  if (op->changed.wait_for(lock, timeout, [&] { return op->done; })) {
+    if (!op->error.empty())
+      throw ConnectionError(failure(op->error));
+    return;
   }
-  if (!op->error.empty())
-    throw ConnectionError(failure(op->error));
+  // Timed out. 1: cancel the receive and force-close the connection (UCX
+  // then fails the receive).
+  lock.unlock();
+  (void)impl->submit([impl, op, address = address_] { impl->cancel_direct(op, address); });
+  lock.lock();
+  bool torn_down = false;
+  if (!op->changed.wait_for(lock, cancel_grace, [&] { return op->done; })) {
+    // 2: UCX kept the receive. Tear the node down: destroying the worker
+    // releases every request, and teardown() completes `op` after it.
+    lock.unlock();
+    impl->say(failure("UCX did not release a cancelled receive; tearing the UCX client down"));
+    impl->request_retire();
+    lock.lock();
+    // Bounded by the teardown itself (our own progress thread force-closes
+    // the endpoints, at most 2 s, and destroys the worker: no waits on a
+    // peer). Returning earlier would hand back memory UCX may still write.
+    op->changed.wait(lock, [&] { return op->done; });
+    torn_down = true;
+  }
+  if (op->error.empty())
+    return;  // it completed after all
+  throw TimeoutError(failure(fmt::format(
+      "no value within the command timeout of {} ms{}", timeout.count(),
+      torn_down ? "; the transfer did not stop when cancelled, so this process's UCX client was "
+                  "torn down (its other transfers failed too; the next request starts a new one)"
+                : "; the transfer was cancelled and the connection closed")));
 }
 
 std::shared_ptr<Node> Node::client() {
@@ -1735,7 +1906,11 @@ std::shared_ptr<Node> Node::client() {
   static std::shared_ptr<Node>* node = nullptr;  // never destroyed (used at exit)
   static pid_t owner = 0;
   std::lock_guard<std::mutex> lock(mutex);
-  if (node == nullptr || owner != ::getpid()) {
+  if (node != nullptr && owner == ::getpid() && (*node)->retired()) {
+    // Torn down after a stalled transfer: a new worker for the next request
+    // (the old node lives on while a store or a pending value holds it).
+    *node = std::make_shared<Node>(std::nullopt, nullptr);
+  } else if (node == nullptr || owner != ::getpid()) {
     // In a forked child the parent's progress thread does not exist: the
     // old node is abandoned, never touched again.
     node = new std::shared_ptr<Node>(std::make_shared<Node>(std::nullopt, nullptr));

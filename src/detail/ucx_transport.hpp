@@ -32,6 +32,30 @@
 
 namespace proxystore::detail::ucx {
 
+/// The wire protocol's active message ids and headers (see the top).
+inline constexpr unsigned am_request = 1;
+inline constexpr unsigned am_reply = 2;
+inline constexpr std::uint32_t request_magic = 0x50535531;  // "PSU1"
+
+/// An AM request's header; the key follows it.
+struct RequestHeader {
+  std::uint32_t magic = request_magic;
+  std::uint16_t op = 0;
+  std::uint16_t reserved = 0;
+  std::uint64_t id = 0;
+  std::uint32_t key_length = 0;
+  std::uint32_t count = 0;
+  std::int64_t wait_ms = 0;
+};
+
+/// An AM reply's header, followed by `head_length` (at most
+/// reply_head_size) bytes of the value; the message's data is the rest.
+struct ReplyHeader {
+  std::uint64_t id = 0;
+  std::uint32_t status = 0;
+  std::uint32_t head_length = 0;
+};
+
 /// Keys longer than this are refused on both sides.
 inline constexpr std::size_t max_key_length = 1024;
 /// Entries of one batch a node accepts.
@@ -147,11 +171,23 @@ class PendingValue {
 
   /// Bytes still to receive.
   std::size_t size() const noexcept { return size_; }
-  /// Receives size() bytes into `into`, waiting at most `timeout` (then
-  /// the connection is dropped and the receive cancelled before this
-  /// returns). Once only. @throws ConnectionError (TimeoutError) naming
-  /// the subject, the address and `what`.
+  /// Receives size() bytes into `into`, waiting at most `timeout`. Once
+  /// only. @throws ConnectionError naming the subject, the address and
+  /// `what`; TimeoutError when the value did not arrive in time.
+  ///
+  /// UCX writes into `into` itself, so this never returns while UCX may
+  /// still do so. On a timeout it escalates: the receive is cancelled and
+  /// the connection force-closed; if UCX has not let go of the receive
+  /// `cancel_grace` later, the node's worker and context are torn down
+  /// (which releases every request; the node is then retired() and the
+  /// process's next client request makes a new one). The whole call takes
+  /// at most `timeout` + `cancel_grace` + the teardown (force-closing the
+  /// endpoints, at most 2 s, and destroying the worker: no waits on a peer).
   void receive(char* into, std::chrono::milliseconds timeout, std::string_view what);
+
+  /// How long a cancelled receive may take to be released before the
+  /// node is torn down.
+  static constexpr std::chrono::milliseconds cancel_grace{1000};
 
  private:
   std::shared_ptr<Node> node_;
@@ -215,6 +251,11 @@ class Node : public std::enable_shared_from_this<Node> {
   /// forked child of it): its worker and progress thread are not there.
   bool forked() const noexcept;
 
+  /// Whether this node was (or is being) torn down after a receive UCX
+  /// would not release (PendingValue::receive): its calls fail at once;
+  /// users replace it (Node::client() does).
+  bool retired() const noexcept;
+
   /// The process-wide client node (no listener), created on first use and
   /// again in a forked child (which throws ConnectionError if the parent
   /// had used UCX: its state does not survive fork).
@@ -226,6 +267,17 @@ class Node : public std::enable_shared_from_this<Node> {
   friend class PendingValue;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Fault injection for the tests of the transport's failure paths; never
+/// set outside them.
+namespace testing {
+/// Called on the receiving thread in PendingValue::receive before the
+/// receive starts (e.g. to stop the sender); empty: none.
+void set_before_direct_receive(std::function<void()> hook);
+/// While set, cancelling a direct receive does nothing (neither the
+/// cancel nor the force-close), as if UCX did not release it.
+void set_ignore_cancel(bool ignore) noexcept;
+}  // namespace testing
 
 /// Batch entries: [u32 key length][key][u64 value length][value]... for
 /// put_batch, [u32 key length][key]... for get_batch requests, and

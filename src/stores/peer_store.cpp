@@ -185,9 +185,10 @@ struct EndpointStore::Impl {
   /// The process's client node. In a forked child the parent's worker and
   /// progress thread are not the child's to use: Node::client() makes the
   /// child's own if UCX was not used before the fork, else throws saying so.
+  /// A node torn down after a stalled transfer is replaced likewise.
   std::shared_ptr<ucx::Node> current_node() {
     std::lock_guard<std::mutex> lock(node_mutex);
-    if (node->forked())
+    if (node->forked() || node->retired())
       node = ucx::Node::client();
     return node;
   }

@@ -10,6 +10,7 @@
 
 #include "support/child_process.hpp"
 #include "support/matchers.hpp"
+#include "support/peer_values.hpp"
 #include "support/redis_server.hpp"
 #include "support/scoped_env.hpp"
 
@@ -34,7 +35,9 @@ using proxystore::PeerOptions;
 using proxystore::PeerStore;
 using proxystore::Proxy;
 using proxystore::test::BackgroundChild;
+using proxystore::test::from_hex;
 using proxystore::test::message_of;
+using proxystore::test::pattern;
 using proxystore::test::ProcessResult;
 using proxystore::test::run_process;
 using proxystore::test::ScopedEnv;
@@ -46,26 +49,6 @@ std::atomic<int> store_counter{0};
 /// A store name no other test (or earlier run in this process) uses.
 std::string unique_name(const std::string& stem) {
   return stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(store_counter++);
-}
-
-/// A string of `size` bytes, byte i = i * 31 + 7 (mod 256), and the sum of its bytes.
-std::string pattern(std::size_t size, std::uint64_t* sum = nullptr) {
-  std::string value(size, '\0');
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i < size; ++i) {
-    value[i] = static_cast<char>((i * 31 + 7) & 0xffU);
-    total += static_cast<unsigned char>(value[i]);
-  }
-  if (sum != nullptr)
-    *sum = total;
-  return value;
-}
-
-std::string from_hex(const std::string& text) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < text.size(); i += 2)
-    out.push_back(static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16)));
-  return out;
 }
 
 /// The key a store proxy resolves.
