@@ -4,6 +4,7 @@
 // one run.
 //
 //   proxystore_bench_peer [--smoke] [--redis-server PATH | --redis-port=PORT] [--size=BYTES]
+//                         [--profile=N]
 //
 // (bench/run.sh runs it with its own redis-server's port when UCX is built.)
 // The producer (forked before any UCX use) serves:
@@ -22,6 +23,10 @@
 // endpoint get <= 1.3x floor at >= 1 MB; redis set+get >= 3x peer set+get at
 // 100 MB) and the 100 B resolve latency vs a Redis GET.
 // Not Google Benchmark: the producer and the floor need their own process.
+// --profile=N (with --size) instead runs N floor fetches and N peer gets of
+// that size and prints, per operation, counts that do not depend much on
+// the machine's load: the threads' context switches (wake-ups) and CPU time
+// in the consumer and the producer (from /proc), and the median time.
 #include <proxystore/proxystore.hpp>
 #include <proxystore/stores/peer.hpp>
 #include <proxystore/stores/redis.hpp>
@@ -35,10 +40,12 @@
 #include <ucp/api/ucp.h>
 #include <unistd.h>
 
+#include <dirent.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -235,6 +242,59 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
+/// CPU time and context switches of every thread of a process, from /proc.
+struct ThreadTotals {
+  double cpu_ns = 0;
+  long voluntary = 0;    // the thread slept (a wake-up follows)
+  long involuntary = 0;  // it was preempted
+};
+
+ThreadTotals thread_totals(pid_t pid) {
+  ThreadTotals totals;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(tasks.c_str());
+  if (dir == nullptr)
+    return totals;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.')
+      continue;
+    const std::string task = tasks + "/" + entry->d_name;
+    std::ifstream schedstat(task + "/schedstat");
+    double cpu = 0;
+    if (schedstat >> cpu)
+      totals.cpu_ns += cpu;
+    std::ifstream status(task + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        totals.voluntary += std::stol(line.substr(24));
+      else if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        totals.involuntary += std::stol(line.substr(27));
+    }
+  }
+  ::closedir(dir);
+  return totals;
+}
+
+/// Runs `f` `runs` times and prints its median time and, per run, the
+/// wake-ups and CPU time of this process and of `producer`.
+template <class F>
+void profile(const char* what, int runs, pid_t producer, F&& f) {
+  const ThreadTotals self_before = thread_totals(::getpid());
+  const ThreadTotals producer_before = thread_totals(producer);
+  const double median = median_seconds(runs, f);
+  const ThreadTotals self_after = thread_totals(::getpid());
+  const ThreadTotals producer_after = thread_totals(producer);
+  const double n = runs;
+  std::printf("| %s | %.3f ms | %.2f | %.2f | %.1f µs | %.2f | %.2f | %.1f µs |\n", what,
+              median * 1e3, static_cast<double>(self_after.voluntary - self_before.voluntary) / n,
+              static_cast<double>(self_after.involuntary - self_before.involuntary) / n,
+              (self_after.cpu_ns - self_before.cpu_ns) / n / 1e3,
+              static_cast<double>(producer_after.voluntary - producer_before.voluntary) / n,
+              static_cast<double>(producer_after.involuntary - producer_before.involuntary) / n,
+              (producer_after.cpu_ns - producer_before.cpu_ns) / n / 1e3);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -242,6 +302,7 @@ int main(int argc, char** argv) {
   std::string redis_server = "redis-server";
   int redis_port = 0;  // 0: start a private redis-server
   std::size_t only = 0;
+  int profile_runs = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--smoke")
@@ -252,6 +313,8 @@ int main(int argc, char** argv) {
       redis_port = std::stoi(arg.substr(13));
     else if (arg.rfind("--size=", 0) == 0)  // one size only (profiling)
       only = std::stoul(arg.substr(7));
+    else if (arg.rfind("--profile=", 0) == 0)
+      profile_runs = std::stoi(arg.substr(10));
   }
   std::vector<std::size_t> sizes =
       smoke ? std::vector<std::size_t>{100, 65536}
@@ -347,6 +410,32 @@ int main(int argc, char** argv) {
   }
   FloorClient floor(floor_port, largest);
 
+  auto stop_and_exit = [&] {
+    ::kill(producer, SIGKILL);
+    ::waitpid(producer, nullptr, 0);
+    if (redis > 0) {
+      ::kill(redis, SIGKILL);
+      ::waitpid(redis, nullptr, 0);
+    }
+    std::fflush(stdout);
+    std::_Exit(0);  // the client transport's progress thread is never joined
+  };
+  if (profile_runs > 0) {
+    const std::size_t size = sizes.back();
+    const ps::Key key{fields[3 + sizes.size() - 1]};
+    floor.fetch(size);
+    (void)peer->get<std::vector<char>>(key);
+    std::printf(
+        "\n%s, %d runs: per operation, wake-ups (voluntary context switches), "
+        "preemptions and CPU time of all threads\n\n"
+        "| operation | median | consumer wake-ups | preempted | consumer CPU | "
+        "producer wake-ups | preempted | producer CPU |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        label(size).c_str(), profile_runs);
+    profile("floor", profile_runs, producer, [&] { floor.fetch(size); });
+    profile("peer get", profile_runs, producer, [&] { (void)peer->get<std::vector<char>>(key); });
+    stop_and_exit();
+  }
   std::printf(
       "\n### Peer-to-peer and endpoint stores over UCX (producer → consumer process, one run%s)\n\n"
       "floor: a raw UCP active-message request and an N-byte reply into a reused, touched buffer "
@@ -423,12 +512,5 @@ int main(int argc, char** argv) {
               t_resolve * 1e6, t_get * 1e6, t_resolve / t_get);
   std::printf("\nPeer targets missed: %d\n", missed);
 
-  ::kill(producer, SIGKILL);
-  ::waitpid(producer, nullptr, 0);
-  if (redis > 0) {
-    ::kill(redis, SIGKILL);
-    ::waitpid(redis, nullptr, 0);
-  }
-  std::fflush(stdout);
-  std::_Exit(0);  // the client transport's progress thread is never joined
+  stop_and_exit();
 }

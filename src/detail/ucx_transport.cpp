@@ -15,11 +15,13 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <ucp/api/ucp.h>
+#include <ucs/debug/log_def.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +36,44 @@
 
 namespace proxystore::detail::ucx {
 namespace {
+
+/// UCX 1.13 builds a UCP_ERR_HANDLING_MODE_PEER endpoint only from
+/// transports that can report a peer's failure and, for rendezvous,
+/// invalidate registered memory: on one host that rules out shared memory
+/// (sysv, posix) and cross-memory attach (cma), so every byte went through
+/// loopback TCP (8x the floor at 1 MB). With mode NONE UCX picks the same
+/// transports as a plain endpoint (sysv for messages, cma for rendezvous:
+/// one process_vm_readv into the destination) and still calls the error
+/// handler installed on the endpoint: the connection manager's socket
+/// reports a peer that exits or is killed (UCS_ERR_CONNECTION_RESET), and
+/// every wait stays bounded by the connect and command timeouts.
+constexpr ucp_err_handling_mode_t endpoint_err_mode = UCP_ERR_HANDLING_MODE_NONE;
+
+/// A caller waiting for its reply progresses the worker itself until this
+/// long passes without any event, then sleeps (bounded: never a busy wait
+/// on an idle node).
+constexpr std::chrono::microseconds caller_spin_idle{200};
+/// ... yielding the processor between polls after this long.
+constexpr std::chrono::microseconds caller_spin_polite{20};
+/// While callers progress the worker, the progress thread checks this often.
+constexpr std::chrono::milliseconds rest_interval{1};
+/// The progress thread keeps progressing this long after its last event
+/// before it sleeps in poll().
+constexpr std::chrono::microseconds thread_spin_idle{50};
+
+/// Drops UCX's "error during flush" lines: closing an endpoint whose peer is
+/// gone flushes lanes that fail, which UCX logs at ERROR level for an
+/// endpoint without peer error handling (at TRACE level with it). The
+/// failure itself reaches the endpoint's error handler.
+ucs_log_func_rc_t quiet_flush_errors(const char* /*file*/, unsigned /*line*/, const char* function,
+                                     ucs_log_level_t level,
+                                     const ucs_log_component_config_t* /*component*/,
+                                     const char* /*message*/, va_list /*arguments*/) {
+  if (level == UCS_LOG_LEVEL_ERROR && function != nullptr &&
+      std::strcmp(function, "ucp_ep_flush_error") == 0)
+    return UCS_LOG_FUNC_RC_STOP;
+  return UCS_LOG_FUNC_RC_CONTINUE;
+}
 
 /// UCX_TLS names no transport a client/server connection can be made over
 /// (UCX 1.13 needs one with a socket connection manager: tcp, or the RDMA
@@ -441,6 +481,11 @@ struct Call {
 struct Peer {
   ucp_ep_h ep = nullptr;
   bool confirmed = false;
+  /// Calls held back until the peer answers the connection's ping: a
+  /// request is handed to UCX only on a connection known to work, so a
+  /// peer that never answers holds none of the callers' buffers (an
+  /// endpoint without UCP_ERR_HANDLING_MODE_PEER cannot be force-closed).
+  std::vector<std::shared_ptr<Call>> waiting;
 };
 
 /// A rendezvous value received straight into the caller's memory
@@ -508,7 +553,32 @@ struct Node::Impl {
   bool torn_down = false;         // under directs_mutex
   std::atomic<bool> gone{false};  // teardown() finished: UCX holds no buffer
 
-  // Progress thread only:
+  /// Held by whichever thread drives the worker: the progress thread, or a
+  /// caller progressing it itself while it waits for its own reply (no
+  /// hand-off to the progress thread and back). Never held while sleeping.
+  std::mutex progress_mutex;
+  /// The node whose progress_mutex this thread holds (null: none).
+  static inline thread_local const Impl* holding = nullptr;
+  /// Callers progressing the worker now: the progress thread rests meanwhile.
+  std::atomic<int> spinners{0};
+  /// The progress thread sleeps here while callers spin (for at most
+  /// rest_interval, or until the last spinner leaves without its reply).
+  std::mutex rest_mutex;
+  std::condition_variable rest;
+
+  /// Marks the current thread as holding `impl`'s progress_mutex.
+  class Hold {
+   public:
+    explicit Hold(const Impl* impl) noexcept : previous_(holding) { holding = impl; }
+    ~Hold() { holding = previous_; }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+
+   private:
+    const Impl* previous_;
+  };
+
+  // Guarded by progress_mutex:
   std::unordered_map<std::uint64_t, std::shared_ptr<Call>> pending;
   std::map<std::string, Peer> peers;
   std::set<ucp_ep_h> server_eps;
@@ -516,10 +586,34 @@ struct Node::Impl {
   std::map<std::uint64_t, RemoteWait> remote_waits;  // table waiter token ->
   InFlight flight;
 
-  /// Hands `task` to the progress thread; false (and dropped) once the
-  /// node is retired. The signal is sent under the lock, so it never
-  /// reaches a worker a teardown destroyed.
+  /// Whether the calling thread may drive this node's worker itself: it
+  /// holds no node's progress_mutex (a callback running under one queues
+  /// its work instead), this process owns the node (not a forked child)
+  /// and the node is neither shutting down nor being torn down.
+  bool can_drive() const { return holding == nullptr && owner == ::getpid() && !stopping.load(); }
+
+  /// Whether teardown() has begun (progress_mutex or tasks_mutex held).
+  bool is_retired() {
+    std::lock_guard<std::mutex> lock(tasks_mutex);
+    return retired;
+  }
+
+  /// Runs `task` under progress_mutex: at once on the calling thread when
+  /// it can drive the worker (then progresses it once), else hands it to
+  /// the progress thread. False (and dropped) once the node is retired;
+  /// the signal is sent under the lock, so it never reaches a worker a
+  /// teardown destroyed.
   bool submit(std::function<void()> task) {
+    if (can_drive()) {
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      if (is_retired())
+        return false;
+      const Hold hold(this);
+      run_tasks();  // queued earlier: first
+      task();
+      pump();
+      return true;
+    }
     std::lock_guard<std::mutex> lock(tasks_mutex);
     if (retired)
       return false;
@@ -550,6 +644,82 @@ struct Node::Impl {
   void untrack(const std::shared_ptr<DirectReceive>& op) {
     std::lock_guard<std::mutex> lock(directs_mutex);
     directs.erase(op);
+  }
+
+  /// Runs the queued tasks (progress_mutex held). Returns whether there were any.
+  bool run_tasks() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(tasks_mutex);
+      batch.swap(tasks);
+    }
+    for (auto& task : batch)
+      task();
+    return !batch.empty();
+  }
+
+  /// One round of work (progress_mutex held): queued tasks, the worker's
+  /// events, the work callbacks deferred, expired remote waits. Returns
+  /// whether anything happened.
+  bool pump() {
+    bool active = run_tasks();
+    while (ucp_worker_progress(worker) != 0)
+      active = true;
+    while (!deferred.empty()) {
+      active = true;
+      std::vector<std::function<void()>> now;
+      now.swap(deferred);
+      for (auto& task : now)
+        task();
+      while (ucp_worker_progress(worker) != 0) {
+      }
+    }
+    if (!remote_waits.empty())
+      expire_remote_waits();
+    return active;
+  }
+
+  /// A caller waiting for `done()` (which must lock what it reads) drives
+  /// the worker itself until it is true, until nothing has happened for
+  /// caller_spin_idle, or until `deadline`, whichever is first; then the
+  /// caller sleeps on its condition variable as before and the progress
+  /// thread takes over. A reply that arrives while the caller spins is
+  /// handled on the caller's thread: no wake-up of the progress thread from
+  /// poll() and no condition-variable hand-off back to the caller.
+  template <class Done>
+  void spin_until(const Done& done, std::chrono::steady_clock::time_point deadline) {
+    if (!can_drive())
+      return;
+    spinners.fetch_add(1);
+    auto last_activity = std::chrono::steady_clock::now();
+    bool satisfied = false;
+    while (!(satisfied = done()) && !stopping.load()) {
+      bool active = false;
+      {
+        std::unique_lock<std::mutex> lock(progress_mutex, std::try_to_lock);
+        if (lock.owns_lock()) {
+          if (worker == nullptr)
+            break;  // torn down (teardown() completes what waits)
+          const Hold hold(this);
+          active = pump();
+        }
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (active) {
+        last_activity = now;
+      } else if (now - last_activity >= caller_spin_idle || now >= deadline) {
+        break;
+      } else if (now - last_activity >= caller_spin_polite) {
+        // On a busy machine the peer may need this core to answer.
+        std::this_thread::yield();
+      }
+    }
+    // A caller that goes to sleep now needs the progress thread at once;
+    // one that has its reply lets it rest until its next check.
+    if (spinners.fetch_sub(1) == 1 && !satisfied) {
+      std::lock_guard<std::mutex> lock(rest_mutex);
+      rest.notify_one();
+    }
   }
 
   void say(const std::string& line) const {
@@ -586,7 +756,12 @@ struct Node::Impl {
     if (it == peers.end())
       return;
     ucp_ep_h ep = it->second.ep;
+    std::vector<std::shared_ptr<Call>> held = std::move(it->second.waiting);
     peers.erase(it);
+    for (const auto& call : held) {
+      finish(call, why);
+      mark_sent(call);  // never handed to UCX
+    }
     for (auto call = pending.begin(); call != pending.end();) {
       if (call->second->address == address) {
         finish(call->second, why);
@@ -601,7 +776,11 @@ struct Node::Impl {
   void close_ep(ucp_ep_h ep) {
     ucp_request_param_t param{};
     param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-    param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    // UCX refuses a forced close of an endpoint without peer error
+    // handling: flush it (a failed endpoint's lanes are discarded already).
+    param.flags = endpoint_err_mode == UCP_ERR_HANDLING_MODE_PEER
+                      ? static_cast<std::uint32_t>(UCP_EP_CLOSE_FLAG_FORCE)
+                      : 0U;
     ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
     if (request != nullptr && !UCS_PTR_IS_ERR(request))
       ucp_request_free(request);
@@ -635,7 +814,7 @@ struct Node::Impl {
     params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
     params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
     params.sockaddr.addrlen = length;
-    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_mode = endpoint_err_mode;
     params.err_handler.cb = &Impl::on_client_ep_error;
     params.err_handler.arg = this;
     ucp_ep_h ep = nullptr;
@@ -678,11 +857,31 @@ struct Node::Impl {
       mark_sent(call);
       return;
     }
-    if (peer->confirmed) {
+    if (!peer->confirmed) {
+      peer->waiting.push_back(call);
+      return;
+    }
+    {
       std::lock_guard<std::mutex> lock(call->mutex);
       call->confirmed = true;
     }
     send_request(*peer, call);
+  }
+
+  /// The peer at `address` answered its ping: sends the calls held back.
+  void send_held(const std::string& address) {
+    auto it = peers.find(address);
+    if (it == peers.end())
+      return;
+    std::vector<std::shared_ptr<Call>> held = std::move(it->second.waiting);
+    for (const auto& call : held) {
+      {
+        std::lock_guard<std::mutex> lock(call->mutex);
+        call->confirmed = true;
+      }
+      call->changed.notify_all();
+      send_request(it->second, call);
+    }
   }
 
   void send_request(Peer& peer, const std::shared_ptr<Call>& call) {
@@ -726,6 +925,13 @@ struct Node::Impl {
   /// releases the caller's buffers.
   void abandon(const std::shared_ptr<Call>& call, bool drop) {
     pending.erase(call->id);
+    if (auto peer = peers.find(call->address); peer != peers.end()) {
+      auto& held = peer->second.waiting;
+      if (auto it = std::find(held.begin(), held.end(), call); it != held.end()) {
+        held.erase(it);
+        mark_sent(call);  // never handed to UCX
+      }
+    }
     bool sent = false;
     {
       std::lock_guard<std::mutex> lock(call->mutex);
@@ -792,6 +998,8 @@ struct Node::Impl {
         }
         waiting->changed.notify_all();
       }
+      // Not from inside UCX's callback: after this progress call.
+      self->deferred.emplace_back([self, address = call->address] { self->send_held(address); });
     }
     if (reply.status > static_cast<std::uint32_t>(Status::error)) {
       finish(call, fmt::format("the peer sent an unknown status {}", reply.status));
@@ -1175,7 +1383,7 @@ struct Node::Impl {
     params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST | UCP_EP_PARAM_FIELD_ERR_HANDLER |
                         UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
     params.conn_request = request;
-    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_mode = endpoint_err_mode;
     params.err_handler.cb = &Impl::on_server_ep_error;
     params.err_handler.arg = self;
     ucp_ep_h ep = nullptr;
@@ -1209,46 +1417,55 @@ struct Node::Impl {
   // --- the progress thread -------------------------------------------------------
 
   void run() {
+    auto last_activity = std::chrono::steady_clock::now();
     while (true) {
-      std::vector<std::function<void()>> batch;
+      std::unique_lock<std::mutex> lock(progress_mutex);
+      int timeout_ms = 0;
       {
-        std::lock_guard<std::mutex> lock(tasks_mutex);
-        batch.swap(tasks);
-      }
-      for (auto& task : batch)
-        task();
-      while (ucp_worker_progress(worker) != 0) {
-      }
-      while (!deferred.empty()) {
-        std::vector<std::function<void()>> now;
-        now.swap(deferred);
-        for (auto& task : now)
-          task();
-        while (ucp_worker_progress(worker) != 0) {
+        const Hold hold(this);
+        const bool active = pump();
+        if (stopping.load()) {
+          if (retire_requested.load())
+            teardown();
+          else
+            shutdown();
+          return;
         }
-      }
-      if (!remote_waits.empty())
-        expire_remote_waits();
-      if (stopping.load())
-        break;
-      {
-        std::lock_guard<std::mutex> lock(tasks_mutex);
-        if (!tasks.empty())
+        const auto now = std::chrono::steady_clock::now();
+        if (active || flight.count != 0) {
+          // A transfer is under way (not every transport wakes the event
+          // descriptor for the steps of a rendezvous): keep progressing.
+          last_activity = now;
           continue;
+        }
+        if (spinners.load() != 0) {
+          // A caller drives the worker: rest briefly instead of waking on
+          // every event it handles.
+          lock.unlock();
+          std::unique_lock<std::mutex> resting(rest_mutex);
+          rest.wait_for(resting, rest_interval, [this] { return spinners.load() == 0; });
+          continue;
+        }
+        // Right after some work, another request or reply is likely: a
+        // short bounded spin saves the wake-up from poll() (an idle node
+        // sleeps: this ends thread_spin_idle after the last event).
+        if (now - last_activity < thread_spin_idle)
+          continue;
+        {
+          std::lock_guard<std::mutex> tasks_lock(tasks_mutex);
+          if (!tasks.empty())
+            continue;
+        }
+        const ucs_status_t armed = ucp_worker_arm(worker);
+        if (armed == UCS_ERR_BUSY)
+          continue;
+        timeout_ms = armed != UCS_OK ? 1 : (remote_waits.empty() ? 200 : 10);
       }
-      if (flight.count != 0)
-        continue;  // a transfer is under way: keep progressing
-      const ucs_status_t armed = ucp_worker_arm(worker);
-      if (armed == UCS_ERR_BUSY)
-        continue;
+      lock.unlock();
       pollfd fd{event_fd, POLLIN, 0};
-      const int timeout_ms = remote_waits.empty() ? 200 : 10;
-      ::poll(&fd, 1, armed == UCS_OK ? timeout_ms : 1);
+      ::poll(&fd, 1, timeout_ms);
+      last_activity = std::chrono::steady_clock::now() - thread_spin_idle;
     }
-    if (retire_requested.load())
-      teardown();
-    else
-      shutdown();
   }
 
   /// Destroys the worker and the context (progress thread, after its loop):
@@ -1292,11 +1509,19 @@ struct Node::Impl {
     for (auto& [id, call] : pending)
       finish(call, "the transport was shut down");
     pending.clear();
+    for (auto& [address, peer] : peers) {
+      for (const auto& call : peer.waiting) {
+        finish(call, "the transport was shut down");
+        mark_sent(call);
+      }
+    }
     std::vector<ucs_status_ptr_t> closing;
     auto close = [&](ucp_ep_h ep) {
       ucp_request_param_t param{};
       param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-      param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+      param.flags = endpoint_err_mode == UCP_ERR_HANDLING_MODE_PEER
+                        ? static_cast<std::uint32_t>(UCP_EP_CLOSE_FLAG_FORCE)
+                        : 0U;
       ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
       if (request != nullptr && !UCS_PTR_IS_ERR(request))
         closing.push_back(request);
@@ -1368,6 +1593,8 @@ Node::Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
   if (status != UCS_OK)
     throw ConnectionError(
         fmt::format("{}: initialising UCX failed: {}", subject, status_text(status)));
+  static std::once_flag quiet_logs;
+  std::call_once(quiet_logs, [] { ucs_log_push_handler(&quiet_flush_errors); });
 
   auto fail = [&](const std::string& what, ucs_status_t why) {
     if (impl.listener != nullptr)
@@ -1514,6 +1741,12 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
   const auto connect_deadline = started + target.connect_timeout;
   const auto command_deadline =
       started + target.connect_timeout + target.command_timeout + extra_wait;
+  impl_->spin_until(
+      [&call] {
+        std::lock_guard<std::mutex> lock(call->mutex);
+        return call->done && call->send_done;
+      },
+      connect_deadline);
   std::unique_lock<std::mutex> lock(call->mutex);
   bool timed_out = false;
   bool never_connected = false;
@@ -1628,6 +1861,12 @@ void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::s
   // Refused only when a teardown is under way, which completes `op`.
   (void)impl->submit(
       [impl, op, descriptor = descriptor_, into] { impl->start_direct(op, descriptor, into); });
+  impl->spin_until(
+      [&op] {
+        std::lock_guard<std::mutex> lock(op->mutex);
+        return op->done;
+      },
+      std::chrono::steady_clock::now() + timeout);
   std::unique_lock<std::mutex> lock(op->mutex);
   if (op->changed.wait_for(lock, timeout, [&] { return op->done; })) {
     if (!op->error.empty())

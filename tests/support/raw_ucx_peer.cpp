@@ -44,7 +44,7 @@ struct RawUcxPeer::Impl {
     params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST | UCP_EP_PARAM_FIELD_ERR_HANDLER |
                         UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
     params.conn_request = request;
-    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_mode = UCP_ERR_HANDLING_MODE_NONE;  // as the library's endpoints
     params.err_handler.cb = &Impl::on_error;
     ucp_ep_h ep = nullptr;
     if (ucp_ep_create(self->worker, &params, &ep) == UCS_OK)
@@ -184,7 +184,7 @@ struct RawUcxPeer::Impl {
       for (ucp_ep_h ep : eps) {
         ucp_request_param_t param{};
         param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
-        param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+        param.flags = 0;  // no forced close without peer error handling
         ucs_status_ptr_t request = ucp_ep_close_nbx(ep, &param);
         if (UCS_PTR_IS_PTR(request))
           closing.push_back(request);
@@ -253,7 +253,7 @@ int RawUcxPeer::connect(int port) {
   params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
   params.sockaddr.addr = reinterpret_cast<const sockaddr*>(&address);
   params.sockaddr.addrlen = sizeof address;
-  params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+  params.err_mode = UCP_ERR_HANDLING_MODE_NONE;  // as the library's endpoints
   params.err_handler.cb = &Impl::on_error;
   std::lock_guard<std::mutex> lock(impl_->mutex);
   ucp_ep_h ep = nullptr;
