@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace proxystore::detail {
@@ -52,6 +54,36 @@ ObjectLayout parse_object_prefix(std::string_view prefix, std::size_t total) {
                     printable(layout.type_name), body_length, total - layout.body_at));
   }
   return layout;
+}
+
+void read_object_into(ValueReader& reader, std::size_t max_object_size, const ObjectType& type,
+                      void* out) {
+  if (const std::optional<std::string_view> whole = reader.whole()) {
+    type.decode(out, *whole, max_object_size);
+    return;
+  }
+  const std::size_t total = reader.size();
+  if (total > max_object_size) {
+    throw SerializationError(
+        fmt::format("cannot decode '{}': {} bytes exceed the maximum object size {}", type.name(),
+                    total, max_object_size));
+  }
+  char head[streamed_head_size];
+  if (total <= sizeof(head)) {
+    reader.read(head, total);
+    type.decode(out, std::string_view(head, total), max_object_size);
+    return;
+  }
+  std::string bytes;
+  if (type.read_raw != nullptr) {
+    reader.read(head, sizeof(head));
+    if (type.read_raw(out, std::string_view(head, sizeof(head)), total, reader))
+      return;
+    bytes.assign(head, sizeof(head));
+  }
+  // `total` is the peer's claim: the buffer grows with the bytes received.
+  read_growing(reader, bytes, total - bytes.size());
+  type.decode(out, bytes, max_object_size);
 }
 
 }  // namespace proxystore::detail

@@ -66,6 +66,15 @@ struct FutureOptions {
   std::shared_ptr<Lifetime> lifetime{};
 };
 
+namespace detail {
+/// FutureFactory<T>'s resolution without the T: waits up to `timeout_ms`
+/// for the result under `key` in the store `config` names, decodes it into
+/// `*out` (ObjectType), then evicts it if `evict`. Throws
+/// FutureTimeoutError when the timeout passes first. (store.cpp)
+void resolve_future_object(const StoreConfig& config, const Key& key, std::int64_t timeout_ms,
+                           bool evict, const ObjectType& type, void* out);
+}  // namespace detail
+
 /// The factory behind a future's proxies (kind "future"): a store config,
 /// a key and the wait's timeout.
 template <class T>
@@ -88,22 +97,13 @@ class FutureFactory {
   /// @throws SerializationError if it holds another type.
   /// @throws StoreNotFoundError / ConnectionError if the store cannot be had.
   T operator()() const {
-    std::shared_ptr<Store> store = get_or_create_store(config_);
-    std::optional<Bytes> bytes = detail::StoreAccess::wait_get(*store, key_, timeout());
-    if (!bytes) {
-      throw FutureTimeoutError(
-          fmt::format("store '{}' (type '{}') key '{}': the result of Future<{}> was not set "
-                      "within the timeout of {} ms",
-                      detail::printable(config_.name), detail::printable(config_.type),
-                      detail::printable(key_.id), type_name<T>(), timeout_ms_));
-    }
-    T object = detail::StoreAccess::decode<T>(*store, key_, bytes->view());
-    if (evict_)
-      store->evict(key_);
-    return object;
+    // Compiled once, in the library (detail::resolve_future_object).
+    std::optional<T> object;
+    detail::resolve_future_object(config_, key_, timeout_ms_, evict_,
+                                  detail::ObjectTypeOf<T>::value, &object);
+    return std::move(*object);
   }
 
-  /// The config of the store the result will be in.
   const StoreConfig& config() const noexcept { return config_; }
   /// The result's key.
   const Key& key() const noexcept { return key_; }

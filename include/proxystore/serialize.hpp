@@ -19,7 +19,6 @@
 #include <cereal/types/forward_list.hpp>
 #include <cereal/types/list.hpp>
 #include <cereal/types/map.hpp>
-#include <cereal/types/memory.hpp>
 #include <cereal/types/optional.hpp>
 #include <cereal/types/set.hpp>
 #include <cereal/types/string.hpp>
@@ -35,12 +34,40 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
+
+// cereal builds a type that is not default-constructible through its
+// load_and_construct only inside this wrapper (the one friend of
+// cereal::construct<T>'s constructor). cereal defines it in
+// <cereal/types/memory.hpp>, which also brings its polymorphic-pointer
+// machinery (a quarter of a consumer's parse time and static
+// initialisers); serialize.hpp does not include that header, so it
+// defines the wrapper for the library's input archive itself, member for
+// member as cereal does.
+namespace cereal::memory_detail {
+template <class T>
+struct LoadAndConstructLoadWrapper<proxystore::detail::WireInputArchive, T> {
+  LoadAndConstructLoadWrapper(T* ptr)  // NOLINT(google-explicit-constructor): as cereal's
+      : construct(ptr) {}
+  template <class F>
+  LoadAndConstructLoadWrapper(T* ptr, F&& shared_from_this_function)
+      : construct(ptr, std::forward<F>(shared_from_this_function)) {}
+
+  void CEREAL_SERIALIZE_FUNCTION_NAME(proxystore::detail::WireInputArchive& ar) {
+    ::cereal::detail::Construct<T, proxystore::detail::WireInputArchive>::load_andor_construct(
+        ar, construct);
+  }
+
+  ::cereal::construct<T> construct;  // NOLINT(misc-non-private-member-variables-in-classes)
+};
+}  // namespace cereal::memory_detail
 
 namespace proxystore {
 
@@ -105,12 +132,14 @@ inline constexpr bool is_cereal_serializable_v =
 template <class T>
 struct RequireSerializable {
   static constexpr bool value = is_byte_like_v<T> || is_cereal_serializable_v<T>;
-  static_assert(value,
-                "proxystore: this type cannot be stored or loaded. Give it cereal "
-                "serialization: a member `template <class Archive> void serialize(Archive& ar) "
-                "{ ar(field1, field2); }` (or save/load, or a free serialize(Archive&, T&)), and "
-                "#include <cereal/types/...> for the standard types it holds; exactly one of "
-                "these may exist. See docs/serialization.md (\"Your own types\").");
+  static_assert(
+      value,
+      "proxystore: this type cannot be stored or loaded. Give it cereal "
+      "serialization: a member `template <class Archive> void serialize(Archive& ar) "
+      "{ ar(field1, field2); }` (or save/load, or a free serialize(Archive&, T&)), and "
+      "#include <cereal/types/...> for the standard types it holds (smart pointers: "
+      "<cereal/types/memory.hpp>, which only the umbrella header includes); exactly one of "
+      "these may exist. See docs/serialization.md (\"Your own types\").");
 };
 
 /// A parsed header; the views point into the parsed bytes.
@@ -488,40 +517,77 @@ std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueRe
   return value;
 }
 
-/// Decodes a `T` from `reader`. A large value of a raw-body type is read
-/// straight into the object's own memory: its first bytes give the header
-/// (and a vector's element count), the object is created at its final
-/// size and the rest of the value lands in it — one pass, no intermediate
-/// buffer. Everything else (a reader that holds the value in memory, a
-/// small value, another type, a malformed header) goes through
-/// deserialize(), which reports any problem exactly as it does for bytes.
+/// What the library's type-erased read path (read_object_into,
+/// Store::get, a proxy's resolution) needs to know of a `T`: plain
+/// function pointers, one constant table per type (ObjectTypeOf<T>::value),
+/// so the read, the size checks, the cache and the error handling are
+/// compiled once in the library instead of for every `T` in every
+/// translation unit. Every `out` is a `std::optional<T>*` (empty on entry,
+/// holding the object on success); `object` a `const std::optional<T>*`
+/// that holds one.
+struct ObjectType {
+  /// type_name<T>().
+  const std::string& (*name)();
+  /// Decodes the whole stored object `bytes` into `*out` (deserialize<T>).
+  void (*decode)(void* out, std::string_view bytes, std::size_t max_object_size);
+  /// For a raw-body `T` (has_raw_body_v), read_raw_body<T> into `*out`:
+  /// false, having read nothing more, when the head does not fit. Null for
+  /// other types.
+  bool (*read_raw)(void* out, std::string_view head, std::size_t total, ValueReader& reader);
+  /// Copies the cached `T` at `cached` into `*out`. Null when `T` cannot be
+  /// copied: such objects are never cached.
+  void (*copy)(void* out, const void* cached);
+  /// A shared, immutable copy of `*object` for the cache (null with copy).
+  std::shared_ptr<const void> (*share)(const void* object);
+};
+
+/// The ObjectType of `T`.
+template <class T>
+struct ObjectTypeOf {
+  static void decode(void* out, std::string_view bytes, std::size_t max_object_size) {
+    static_cast<std::optional<T>*>(out)->emplace(deserialize<T>(bytes, max_object_size));
+  }
+  static bool read_raw(void* out, std::string_view head, std::size_t total, ValueReader& reader) {
+    auto& object = *static_cast<std::optional<T>*>(out);
+    object = read_raw_body<T>(head, total, reader);
+    return object.has_value();
+  }
+  static void copy(void* out, const void* cached) {
+    static_cast<std::optional<T>*>(out)->emplace(*static_cast<const T*>(cached));
+  }
+  static std::shared_ptr<const void> share(const void* object) {
+    return std::make_shared<const T>(**static_cast<const std::optional<T>*>(object));
+  }
+  static constexpr ObjectType make() {
+    ObjectType type{&type_name<T>, &decode, nullptr, nullptr, nullptr};
+    if constexpr (has_raw_body_v<T>)
+      type.read_raw = &read_raw;
+    if constexpr (std::is_copy_constructible_v<T>) {
+      type.copy = &copy;
+      type.share = &share;
+    }
+    return type;
+  }
+  static constexpr ObjectType value = make();
+};
+
+/// Decodes an object from `reader` into `*out` (see ObjectType). A large
+/// value of a raw-body type is read straight into the object's own memory:
+/// its first bytes give the header (and a vector's element count), the
+/// object is created at its final size and the rest of the value lands in
+/// it — one pass, no intermediate buffer. Everything else (a reader that
+/// holds the value in memory, a small value, another type, a malformed
+/// header) goes through deserialize(), which reports any problem exactly
+/// as it does for bytes. (serialize.cpp)
+void read_object_into(ValueReader& reader, std::size_t max_object_size, const ObjectType& type,
+                      void* out);
+
+/// Decodes a `T` from `reader` (read_object_into).
 template <class T>
 T read_object(ValueReader& reader, std::size_t max_object_size) {
-  if (const std::optional<std::string_view> whole = reader.whole())
-    return deserialize<T>(*whole, max_object_size);
-  const std::size_t total = reader.size();
-  if (total > max_object_size) {
-    throw SerializationError(
-        fmt::format("cannot decode '{}': {} bytes exceed the maximum object size {}",
-                    type_name<T>(), total, max_object_size));
-  }
-  char head[streamed_head_size];
-  if (total <= sizeof(head)) {
-    reader.read(head, total);
-    return deserialize<T>(std::string_view(head, total), max_object_size);
-  }
-  std::string bytes;
-  if constexpr (has_raw_body_v<T>) {
-    reader.read(head, sizeof(head));
-    if (std::optional<T> value =
-            read_raw_body<T>(std::string_view(head, sizeof(head)), total, reader)) {
-      return std::move(*value);
-    }
-    bytes.assign(head, sizeof(head));
-  }
-  // `total` is the peer's claim: the buffer grows with the bytes received.
-  read_growing(reader, bytes, total - bytes.size());
-  return deserialize<T>(bytes, max_object_size);
+  std::optional<T> object;
+  read_object_into(reader, max_object_size, ObjectTypeOf<T>::value, &object);
+  return std::move(*object);
 }
 
 }  // namespace detail

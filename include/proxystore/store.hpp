@@ -28,7 +28,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -171,36 +170,11 @@ class Store : public std::enable_shared_from_this<Store> {
   ///         types) or its bytes are corrupt.
   template <class T>
   std::optional<T> get(const Key& key) {
-    const auto started = metrics_.start();
-    if (auto cached = find_cached<T>(key)) {
-      metrics_.record("cache_hit", started, 0);
-      return cached;
-    }
+    // Everything but decoding and copying a T is compiled once, in the
+    // library (get_object): a consumer's translation unit instantiates
+    // little more than deserialize<T>.
     std::optional<T> object;
-    std::size_t size = 0;
-    if constexpr (detail::has_raw_body_v<T>) {
-      // A large body is read straight into the object's memory (do_read).
-      const bool found = out_of_memory_is_error(key, [&] {
-        return do_read(key, [&](ValueReader& reader) {
-          size = reader.size();
-          object.emplace(read<T>(key, reader));
-        });
-      });
-      if (!found) {
-        metrics_.record("get", started, 0);
-        return std::nullopt;
-      }
-    } else {
-      std::optional<Bytes> bytes = out_of_memory_is_error(key, [&] { return do_get(key); });
-      if (!bytes) {
-        metrics_.record("get", started, 0);
-        return std::nullopt;
-      }
-      size = bytes->size();
-      object.emplace(decode<T>(key, bytes->view()));
-    }
-    cache<T>(key, *object, size);
-    metrics_.record("get", started, size);
+    get_object(key, detail::ObjectTypeOf<T>::value, &object);
     return object;
   }
 
@@ -261,7 +235,7 @@ class Store : public std::enable_shared_from_this<Store> {
         total += fetched[j]->size();
         auto& object = objects[missing_at[j]];
         object.emplace(decode<T>(missing[j], fetched[j]->view()));
-        cache<T>(missing[j], *object, fetched[j]->size());
+        cache<T>(missing[j], object, fetched[j]->size());
       }
     }
     metrics_.record("get_batch", started, total);
@@ -423,20 +397,8 @@ class Store : public std::enable_shared_from_this<Store> {
   /// (Future). nullopt when the timeout passes first. The default polls
   /// do_get with exponential backoff (1 ms doubling to 50 ms); a backend
   /// with a blocking primitive overrides it (RedisStore: BRPOPLPUSH).
-  virtual std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::chrono::milliseconds pause(1);
-    for (;;) {
-      if (std::optional<Bytes> bytes = do_get(key))
-        return bytes;
-      const auto now = std::chrono::steady_clock::now();
-      if (now >= deadline)
-        return std::nullopt;
-      std::this_thread::sleep_for(
-          std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
-      pause = std::min(pause * 2, std::chrono::milliseconds(50));
-    }
-  }
+  virtual std::optional<Bytes> do_wait_get(const Key& key,
+                                           std::chrono::milliseconds timeout);  // store.cpp
 
   /// Stores the result of a future and wakes whoever waits in
   /// do_wait_get. The default is do_put (pollers see it on their next
@@ -611,55 +573,42 @@ class Store : public std::enable_shared_from_this<Store> {
     }
   }
 
-  template <class T>
-  T read(const Key& key, ValueReader& reader) const {
-    try {
-      return detail::read_object<T>(reader, options_.max_object_size);
-    } catch (const SerializationError& e) {
-      throw SerializationError(fmt::format("store '{}' key '{}': {}", detail::printable(name_),
-                                           detail::printable(key.id), e.what()));
-    }
-  }
+  /// get<T>() without the T (ObjectType): the cache, the backend read
+  /// (streamed for a raw-body type), size checks, metrics, errors naming
+  /// the store and key. Returns whether the object was found. (store.cpp)
+  bool get_object(const Key& key, const detail::ObjectType& type, void* out);
+  /// Decodes the whole stored object `bytes` into `*out`; a
+  /// SerializationError names the store and key. (store.cpp)
+  void decode_object(const Key& key, const detail::ObjectType& type, std::string_view bytes,
+                     void* out) const;
+  /// Copies the cached object under `key` into `*out` if there is one; a
+  /// cached object of another type is a SerializationError. (store.cpp)
+  bool find_cached_object(const Key& key, const detail::ObjectType& type, void* out);
+  /// Keeps a copy of `*object` (read from `stored_size` bytes) in the
+  /// cache, unless the cache is off, the type cannot be copied or the
+  /// object is over cache_max_object_size: then nothing is copied.
+  /// (store.cpp)
+  void cache_object(const Key& key, const detail::ObjectType& type, const void* object,
+                    std::size_t stored_size);
 
   template <class T>
   T decode(const Key& key, std::string_view bytes) const {
-    try {
-      return deserialize<T>(bytes, options_.max_object_size);
-    } catch (const SerializationError& e) {
-      throw SerializationError(fmt::format("store '{}' key '{}': {}", detail::printable(name_),
-                                           detail::printable(key.id), e.what()));
-    }
+    std::optional<T> object;
+    decode_object(key, detail::ObjectTypeOf<T>::value, bytes, &object);
+    return std::move(*object);
   }
 
   template <class T>
   std::optional<T> find_cached(const Key& key) {
-    if constexpr (std::is_copy_constructible_v<T>) {
-      if (!cache_.enabled())
-        return std::nullopt;
-      auto entry = cache_.find(key);
-      if (!entry)
-        return std::nullopt;
-      if (entry->type_name != type_name<T>()) {
-        throw SerializationError(fmt::format(
-            "store '{}' key '{}': cannot decode '{}': the object holds a '{}', not a '{}'",
-            detail::printable(name_), detail::printable(key.id), type_name<T>(),
-            detail::printable(entry->type_name), type_name<T>()));
-      }
-      return *static_cast<const T*>(entry->object.get());
-    } else {
-      return std::nullopt;  // a move-only object cannot be handed out twice
-    }
+    std::optional<T> object;
+    find_cached_object(key, detail::ObjectTypeOf<T>::value, &object);
+    return object;
   }
 
-  /// Keeps a copy of `object` (read from `stored_size` bytes) in the
-  /// cache, unless the cache is off or the object is over
-  /// cache_max_object_size: then nothing is copied.
+  /// Keeps a copy of `object` in the cache (cache_object).
   template <class T>
-  void cache(const Key& key, const T& object, std::size_t stored_size) {
-    if constexpr (std::is_copy_constructible_v<T>) {
-      if (cache_.enabled() && stored_size <= options_.cache_max_object_size)
-        cache_.put(key, {std::make_shared<const T>(object), type_name<T>()});
-    }
+  void cache(const Key& key, const std::optional<T>& object, std::size_t stored_size) {
+    cache_object(key, detail::ObjectTypeOf<T>::value, &object, stored_size);
   }
 
   const std::string name_;
@@ -689,6 +638,13 @@ struct StoreAccess {
   template <class T>
   static T decode(const Store& store, const Key& key, std::string_view bytes) {
     return store.decode<T>(key, bytes);
+  }
+  static void decode_object(const Store& store, const Key& key, const ObjectType& type,
+                            std::string_view bytes, void* out) {
+    store.decode_object(key, type, bytes, out);
+  }
+  static bool get_object(Store& store, const Key& key, const ObjectType& type, void* out) {
+    return store.get_object(key, type, out);
   }
   /// `store` as a shared_ptr: owning when it is owned by one, else a
   /// non-owning alias (the store must then outlive the holder).

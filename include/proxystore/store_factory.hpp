@@ -24,6 +24,16 @@
 
 namespace proxystore {
 
+namespace detail {
+/// StoreFactory<T>'s resolution without the T: reads the object under
+/// `key` from the store `config` names (created from it if needed) into
+/// `*out` (ObjectType), then evicts it if `evict`. Throws
+/// ProxyResolveMissingKeyError when there is none; a connection failure
+/// names the proxy's type and key too. (store.cpp)
+void resolve_store_object(const StoreConfig& config, const Key& key, bool evict,
+                          const ObjectType& type, void* out);
+}  // namespace detail
+
 /// The factory behind every store proxy: a store config, a key and
 /// options. Serializable (kind "store"). On call it finds the store by
 /// name in the registry — or rebuilds it from the config and registers it
@@ -45,18 +55,13 @@ class StoreFactory {
   /// @throws SerializationError if it holds another type.
   /// @throws StoreNotFoundError / ConnectionError if the store cannot be had.
   T operator()() const {
-    // A connection failure names the proxy too (its type and key), not only
-    // the server: an application resolving many proxies learns which failed.
-    try {
-      return resolve();
-    } catch (const TimeoutError& e) {
-      throw TimeoutError(resolving(e));
-    } catch (const ConnectionError& e) {
-      throw ConnectionError(resolving(e));
-    }
+    // The store lookup, the read and every error are compiled once, in
+    // the library (detail::resolve_store_object); only decoding is per T.
+    std::optional<T> object;
+    detail::resolve_store_object(config_, key_, evict_, detail::ObjectTypeOf<T>::value, &object);
+    return std::move(*object);
   }
 
-  /// The config of the store the object lives in.
   const StoreConfig& config() const noexcept { return config_; }
   /// The object's key in that store.
   const Key& key() const noexcept { return key_; }
@@ -71,27 +76,6 @@ class StoreFactory {
   }
 
  private:
-  std::string resolving(const ConnectionError& e) const {
-    return fmt::format("resolving a Proxy<{}> (key '{}' in store '{}' of type '{}'): {}",
-                       type_name<T>(), detail::printable(key_.id), detail::printable(config_.name),
-                       detail::printable(config_.type), e.what());
-  }
-
-  T resolve() const {
-    std::shared_ptr<Store> store = get_or_create_store(config_);
-    std::optional<T> object = store->template get<T>(key_);
-    if (!object) {
-      throw ProxyResolveMissingKeyError(
-          fmt::format("store '{}' (type '{}') has no object under key '{}' to resolve a Proxy<{}> "
-                      "(never stored, evicted, or expired)",
-                      detail::printable(config_.name), detail::printable(config_.type),
-                      detail::printable(key_.id), type_name<T>()));
-    }
-    if (evict_)
-      store->evict(key_);
-    return std::move(*object);
-  }
-
   StoreConfig config_;
   Key key_;
   bool evict_ = false;
