@@ -21,6 +21,144 @@
 
 namespace proxystore {
 
+Store::~Store() {
+  detail::unregister_store_if_same(name_, this);
+}
+
+bool Store::exists(const Key& key) {
+  const auto started = metrics_.start();
+  const bool found = do_exists(key);
+  metrics_.record("exists", started, 0);
+  return found;
+}
+
+void Store::evict(const Key& key) {
+  const auto started = metrics_.start();
+  cache_.erase(key);
+  do_evict(key);
+  metrics_.record("evict", started, 0);
+}
+
+void Store::do_put_parts(const Key& key, std::string_view head, std::string_view body) {
+  std::string joined;
+  joined.reserve(head.size() + body.size());
+  joined.append(head).append(body);
+  do_put(key, joined);
+}
+
+bool Store::do_read(const Key& key, const std::function<void(ValueReader&)>& consume) {
+  std::optional<Bytes> bytes = do_get(key);
+  if (!bytes)
+    return false;
+  detail::BytesReader reader(bytes->view());
+  consume(reader);
+  return true;
+}
+
+void Store::do_ping() {
+  (void)do_exists(Key{"proxystore:ping"});
+}
+
+Key Store::do_new_key() {
+  return random_key();
+}
+
+std::vector<Key> Store::do_new_keys(std::size_t count) {
+  std::vector<Key> keys;
+  keys.reserve(count);
+  for (std::size_t i = 0; i < count; ++i)
+    keys.push_back(do_new_key());
+  return keys;
+}
+
+Key Store::do_new_key_for(const PutInfo& info) {
+  (void)info;
+  return do_new_key();
+}
+
+std::vector<Key> Store::do_new_keys_for(const std::vector<PutInfo>& infos) {
+  return do_new_keys(infos.size());
+}
+
+void Store::do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
+  for (const auto& [key, bytes] : items)
+    do_put(key, bytes);
+}
+
+std::vector<std::optional<Bytes>> Store::do_get_batch(const std::vector<Key>& keys) {
+  std::vector<std::optional<Bytes>> values;
+  values.reserve(keys.size());
+  for (const Key& key : keys)
+    values.push_back(do_get(key));
+  return values;
+}
+
+bool Store::do_expire(const Key& key, std::chrono::milliseconds ttl) {
+  (void)key;
+  (void)ttl;
+  return false;
+}
+
+void Store::do_put_result(const Key& key, std::string_view bytes) {
+  do_put(key, bytes);
+}
+
+void Store::do_put_with_ttl(const Key& key, std::string_view bytes, std::chrono::milliseconds ttl) {
+  do_put(key, bytes);
+  do_expire(key, ttl);
+}
+
+void Store::do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
+                                  std::chrono::milliseconds ttl) {
+  do_put_parts(key, head, body);
+  do_expire(key, ttl);
+}
+
+void Store::do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
+                                  std::chrono::milliseconds ttl) {
+  do_put_batch(items);
+  for (const auto& item : items)
+    do_expire(item.first, ttl);
+}
+
+void Store::do_put_result_with_ttl(const Key& key, std::string_view bytes,
+                                   std::chrono::milliseconds ttl) {
+  do_put_result(key, bytes);
+  do_expire(key, ttl);
+}
+
+std::optional<Lifetime::WriteExpiry> Store::write_expiry(const ProxyOptions& options) const {
+  if (!options.lifetime)
+    return std::nullopt;
+  return options.lifetime->expiry_for(*this);
+}
+
+void Store::attach_lifetime(const ProxyOptions& options, const std::vector<Key>& keys,
+                            const std::optional<Lifetime::WriteExpiry>& expiry) {
+  if (!options.lifetime)
+    return;
+  std::size_t added = 0;
+  try {
+    for (; added < keys.size(); ++added) {
+      if (expiry)
+        options.lifetime->add(*this, keys[added], expiry->deadline);
+      else
+        options.lifetime->add(*this, keys[added]);
+    }
+  } catch (...) {
+    for (std::size_t i = added; i < keys.size(); ++i)
+      evict(keys[i]);
+    throw;
+  }
+}
+
+void Store::register_self() {
+  std::shared_ptr<Store> self = weak_from_this().lock();
+  if (!self)
+    self = std::shared_ptr<Store>(std::shared_ptr<Store>(), this);  // not owning
+  detail::register_store_if_absent(self);
+}
+
 std::optional<Bytes> Store::do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::chrono::milliseconds pause(1);
@@ -43,7 +181,7 @@ bool Store::get_object(const Key& key, const detail::ObjectType& type, void* out
     return true;
   }
   std::size_t size = 0;
-  if (type.read_raw != nullptr) {
+  if (type.raw != nullptr) {
     // A large body is read straight into the object's memory (do_read).
     const bool found = out_of_memory_is_error(key, [&] {
       return do_read(key, [&](ValueReader& reader) {
