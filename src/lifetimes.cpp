@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
+#include <thread>
 
 namespace proxystore {
 
@@ -112,6 +114,10 @@ ContextLifetime::~ContextLifetime() {
 
 // --- LeaseLifetime --------------------------------------------------------------
 
+struct LeaseLifetime::Timer {
+  std::thread thread;
+};
+
 namespace {
 std::shared_ptr<Store> checked_store(std::shared_ptr<Store> store) {
   if (!store)
@@ -128,13 +134,14 @@ LeaseLifetime::LeaseLifetime(std::shared_ptr<Store> store, std::chrono::millisec
     throw Error(fmt::format("{}: the duration must be positive, got {} ms", description(),
                             duration.count()));
   }
-  timer_ = std::thread([this] { run_timer(); });
+  timer_ = std::make_unique<Timer>();
+  timer_->thread = std::thread([this] { run_timer(); });
 }
 
 LeaseLifetime::~LeaseLifetime() {
   close_quietly();  // wakes the timer (on_end)
-  if (timer_.joinable())
-    timer_.join();
+  if (timer_ && timer_->thread.joinable())
+    timer_->thread.join();
 }
 
 std::optional<Lifetime::WriteExpiry> LeaseLifetime::expiry_for(const Store& store) const {

@@ -49,6 +49,21 @@ struct FutureFactoryFields {
 
 }  // namespace
 
+void load_factory_fields(WireInputArchive& ar, std::string& kind, std::string& signature,
+                         std::string& payload) {
+  ar(cereal::make_nvp("kind", kind), cereal::make_nvp("signature", signature),
+     cereal::make_nvp("payload", payload));
+}
+
+FactoryTarget::FactoryTarget() = default;
+FactoryTarget::FactoryTarget(StoreConfig config, Key key)
+    : config(std::move(config)), key(std::move(key)) {}
+FactoryTarget::FactoryTarget(const FactoryTarget& other) = default;
+FactoryTarget::FactoryTarget(FactoryTarget&& other) noexcept = default;
+FactoryTarget& FactoryTarget::operator=(const FactoryTarget& other) = default;
+FactoryTarget& FactoryTarget::operator=(FactoryTarget&& other) noexcept = default;
+FactoryTarget::~FactoryTarget() = default;
+
 std::string encode_store_factory(const StoreConfig& config, const Key& key, bool evict) {
   return encode_body(StoreFactoryFields{config, key, evict});
 }

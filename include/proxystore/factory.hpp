@@ -54,6 +54,14 @@
 
 namespace proxystore {
 
+namespace detail {
+/// Factory<T>::load's reads from the wire archive — kind, signature and
+/// payload, as cereal reads three strings — compiled once, in the library
+/// (store_factory_wire.cpp).
+void load_factory_fields(WireInputArchive& ar, std::string& kind, std::string& signature,
+                         std::string& payload);
+}  // namespace detail
+
 /// A type-erased, copyable factory producing a `T`.
 template <class T>
 class Factory {
@@ -152,8 +160,13 @@ class Factory {
     std::string kind;
     std::string payload;
     std::string signature;
-    ar(cereal::make_nvp("kind", kind), cereal::make_nvp("signature", signature),
-       cereal::make_nvp("payload", payload));
+    if constexpr (std::is_same_v<Archive, detail::WireInputArchive>) {
+      // The same three reads, compiled once in the library.
+      detail::load_factory_fields(ar, kind, signature, payload);
+    } else {
+      ar(cereal::make_nvp("kind", kind), cereal::make_nvp("signature", signature),
+         cereal::make_nvp("payload", payload));
+    }
     if constexpr (cereal::traits::is_text_archive<Archive>::value) {
       payload = cereal::base64::decode(payload);
       signature = cereal::base64::decode(signature);
@@ -168,6 +181,7 @@ class Factory {
 
  private:
   static Factory load_kind(std::string_view kind, std::string_view payload);
+  explicit Factory(std::unique_ptr<detail::FactoryConcept<T>> model) : model_(std::move(model)) {}
 
   std::unique_ptr<detail::FactoryConcept<T>> model_;
 };
@@ -261,7 +275,18 @@ Factory<T> Factory<T>::load_kind(std::string_view kind, std::string_view payload
     if (kind == SimpleFactory<T>::kind) {
       if constexpr (std::is_default_constructible_v<T> &&
                     cereal::traits::is_input_serializable<T, detail::WireInputArchive>::value) {
-        return detail::decode_body<SimpleFactory<T>>(payload);
+        // A SimpleFactory's payload is its value's wire encoding (the
+        // archive writes no names or class framing), so it is decoded with
+        // decode_body<T> — which loading a T needs anyway — except for
+        // byte-like types, whose decode_body takes raw bytes.
+        SimpleFactory<T> simple = [&] {
+          if constexpr (detail::is_byte_like_v<T>)
+            return detail::decode_body<SimpleFactory<T>>(payload);
+          else
+            return SimpleFactory<T>(detail::decode_body<T>(payload));
+        }();
+        return Factory<T>(std::make_unique<detail::LoadedFactoryModel<T, SimpleFactory<T>>>(
+            std::move(simple), std::string(payload)));
       } else {
         throw SerializationError(fmt::format(
             "a SimpleFactory<{}> cannot be loaded: the type is not default-constructible "

@@ -32,6 +32,7 @@
 
 #include <proxystore/config.hpp>
 #include <proxystore/detail/factory_model.hpp>
+#include <proxystore/detail/factory_target.hpp>
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/key.hpp>
@@ -66,6 +67,15 @@ struct FutureOptions {
   std::shared_ptr<Lifetime> lifetime{};
 };
 
+namespace detail {
+/// FutureFactory<T>'s resolution without the T: waits up to `timeout_ms`
+/// for the result under `key` in the store `config` names, decodes it into
+/// `*out` (ObjectType), then evicts it if `evict`. Throws
+/// FutureTimeoutError when the timeout passes first. (store.cpp)
+void resolve_future_object(const StoreConfig& config, const Key& key, std::int64_t timeout_ms,
+                           bool evict, const ObjectType& type, void* out);
+}  // namespace detail
+
 /// The factory behind a future's proxies (kind "future"): a store config,
 /// a key and the wait's timeout.
 template <class T>
@@ -78,8 +88,7 @@ class FutureFactory {
   FutureFactory() = default;
   /// Waits for `key` in the store described by `config`, as `options` say.
   FutureFactory(StoreConfig config, Key key, const FutureOptions& options)
-      : config_(std::move(config)),
-        key_(std::move(key)),
+      : target_(std::move(config), std::move(key)),
         timeout_ms_(options.timeout.count()),
         evict_(options.evict) {}
 
@@ -88,25 +97,16 @@ class FutureFactory {
   /// @throws SerializationError if it holds another type.
   /// @throws StoreNotFoundError / ConnectionError if the store cannot be had.
   T operator()() const {
-    std::shared_ptr<Store> store = get_or_create_store(config_);
-    std::optional<Bytes> bytes = detail::StoreAccess::wait_get(*store, key_, timeout());
-    if (!bytes) {
-      throw FutureTimeoutError(
-          fmt::format("store '{}' (type '{}') key '{}': the result of Future<{}> was not set "
-                      "within the timeout of {} ms",
-                      detail::printable(config_.name), detail::printable(config_.type),
-                      detail::printable(key_.id), type_name<T>(), timeout_ms_));
-    }
-    T object = detail::StoreAccess::decode<T>(*store, key_, bytes->view());
-    if (evict_)
-      store->evict(key_);
-    return object;
+    // Compiled once, in the library (detail::resolve_future_object).
+    std::optional<T> object;
+    detail::resolve_future_object(target_.config, target_.key, timeout_ms_, evict_,
+                                  detail::ObjectTypeOf<T>::value, &object);
+    return std::move(*object);
   }
 
-  /// The config of the store the result will be in.
-  const StoreConfig& config() const noexcept { return config_; }
+  const StoreConfig& config() const noexcept { return target_.config; }
   /// The result's key.
-  const Key& key() const noexcept { return key_; }
+  const Key& key() const noexcept { return target_.key; }
   /// How long a resolution waits for the result.
   std::chrono::milliseconds timeout() const noexcept {
     return std::chrono::milliseconds(timeout_ms_);
@@ -115,15 +115,17 @@ class FutureFactory {
   /// cereal hook: config, key, timeout and evict flag.
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(cereal::make_nvp("config", config_), cereal::make_nvp("key", key_),
+    ar(cereal::make_nvp("config", target_.config), cereal::make_nvp("key", target_.key),
        cereal::make_nvp("timeout_ms", timeout_ms_), cereal::make_nvp("evict", evict_));
   }
 
  private:
   friend struct detail::WireCodec<FutureFactory>;
 
-  StoreConfig config_;
-  Key key_;
+  FutureFactory(detail::FactoryTarget target, std::int64_t timeout_ms, bool evict)
+      : target_(std::move(target)), timeout_ms_(timeout_ms), evict_(evict) {}
+
+  detail::FactoryTarget target_;
   std::int64_t timeout_ms_ = 0;
   bool evict_ = false;
 };
@@ -147,19 +149,15 @@ struct IsSerializableFactory<FutureFactory<T>> : std::true_type {};
 template <class T>
 struct WireCodec<FutureFactory<T>> {
   static std::string encode(const FutureFactory<T>& factory) {
-    return encode_future_factory(factory.config_, factory.key_, factory.timeout_ms_,
+    return encode_future_factory(factory.target_.config, factory.target_.key, factory.timeout_ms_,
                                  factory.evict_);
   }
   static FutureFactory<T> decode(std::string_view payload) {
-    StoreConfig config;
-    Key key;
+    FactoryTarget target;
     std::int64_t timeout_ms = 0;
     bool evict = false;
-    decode_future_factory(payload, config, key, timeout_ms, evict);
-    FutureOptions options;
-    options.timeout = std::chrono::milliseconds(timeout_ms);
-    options.evict = evict;
-    return FutureFactory<T>(std::move(config), std::move(key), options);
+    decode_future_factory(payload, target.config, target.key, timeout_ms, evict);
+    return FutureFactory<T>(std::move(target), timeout_ms, evict);
   }
 };
 

@@ -46,7 +46,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -199,7 +198,8 @@ class LeaseLifetime final : public Lifetime {
   std::shared_ptr<Store> store_;
   clock::time_point deadline_;  // guarded by mutex_
   std::condition_variable wake_;
-  std::thread timer_;
+  struct Timer;  // the timer thread (lifetimes.cpp: keeps <thread> out of here)
+  std::unique_ptr<Timer> timer_;
 };
 
 /// Until normal process exit: one lifetime per process, ended by a hook

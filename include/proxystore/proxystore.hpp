@@ -28,3 +28,8 @@
 #include <proxystore/stream.hpp>
 #include <proxystore/type_name.hpp>
 #include <proxystore/version.hpp>
+
+// Smart pointers as stored objects (std::shared_ptr, std::unique_ptr):
+// cereal's support for them is heavy to compile, so serialize.hpp (and
+// consumer.hpp) leave it out; the umbrella header keeps it.
+#include <cereal/types/memory.hpp>

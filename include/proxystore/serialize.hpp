@@ -4,7 +4,6 @@
 #pragma once
 
 #include <proxystore/bytes.hpp>
-#include <proxystore/detail/huge_pages.hpp>
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/detail/wire_archive.hpp>
 #include <proxystore/errors.hpp>
@@ -19,7 +18,6 @@
 #include <cereal/types/forward_list.hpp>
 #include <cereal/types/list.hpp>
 #include <cereal/types/map.hpp>
-#include <cereal/types/memory.hpp>
 #include <cereal/types/optional.hpp>
 #include <cereal/types/set.hpp>
 #include <cereal/types/string.hpp>
@@ -35,12 +33,40 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
+
+// cereal builds a type that is not default-constructible through its
+// load_and_construct only inside this wrapper (the one friend of
+// cereal::construct<T>'s constructor). cereal defines it in
+// <cereal/types/memory.hpp>, which also brings its polymorphic-pointer
+// machinery (a quarter of a consumer's parse time and static
+// initialisers); serialize.hpp does not include that header, so it
+// defines the wrapper for the library's input archive itself, member for
+// member as cereal does.
+namespace cereal::memory_detail {
+template <class T>
+struct LoadAndConstructLoadWrapper<proxystore::detail::WireInputArchive, T> {
+  LoadAndConstructLoadWrapper(T* ptr)  // NOLINT(google-explicit-constructor): as cereal's
+      : construct(ptr) {}
+  template <class F>
+  LoadAndConstructLoadWrapper(T* ptr, F&& shared_from_this_function)
+      : construct(ptr, std::forward<F>(shared_from_this_function)) {}
+
+  void CEREAL_SERIALIZE_FUNCTION_NAME(proxystore::detail::WireInputArchive& ar) {
+    ::cereal::detail::Construct<T, proxystore::detail::WireInputArchive>::load_andor_construct(
+        ar, construct);
+  }
+
+  ::cereal::construct<T> construct;  // NOLINT(misc-non-private-member-variables-in-classes)
+};
+}  // namespace cereal::memory_detail
 
 namespace proxystore {
 
@@ -105,12 +131,14 @@ inline constexpr bool is_cereal_serializable_v =
 template <class T>
 struct RequireSerializable {
   static constexpr bool value = is_byte_like_v<T> || is_cereal_serializable_v<T>;
-  static_assert(value,
-                "proxystore: this type cannot be stored or loaded. Give it cereal "
-                "serialization: a member `template <class Archive> void serialize(Archive& ar) "
-                "{ ar(field1, field2); }` (or save/load, or a free serialize(Archive&, T&)), and "
-                "#include <cereal/types/...> for the standard types it holds; exactly one of "
-                "these may exist. See docs/serialization.md (\"Your own types\").");
+  static_assert(
+      value,
+      "proxystore: this type cannot be stored or loaded. Give it cereal "
+      "serialization: a member `template <class Archive> void serialize(Archive& ar) "
+      "{ ar(field1, field2); }` (or save/load, or a free serialize(Archive&, T&)), and "
+      "#include <cereal/types/...> for the standard types it holds (smart pointers: "
+      "<cereal/types/memory.hpp>, which only the umbrella header includes); exactly one of "
+      "these may exist. See docs/serialization.md (\"Your own types\").");
 };
 
 /// A parsed header; the views point into the parsed bytes.
@@ -166,6 +194,11 @@ inline ObjectHeader parse_object_header(std::string_view bytes) {
   const ObjectLayout layout = parse_object_prefix(bytes, bytes.size());
   return ObjectHeader{layout.version, layout.type_name, bytes.substr(layout.body_at)};
 }
+
+/// The body of the stored object `bytes`, after checking its header
+/// (parse_object_header) and that it holds a `type`: a SerializationError
+/// names both types otherwise. (serialize.cpp)
+std::string_view parse_object_body(std::string_view bytes, const std::string& type);
 
 /// The wire-archive encoding of `value`, without a header (also used for
 /// factory payloads).
@@ -246,20 +279,26 @@ T decode_body(std::string_view body) {
   }
 }
 
+/// Called in a handler: rethrows the exception being handled as a decoder
+/// of `type` reports it — a SignatureError or SerializationError (also
+/// for any std::exception, e.g. cereal::Exception) whose message starts
+/// "cannot decode '<type>': ", another proxystore Error and anything else
+/// unchanged. (serialize.cpp)
+[[noreturn]] void rethrow_decoding_error(const std::string& type);
+
+/// Throws the SerializationError for an object of `size` bytes over
+/// `max_object_size` when decoding `type`. (serialize.cpp)
+[[noreturn]] void throw_over_max_object_size(const std::string& type, std::size_t size,
+                                             std::size_t max_object_size);
+
 /// Runs `decode`, turning whatever a decoder throws into a
 /// SerializationError that names the type being decoded.
 template <class T, class Decode>
 decltype(auto) decoding(Decode&& decode) {
   try {
     return decode();
-  } catch (const SignatureError& e) {  // keep the type: callers tell forgery from corruption
-    throw SignatureError(fmt::format("cannot decode '{}': {}", type_name<T>(), e.what()));
-  } catch (const SerializationError& e) {
-    throw SerializationError(fmt::format("cannot decode '{}': {}", type_name<T>(), e.what()));
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {  // cereal::Exception, std::length_error, ...
-    throw SerializationError(fmt::format("cannot decode '{}': {}", type_name<T>(), e.what()));
+  } catch (...) {
+    rethrow_decoding_error(type_name<T>());
   }
 }
 
@@ -305,18 +344,10 @@ template <class T>
 T deserialize(std::string_view bytes, std::size_t max_object_size = unlimited_object_size) {
   static_assert(!std::is_reference_v<T> && !std::is_const_v<T>,
                 "proxystore::deserialize<T>: T must be a non-const object type");
-  if (bytes.size() > max_object_size) {
-    throw SerializationError(
-        fmt::format("cannot decode '{}': {} bytes exceed the maximum object size {}",
-                    type_name<T>(), bytes.size(), max_object_size));
-  }
+  if (bytes.size() > max_object_size)
+    detail::throw_over_max_object_size(type_name<T>(), bytes.size(), max_object_size);
   return detail::decoding<T>([&]() -> T {
-    const detail::ObjectHeader header = detail::parse_object_header(bytes);
-    if (header.type_name != type_name<T>()) {
-      throw SerializationError(fmt::format("the object holds a '{}', not a '{}'",
-                                           detail::printable(header.type_name), type_name<T>()));
-    }
-    return detail::decode_body<T>(header.body);
+    return detail::decode_body<T>(detail::parse_object_body(bytes, type_name<T>()));
   });
 }
 
@@ -397,131 +428,120 @@ inline void read_growing(ValueReader& reader, std::string& out, std::size_t n) {
   }
 }
 
-/// For a raw-body `T` of `total` bytes whose first bytes are `head`: when
-/// the header is well-formed and names `T` (and a vector's element count
-/// matches the bytes that follow), creates the object at its final size
-/// and reads the rest of the value from `reader` straight into its memory.
-/// Otherwise returns nullopt having read nothing more.
-template <class T>
-std::optional<T> read_raw_body(std::string_view head, std::size_t total, ValueReader& reader) {
-  using Element = typename T::value_type;
-  ObjectLayout layout;
-  try {
-    layout = parse_object_prefix(head, total);
-  } catch (const SerializationError&) {
-    return std::nullopt;
-  }
-  if (layout.type_name != type_name<T>())
-    return std::nullopt;
-  std::size_t data_at = layout.body_at;  // where the elements' bytes begin
-  if constexpr (!is_byte_like_v<T>) {
-    WireInputArchive ar(head.substr(layout.body_at));
-    std::uint64_t count = 0;
-    try {
-      count = ar.load_varint();
-    } catch (const SerializationError&) {
-      return std::nullopt;
-    }
-    data_at = head.size() - ar.remaining();
-    const std::size_t data_bytes = total - data_at;
-    if (data_bytes % sizeof(Element) != 0 || count != data_bytes / sizeof(Element))
-      return std::nullopt;
-  }
-  // (head.size() <= streamed_head_size <= total: read_object's contract.)
-  if (data_at > head.size() || head.size() > streamed_head_size)
-    return std::nullopt;
-  const std::size_t data_bytes = total - data_at;
-  const std::size_t in_head = head.size() - data_at;  // body bytes already read
-  // Allocated in a few steps (grown_capacity: one below 128 MiB), then
-  // grown and filled one slice at a time. A std::vector cannot skip value-initialising what it
-  // grows into; a slice small enough to stay in cache is zeroed and overwritten there, so the
-  // zeroing costs no second pass over main memory. Growing to whole elements never re-zeroes an
-  // element a previous slice filled in part: resize only initialises the elements it adds.
-  const auto elements_for = [](std::size_t bytes) {
-    return (bytes + sizeof(Element) - 1) / sizeof(Element);
-  };
-  std::optional<T> value(std::in_place);
-  if (reader.single_transfer()) {
-    // One transfer of the whole rest into the object's final memory
-    // (backed by huge pages when large: far fewer page faults).
-    value->reserve(elements_for(data_bytes));
-    advise_huge_pages(value->data(), value->capacity() * sizeof(Element));
-    value->resize(elements_for(data_bytes));
-    char* into = reinterpret_cast<char*>(value->data());
-    if (in_head != 0)
-      std::memcpy(into, head.data() + data_at, in_head);
-    reader.read(into + in_head, data_bytes - in_head);
-    return value;
-  }
-  // The element count is the peer's claim: reserve only what grown_capacity
-  // allows, and grow again as the slices actually arrive.
-  // (A reader whose size is backed — a checked local file — allows all of
-  // it at once: one allocation, nothing copied on the way.)
-  const bool backed = reader.size_is_backed();
-  const auto reserve_for = [&](std::size_t needed, std::size_t received) {
-    value->reserve(
-        elements_for(backed ? data_bytes : grown_capacity(needed, received, data_bytes)));
-  };
-  reserve_for(std::min(data_bytes, streamed_slice_size), 0);
-  // A reader that prefers large reads (chunks fetched in parallel) is asked
-  // for as much as the object may hold now, in one call: a step of
-  // grown_capacity (16 MiB first, then up to 8 times what arrived).
-  const bool large = reader.prefers_large_reads();
-  for (std::size_t filled = 0; filled < data_bytes;) {
-    std::size_t slice = std::min(streamed_slice_size, data_bytes - filled);
-    if (large) {
-      const std::size_t room =
-          backed ? data_bytes : grown_capacity(filled + slice, filled, data_bytes);
-      slice = std::max(slice, std::min(room, data_bytes) - filled);
-    }
-    if (elements_for(filled + slice) > value->capacity())
-      reserve_for(filled + slice, filled);
-    value->resize(elements_for(filled + slice));
-    char* into = reinterpret_cast<char*>(value->data()) + filled;
-    // The first slice starts with the bytes that came with the head.
-    const std::size_t from_head = filled < in_head ? std::min(in_head - filled, slice) : 0;
-    if (from_head != 0)
-      std::memcpy(into, head.data() + data_at + filled, from_head);
-    reader.read(into + from_head, slice - from_head);
-    filled += slice;
-  }
-  return value;
-}
+/// How the library's type-erased reader (read_raw_body) creates a raw-body
+/// `T` and fills it in place; every `object` is a `T*`.
+struct RawBodyOps {
+  /// sizeof(T::value_type).
+  std::size_t element_size;
+  /// is_byte_like_v<T>: the body is the bytes, with no element count.
+  bool byte_like;
+  /// Constructs an empty `T` in `*out` (a std::optional<T>*); returns it.
+  void* (*emplace)(void* out);
+  /// object->reserve(elements).
+  void (*reserve)(void* object, std::size_t elements);
+  /// object->resize(elements).
+  void (*resize)(void* object, std::size_t elements);
+  /// object->data(), as bytes.
+  char* (*data)(void* object);
+  /// object->capacity(), in elements.
+  std::size_t (*capacity)(const void* object);
+};
 
-/// Decodes a `T` from `reader`. A large value of a raw-body type is read
-/// straight into the object's own memory: its first bytes give the header
-/// (and a vector's element count), the object is created at its final
-/// size and the rest of the value lands in it — one pass, no intermediate
-/// buffer. Everything else (a reader that holds the value in memory, a
-/// small value, another type, a malformed header) goes through
-/// deserialize(), which reports any problem exactly as it does for bytes.
+/// What the library's type-erased read path (read_object_into,
+/// Store::get, a proxy's resolution) needs to know of a `T`: plain
+/// function pointers, one constant table per type (ObjectTypeOf<T>::value),
+/// so the read, the size checks, the cache and the error handling are
+/// compiled once in the library instead of for every `T` in every
+/// translation unit. Every `out` is a `std::optional<T>*` (empty on entry,
+/// holding the object on success); `object` a `const std::optional<T>*`
+/// that holds one.
+struct ObjectType {
+  /// type_name<T>().
+  const std::string& (*name)();
+  /// Decodes the whole stored object `bytes` into `*out` (deserialize<T>).
+  void (*decode)(void* out, std::string_view bytes, std::size_t max_object_size);
+  /// How a raw-body `T` (has_raw_body_v) is created and filled in place
+  /// (read_raw_body); null for other types.
+  const RawBodyOps* raw;
+  /// Copies the cached `T` at `cached` into `*out`. Null when `T` cannot be
+  /// copied: such objects are never cached.
+  void (*copy)(void* out, const void* cached);
+  /// A shared, immutable copy of `*object` for the cache (null with copy).
+  std::shared_ptr<const void> (*share)(const void* object);
+};
+
+/// The RawBodyOps of a raw-body `T`.
+template <class T>
+struct RawBodyOf {
+  using Element = typename T::value_type;
+  static void* emplace(void* out) { return &static_cast<std::optional<T>*>(out)->emplace(); }
+  static void reserve(void* object, std::size_t elements) {
+    static_cast<T*>(object)->reserve(elements);
+  }
+  static void resize(void* object, std::size_t elements) {
+    static_cast<T*>(object)->resize(elements);
+  }
+  static char* data(void* object) {
+    return reinterpret_cast<char*>(static_cast<T*>(object)->data());
+  }
+  static std::size_t capacity(const void* object) {
+    return static_cast<const T*>(object)->capacity();
+  }
+  static constexpr RawBodyOps value = {
+      sizeof(Element), is_byte_like_v<T>, &emplace, &reserve, &resize, &data, &capacity};
+};
+
+/// For a raw-body type (`type.raw`) stored in `total` bytes whose first
+/// bytes are `head`: when the header is well-formed and names the type
+/// (and a vector's element count matches the bytes that follow), creates
+/// the object in `*out` at its final size and reads the rest of the value
+/// from `reader` straight into its memory. Otherwise returns false having
+/// read nothing more and created nothing. (serialize.cpp)
+bool read_raw_body(std::string_view head, std::size_t total, ValueReader& reader,
+                   const ObjectType& type, void* out);
+
+/// The ObjectType of `T`.
+template <class T>
+struct ObjectTypeOf {
+  static void decode(void* out, std::string_view bytes, std::size_t max_object_size) {
+    static_cast<std::optional<T>*>(out)->emplace(deserialize<T>(bytes, max_object_size));
+  }
+  static void copy(void* out, const void* cached) {
+    static_cast<std::optional<T>*>(out)->emplace(*static_cast<const T*>(cached));
+  }
+  static std::shared_ptr<const void> share(const void* object) {
+    return std::make_shared<const T>(**static_cast<const std::optional<T>*>(object));
+  }
+  static constexpr ObjectType make() {
+    ObjectType type{&type_name<T>, &decode, nullptr, nullptr, nullptr};
+    if constexpr (has_raw_body_v<T>)
+      type.raw = &RawBodyOf<T>::value;
+    if constexpr (std::is_copy_constructible_v<T>) {
+      type.copy = &copy;
+      type.share = &share;
+    }
+    return type;
+  }
+  static constexpr ObjectType value = make();
+};
+
+/// Decodes an object from `reader` into `*out` (see ObjectType). A large
+/// value of a raw-body type is read straight into the object's own memory:
+/// its first bytes give the header (and a vector's element count), the
+/// object is created at its final size and the rest of the value lands in
+/// it — one pass, no intermediate buffer. Everything else (a reader that
+/// holds the value in memory, a small value, another type, a malformed
+/// header) goes through deserialize(), which reports any problem exactly
+/// as it does for bytes. (serialize.cpp)
+void read_object_into(ValueReader& reader, std::size_t max_object_size, const ObjectType& type,
+                      void* out);
+
+/// Decodes a `T` from `reader` (read_object_into).
 template <class T>
 T read_object(ValueReader& reader, std::size_t max_object_size) {
-  if (const std::optional<std::string_view> whole = reader.whole())
-    return deserialize<T>(*whole, max_object_size);
-  const std::size_t total = reader.size();
-  if (total > max_object_size) {
-    throw SerializationError(
-        fmt::format("cannot decode '{}': {} bytes exceed the maximum object size {}",
-                    type_name<T>(), total, max_object_size));
-  }
-  char head[streamed_head_size];
-  if (total <= sizeof(head)) {
-    reader.read(head, total);
-    return deserialize<T>(std::string_view(head, total), max_object_size);
-  }
-  std::string bytes;
-  if constexpr (has_raw_body_v<T>) {
-    reader.read(head, sizeof(head));
-    if (std::optional<T> value =
-            read_raw_body<T>(std::string_view(head, sizeof(head)), total, reader)) {
-      return std::move(*value);
-    }
-    bytes.assign(head, sizeof(head));
-  }
-  // `total` is the peer's claim: the buffer grows with the bytes received.
-  read_growing(reader, bytes, total - bytes.size());
-  return deserialize<T>(bytes, max_object_size);
+  std::optional<T> object;
+  read_object_into(reader, max_object_size, ObjectTypeOf<T>::value, &object);
+  return std::move(*object);
 }
 
 }  // namespace detail

@@ -28,7 +28,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -141,7 +140,7 @@ class Store : public std::enable_shared_from_this<Store> {
 
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
-  virtual ~Store() { detail::unregister_store_if_same(name_, this); }
+  virtual ~Store();
 
   /// The store's registry name.
   const std::string& name() const noexcept { return name_; }
@@ -171,55 +170,21 @@ class Store : public std::enable_shared_from_this<Store> {
   ///         types) or its bytes are corrupt.
   template <class T>
   std::optional<T> get(const Key& key) {
-    const auto started = metrics_.start();
-    if (auto cached = find_cached<T>(key)) {
-      metrics_.record("cache_hit", started, 0);
-      return cached;
-    }
+    // Everything but decoding and copying a T is compiled once, in the
+    // library (get_object): a consumer's translation unit instantiates
+    // little more than deserialize<T>.
     std::optional<T> object;
-    std::size_t size = 0;
-    if constexpr (detail::has_raw_body_v<T>) {
-      // A large body is read straight into the object's memory (do_read).
-      const bool found = out_of_memory_is_error(key, [&] {
-        return do_read(key, [&](ValueReader& reader) {
-          size = reader.size();
-          object.emplace(read<T>(key, reader));
-        });
-      });
-      if (!found) {
-        metrics_.record("get", started, 0);
-        return std::nullopt;
-      }
-    } else {
-      std::optional<Bytes> bytes = out_of_memory_is_error(key, [&] { return do_get(key); });
-      if (!bytes) {
-        metrics_.record("get", started, 0);
-        return std::nullopt;
-      }
-      size = bytes->size();
-      object.emplace(decode<T>(key, bytes->view()));
-    }
-    cache<T>(key, *object, size);
-    metrics_.record("get", started, size);
+    if (!get_object(key, detail::ObjectTypeOf<T>::value, &object))
+      return std::nullopt;  // (a read that found the value gone may have left part of it)
     return object;
   }
 
   /// Whether an object is stored under `key` (asks the backend).
-  bool exists(const Key& key) {
-    const auto started = metrics_.start();
-    const bool found = do_exists(key);
-    metrics_.record("exists", started, 0);
-    return found;
-  }
+  bool exists(const Key& key);
 
   /// Removes the object under `key` (a no-op if there is none). Another
   /// process's cache may still serve it until that cache drops it.
-  void evict(const Key& key) {
-    const auto started = metrics_.start();
-    cache_.erase(key);
-    do_evict(key);
-    metrics_.record("evict", started, 0);
-  }
+  void evict(const Key& key);
 
   /// Stores many objects in one backend batch (one round trip on Redis).
   template <class T>
@@ -261,7 +226,7 @@ class Store : public std::enable_shared_from_this<Store> {
         total += fetched[j]->size();
         auto& object = objects[missing_at[j]];
         object.emplace(decode<T>(missing[j], fetched[j]->view()));
-        cache<T>(missing[j], *object, fetched[j]->size());
+        cache<T>(missing[j], object, fetched[j]->size());
       }
     }
     metrics_.record("get_batch", started, total);
@@ -343,105 +308,57 @@ class Store : public std::enable_shared_from_this<Store> {
   /// `key`. Store::set passes a vector's or string's own memory as `body`,
   /// so a backend that writes scattered buffers (RedisStore: writev) never
   /// copies it. The default joins the two and calls do_put.
-  virtual void do_put_parts(const Key& key, std::string_view head, std::string_view body) {
-    std::string joined;
-    joined.reserve(head.size() + body.size());
-    joined.append(head).append(body);
-    do_put(key, joined);
-  }
+  virtual void do_put_parts(const Key& key, std::string_view head, std::string_view body);
   /// Optional, for large values: calls `consume` once with a reader of the
   /// value under `key` and returns true, or returns false if there is none.
   /// Store::get reads a vector's or string's body straight into the
   /// object's memory through it. The default wraps do_get.
-  virtual bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume) {
-    std::optional<Bytes> bytes = do_get(key);
-    if (!bytes)
-      return false;
-    detail::BytesReader reader(bytes->view());
-    consume(reader);
-    return true;
-  }
+  virtual bool do_read(const Key& key, const std::function<void(ValueReader&)>& consume);
   /// Whether `key` holds bytes.
   virtual bool do_exists(const Key& key) = 0;
   /// ping(): throws when the backend cannot be reached. The default looks
   /// up a key that is never stored (do_exists), which reaches the backend.
-  virtual void do_ping() { (void)do_exists(Key{"proxystore:ping"}); }
+  virtual void do_ping();
   /// Removes `key` (a no-op if absent).
   virtual void do_evict(const Key& key) = 0;
   /// A fresh key (default: random 128-bit hex id).
-  virtual Key do_new_key() { return random_key(); }
+  virtual Key do_new_key();
   /// `count` fresh keys for a batch; the default calls do_new_key() for
   /// each (a backend may mint them together: RedisStore draws all their
   /// random bits in one system call).
-  virtual std::vector<Key> do_new_keys(std::size_t count) {
-    std::vector<Key> keys;
-    keys.reserve(count);
-    for (std::size_t i = 0; i < count; ++i)
-      keys.push_back(do_new_key());
-    return keys;
-  }
+  virtual std::vector<Key> do_new_keys(std::size_t count);
   /// A fresh key for the object `info` describes (its serialized size and
   /// the caller's tags), minted just before it is stored. Store::set and
   /// the proxies call this; the default ignores `info` and calls
   /// do_new_key(). A backend that places objects by size or tag overrides
   /// it (MultiStore picks a child store here).
-  virtual Key do_new_key_for(const PutInfo& info) {
-    (void)info;
-    return do_new_key();
-  }
+  virtual Key do_new_key_for(const PutInfo& info);
   /// Fresh keys for a batch, one per entry of `infos`, in order. The
   /// default ignores the infos and calls do_new_keys(infos.size()).
-  virtual std::vector<Key> do_new_keys_for(const std::vector<PutInfo>& infos) {
-    return do_new_keys(infos.size());
-  }
+  virtual std::vector<Key> do_new_keys_for(const std::vector<PutInfo>& infos);
   /// Stores many values; the default loops over do_put.
-  virtual void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items) {
-    for (const auto& [key, bytes] : items)
-      do_put(key, bytes);
-  }
+  virtual void do_put_batch(const std::vector<std::pair<Key, std::string_view>>& items);
   /// Reads many values, in order; the default loops over do_get.
-  virtual std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys) {
-    std::vector<std::optional<Bytes>> values;
-    values.reserve(keys.size());
-    for (const Key& key : keys)
-      values.push_back(do_get(key));
-    return values;
-  }
+  virtual std::vector<std::optional<Bytes>> do_get_batch(const std::vector<Key>& keys);
 
   /// Gives `key` a time to live of `ttl` on the backend's side (and to
   /// every backend key the value occupies, e.g. Redis chunks); a zero or
   /// negative `ttl` evicts it. Returns false when the backend has no
   /// server-side expiry (the default): LeaseLifetime then evicts with a
   /// timer instead.
-  virtual bool do_expire(const Key& key, std::chrono::milliseconds ttl) {
-    (void)key;
-    (void)ttl;
-    return false;
-  }
+  virtual bool do_expire(const Key& key, std::chrono::milliseconds ttl);
 
   /// The bytes under `key`, waiting up to `timeout` for them to appear
   /// (Future). nullopt when the timeout passes first. The default polls
   /// do_get with exponential backoff (1 ms doubling to 50 ms); a backend
   /// with a blocking primitive overrides it (RedisStore: BRPOPLPUSH).
-  virtual std::optional<Bytes> do_wait_get(const Key& key, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::chrono::milliseconds pause(1);
-    for (;;) {
-      if (std::optional<Bytes> bytes = do_get(key))
-        return bytes;
-      const auto now = std::chrono::steady_clock::now();
-      if (now >= deadline)
-        return std::nullopt;
-      std::this_thread::sleep_for(
-          std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
-      pause = std::min(pause * 2, std::chrono::milliseconds(50));
-    }
-  }
+  virtual std::optional<Bytes> do_wait_get(const Key& key,
+                                           std::chrono::milliseconds timeout);  // store.cpp
 
   /// Stores the result of a future and wakes whoever waits in
   /// do_wait_get. The default is do_put (pollers see it on their next
   /// try); RedisStore also pushes a wake-up token.
-  virtual void do_put_result(const Key& key, std::string_view bytes) { do_put(key, bytes); }
+  virtual void do_put_result(const Key& key, std::string_view bytes);
 
   // --- writes with a time to live (LeaseLifetime) --------------------------
   // A backend with server-side expiry overrides these to write the value
@@ -452,63 +369,30 @@ class Store : public std::enable_shared_from_this<Store> {
 
   /// do_put, the value expiring after `ttl` (positive).
   virtual void do_put_with_ttl(const Key& key, std::string_view bytes,
-                               std::chrono::milliseconds ttl) {
-    do_put(key, bytes);
-    do_expire(key, ttl);
-  }
+                               std::chrono::milliseconds ttl);
   /// do_put_parts, the value expiring after `ttl` (positive).
   virtual void do_put_parts_with_ttl(const Key& key, std::string_view head, std::string_view body,
-                                     std::chrono::milliseconds ttl) {
-    do_put_parts(key, head, body);
-    do_expire(key, ttl);
-  }
+                                     std::chrono::milliseconds ttl);
   /// do_put_batch, every value expiring after `ttl` (positive).
   virtual void do_put_batch_with_ttl(const std::vector<std::pair<Key, std::string_view>>& items,
-                                     std::chrono::milliseconds ttl) {
-    do_put_batch(items);
-    for (const auto& item : items)
-      do_expire(item.first, ttl);
-  }
+                                     std::chrono::milliseconds ttl);
   /// do_put_result, the value (and any wake-up token) expiring after `ttl`
   /// (positive).
   virtual void do_put_result_with_ttl(const Key& key, std::string_view bytes,
-                                      std::chrono::milliseconds ttl) {
-    do_put_result(key, bytes);
-    do_expire(key, ttl);
-  }
+                                      std::chrono::milliseconds ttl);
 
  private:
   friend struct detail::StoreAccess;
 
   /// The TTL options.lifetime wants new objects written with (nullopt:
   /// none, or no lifetime).
-  std::optional<Lifetime::WriteExpiry> write_expiry(const ProxyOptions& options) const {
-    if (!options.lifetime)
-      return std::nullopt;
-    return options.lifetime->expiry_for(*this);
-  }
+  std::optional<Lifetime::WriteExpiry> write_expiry(const ProxyOptions& options) const;
 
   /// Registers new keys with options.lifetime (written with `expiry`, if
   /// any); if the lifetime refuses them (it has ended), evicts them so
   /// nothing leaks, and rethrows.
   void attach_lifetime(const ProxyOptions& options, const std::vector<Key>& keys,
-                       const std::optional<Lifetime::WriteExpiry>& expiry) {
-    if (!options.lifetime)
-      return;
-    std::size_t added = 0;
-    try {
-      for (; added < keys.size(); ++added) {
-        if (expiry)
-          options.lifetime->add(*this, keys[added], expiry->deadline);
-        else
-          options.lifetime->add(*this, keys[added]);
-      }
-    } catch (...) {
-      for (std::size_t i = added; i < keys.size(); ++i)
-        evict(keys[i]);
-      throw;
-    }
-  }
+                       const std::optional<Lifetime::WriteExpiry>& expiry);
 
   static const std::vector<std::string>& no_tags() noexcept {
     static const std::vector<std::string> none;
@@ -581,12 +465,7 @@ class Store : public std::enable_shared_from_this<Store> {
     return keys;
   }
 
-  void register_self() {
-    std::shared_ptr<Store> self = weak_from_this().lock();
-    if (!self)
-      self = std::shared_ptr<Store>(std::shared_ptr<Store>(), this);  // not owning
-    detail::register_store_if_absent(self);
-  }
+  void register_self();
 
   template <class T>
   Proxy<T> make_proxy(StoreConfig store_config, Key key, const ProxyOptions& options, T&& object) {
@@ -611,55 +490,44 @@ class Store : public std::enable_shared_from_this<Store> {
     }
   }
 
-  template <class T>
-  T read(const Key& key, ValueReader& reader) const {
-    try {
-      return detail::read_object<T>(reader, options_.max_object_size);
-    } catch (const SerializationError& e) {
-      throw SerializationError(fmt::format("store '{}' key '{}': {}", detail::printable(name_),
-                                           detail::printable(key.id), e.what()));
-    }
-  }
+  /// get<T>() without the T (ObjectType): the cache, the backend read
+  /// (streamed for a raw-body type), size checks, metrics, errors naming
+  /// the store and key. Returns whether the object was found; when not,
+  /// `*out` may hold part of an object whose value vanished mid-read (a
+  /// chunk gone), which the caller discards. (store.cpp)
+  bool get_object(const Key& key, const detail::ObjectType& type, void* out);
+  /// Decodes the whole stored object `bytes` into `*out`; a
+  /// SerializationError names the store and key. (store.cpp)
+  void decode_object(const Key& key, const detail::ObjectType& type, std::string_view bytes,
+                     void* out) const;
+  /// Copies the cached object under `key` into `*out` if there is one; a
+  /// cached object of another type is a SerializationError. (store.cpp)
+  bool find_cached_object(const Key& key, const detail::ObjectType& type, void* out);
+  /// Keeps a copy of `*object` (read from `stored_size` bytes) in the
+  /// cache, unless the cache is off, the type cannot be copied or the
+  /// object is over cache_max_object_size: then nothing is copied.
+  /// (store.cpp)
+  void cache_object(const Key& key, const detail::ObjectType& type, const void* object,
+                    std::size_t stored_size);
 
   template <class T>
   T decode(const Key& key, std::string_view bytes) const {
-    try {
-      return deserialize<T>(bytes, options_.max_object_size);
-    } catch (const SerializationError& e) {
-      throw SerializationError(fmt::format("store '{}' key '{}': {}", detail::printable(name_),
-                                           detail::printable(key.id), e.what()));
-    }
+    std::optional<T> object;
+    decode_object(key, detail::ObjectTypeOf<T>::value, bytes, &object);
+    return std::move(*object);
   }
 
   template <class T>
   std::optional<T> find_cached(const Key& key) {
-    if constexpr (std::is_copy_constructible_v<T>) {
-      if (!cache_.enabled())
-        return std::nullopt;
-      auto entry = cache_.find(key);
-      if (!entry)
-        return std::nullopt;
-      if (entry->type_name != type_name<T>()) {
-        throw SerializationError(fmt::format(
-            "store '{}' key '{}': cannot decode '{}': the object holds a '{}', not a '{}'",
-            detail::printable(name_), detail::printable(key.id), type_name<T>(),
-            detail::printable(entry->type_name), type_name<T>()));
-      }
-      return *static_cast<const T*>(entry->object.get());
-    } else {
-      return std::nullopt;  // a move-only object cannot be handed out twice
-    }
+    std::optional<T> object;
+    find_cached_object(key, detail::ObjectTypeOf<T>::value, &object);
+    return object;
   }
 
-  /// Keeps a copy of `object` (read from `stored_size` bytes) in the
-  /// cache, unless the cache is off or the object is over
-  /// cache_max_object_size: then nothing is copied.
+  /// Keeps a copy of `object` in the cache (cache_object).
   template <class T>
-  void cache(const Key& key, const T& object, std::size_t stored_size) {
-    if constexpr (std::is_copy_constructible_v<T>) {
-      if (cache_.enabled() && stored_size <= options_.cache_max_object_size)
-        cache_.put(key, {std::make_shared<const T>(object), type_name<T>()});
-    }
+  void cache(const Key& key, const std::optional<T>& object, std::size_t stored_size) {
+    cache_object(key, detail::ObjectTypeOf<T>::value, &object, stored_size);
   }
 
   const std::string name_;
@@ -689,6 +557,13 @@ struct StoreAccess {
   template <class T>
   static T decode(const Store& store, const Key& key, std::string_view bytes) {
     return store.decode<T>(key, bytes);
+  }
+  static void decode_object(const Store& store, const Key& key, const ObjectType& type,
+                            std::string_view bytes, void* out) {
+    store.decode_object(key, type, bytes, out);
+  }
+  static bool get_object(Store& store, const Key& key, const ObjectType& type, void* out) {
+    return store.get_object(key, type, out);
   }
   /// `store` as a shared_ptr: owning when it is owned by one, else a
   /// non-owning alias (the store must then outlive the holder).

@@ -5,6 +5,7 @@
 
 #include <proxystore/config.hpp>
 #include <proxystore/detail/factory_model.hpp>
+#include <proxystore/detail/factory_target.hpp>
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
 #include <proxystore/key.hpp>
@@ -24,6 +25,19 @@
 
 namespace proxystore {
 
+namespace detail {
+template <class F>
+struct WireCodec;
+
+/// StoreFactory<T>'s resolution without the T: reads the object under
+/// `key` from the store `config` names (created from it if needed) into
+/// `*out` (ObjectType), then evicts it if `evict`. Throws
+/// ProxyResolveMissingKeyError when there is none; a connection failure
+/// names the proxy's type and key too. (store.cpp)
+void resolve_store_object(const StoreConfig& config, const Key& key, bool evict,
+                          const ObjectType& type, void* out);
+}  // namespace detail
+
 /// The factory behind every store proxy: a store config, a key and
 /// options. Serializable (kind "store"). On call it finds the store by
 /// name in the registry — or rebuilds it from the config and registers it
@@ -39,61 +53,39 @@ class StoreFactory {
   /// Reads `key` from the store described by `config`; with `evict`, removes
   /// the object after the first successful read.
   StoreFactory(StoreConfig config, Key key, bool evict = false)
-      : config_(std::move(config)), key_(std::move(key)), evict_(evict) {}
+      : target_(std::move(config), std::move(key)), evict_(evict) {}
 
   /// @throws ProxyResolveMissingKeyError if the key holds no object.
   /// @throws SerializationError if it holds another type.
   /// @throws StoreNotFoundError / ConnectionError if the store cannot be had.
   T operator()() const {
-    // A connection failure names the proxy too (its type and key), not only
-    // the server: an application resolving many proxies learns which failed.
-    try {
-      return resolve();
-    } catch (const TimeoutError& e) {
-      throw TimeoutError(resolving(e));
-    } catch (const ConnectionError& e) {
-      throw ConnectionError(resolving(e));
-    }
+    // The store lookup, the read and every error are compiled once, in
+    // the library (detail::resolve_store_object); only decoding is per T.
+    std::optional<T> object;
+    detail::resolve_store_object(target_.config, target_.key, evict_,
+                                 detail::ObjectTypeOf<T>::value, &object);
+    return std::move(*object);
   }
 
-  /// The config of the store the object lives in.
-  const StoreConfig& config() const noexcept { return config_; }
+  const StoreConfig& config() const noexcept { return target_.config; }
   /// The object's key in that store.
-  const Key& key() const noexcept { return key_; }
+  const Key& key() const noexcept { return target_.key; }
   /// Whether the object is evicted after its first successful resolution.
   bool evict() const noexcept { return evict_; }
 
   /// cereal hook: config, key and evict flag.
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(cereal::make_nvp("config", config_), cereal::make_nvp("key", key_),
+    ar(cereal::make_nvp("config", target_.config), cereal::make_nvp("key", target_.key),
        cereal::make_nvp("evict", evict_));
   }
 
  private:
-  std::string resolving(const ConnectionError& e) const {
-    return fmt::format("resolving a Proxy<{}> (key '{}' in store '{}' of type '{}'): {}",
-                       type_name<T>(), detail::printable(key_.id), detail::printable(config_.name),
-                       detail::printable(config_.type), e.what());
-  }
+  friend struct detail::WireCodec<StoreFactory>;
+  StoreFactory(detail::FactoryTarget target, bool evict)
+      : target_(std::move(target)), evict_(evict) {}
 
-  T resolve() const {
-    std::shared_ptr<Store> store = get_or_create_store(config_);
-    std::optional<T> object = store->template get<T>(key_);
-    if (!object) {
-      throw ProxyResolveMissingKeyError(
-          fmt::format("store '{}' (type '{}') has no object under key '{}' to resolve a Proxy<{}> "
-                      "(never stored, evicted, or expired)",
-                      detail::printable(config_.name), detail::printable(config_.type),
-                      detail::printable(key_.id), type_name<T>()));
-    }
-    if (evict_)
-      store->evict(key_);
-    return std::move(*object);
-  }
-
-  StoreConfig config_;
-  Key key_;
+  detail::FactoryTarget target_;
   bool evict_ = false;
 };
 
@@ -116,11 +108,10 @@ struct WireCodec<StoreFactory<T>> {
     return encode_store_factory(factory.config(), factory.key(), factory.evict());
   }
   static StoreFactory<T> decode(std::string_view payload) {
-    StoreConfig config;
-    Key key;
+    FactoryTarget target;
     bool evict = false;
-    decode_store_factory(payload, config, key, evict);
-    return StoreFactory<T>(std::move(config), std::move(key), evict);
+    decode_store_factory(payload, target.config, target.key, evict);
+    return StoreFactory<T>(std::move(target), evict);
   }
 };
 

@@ -102,6 +102,31 @@ class FactoryModel final : public FactoryConcept<T> {
 };
 
 /// Per-T table of user factory kinds: kind name → loader of the payload.
+/// A factory loaded from the wire (Factory<T>::load of a "simple"
+/// payload): the same answers as FactoryModel<T, F>, except that payload()
+/// hands back the bytes it was loaded from rather than encoding it again —
+/// so loading a proxy never instantiates the encoder of `T`, only its
+/// decoder. (A forwarded proxy carries the payload it arrived with.)
+template <class T, class F>
+class LoadedFactoryModel final : public FactoryConcept<T> {
+ public:
+  LoadedFactoryModel(F factory, std::string payload)
+      : factory_(std::move(factory)), payload_(std::move(payload)) {}
+
+  T call() override { return factory_(); }
+  std::unique_ptr<FactoryConcept<T>> clone() const override {
+    return std::make_unique<LoadedFactoryModel>(factory_, payload_);
+  }
+  const std::type_info& type() const noexcept override { return typeid(F); }
+  const void* target() const noexcept override { return &factory_; }
+  std::string_view kind() const noexcept override { return F::kind; }
+  std::string payload() const override { return payload_; }
+
+ private:
+  F factory_;
+  std::string payload_;
+};
+
 template <class T>
 class FactoryKinds {
  public:
