@@ -60,6 +60,12 @@ constexpr std::chrono::milliseconds rest_interval{1};
 /// The progress thread keeps progressing this long after its last event
 /// before it sleeps in poll().
 constexpr std::chrono::microseconds thread_spin_idle{50};
+/// While a transfer is in flight the progress thread keeps progressing
+/// without sleeping, but only this long after the transfer's last event: a
+/// peer that stalls mid-transfer (stopped, or hostile) must not make an
+/// otherwise idle process spin a core; past it the thread polls every
+/// millisecond until the transfer moves again or its caller gives up.
+constexpr std::chrono::milliseconds flight_spin_idle{100};
 
 /// Drops UCX's "error during flush" lines: closing an endpoint whose peer is
 /// gone flushes lanes that fail, which UCX logs at ERROR level for an
@@ -705,9 +711,13 @@ struct Node::Impl {
         }
       }
       const auto now = std::chrono::steady_clock::now();
+      // The deadline first: events of other transfers (or a peer trickling
+      // bytes) must not keep a caller past its own timeout.
+      if (now >= deadline)
+        break;
       if (active) {
         last_activity = now;
-      } else if (now - last_activity >= caller_spin_idle || now >= deadline) {
+      } else if (now - last_activity >= caller_spin_idle) {
         break;
       } else if (now - last_activity >= caller_spin_polite) {
         // On a busy machine the peer may need this core to answer.
@@ -1418,6 +1428,7 @@ struct Node::Impl {
 
   void run() {
     auto last_activity = std::chrono::steady_clock::now();
+    auto last_event = last_activity;  // only real events move it (not a poll)
     while (true) {
       std::unique_lock<std::mutex> lock(progress_mutex);
       int timeout_ms = 0;
@@ -1432,10 +1443,14 @@ struct Node::Impl {
           return;
         }
         const auto now = std::chrono::steady_clock::now();
-        if (active || flight.count != 0) {
+        if (active) {
+          last_activity = now;
+          last_event = now;
+          continue;
+        }
+        if (flight.count != 0 && now - last_event < flight_spin_idle) {
           // A transfer is under way (not every transport wakes the event
           // descriptor for the steps of a rendezvous): keep progressing.
-          last_activity = now;
           continue;
         }
         if (spinners.load() != 0) {
@@ -1459,7 +1474,7 @@ struct Node::Impl {
         const ucs_status_t armed = ucp_worker_arm(worker);
         if (armed == UCS_ERR_BUSY)
           continue;
-        timeout_ms = armed != UCS_OK ? 1 : (remote_waits.empty() ? 200 : 10);
+        timeout_ms = armed != UCS_OK || flight.count != 0 ? 1 : (remote_waits.empty() ? 200 : 10);
       }
       lock.unlock();
       pollfd fd{event_fd, POLLIN, 0};
@@ -1540,7 +1555,10 @@ struct Node::Impl {
     for (ucs_status_ptr_t request : closing) {
       while (ucp_request_check_status(request) == UCS_INPROGRESS &&
              std::chrono::steady_clock::now() < deadline) {
-        ucp_worker_progress(worker);
+        // A stopped peer never acknowledges the flush: wait for it without
+        // spinning a core for the whole bound.
+        if (ucp_worker_progress(worker) == 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       ucp_request_free(request);
     }
@@ -1861,14 +1879,15 @@ void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::s
   // Refused only when a teardown is under way, which completes `op`.
   (void)impl->submit(
       [impl, op, descriptor = descriptor_, into] { impl->start_direct(op, descriptor, into); });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   impl->spin_until(
       [&op] {
         std::lock_guard<std::mutex> lock(op->mutex);
         return op->done;
       },
-      std::chrono::steady_clock::now() + timeout);
+      deadline);
   std::unique_lock<std::mutex> lock(op->mutex);
-  if (op->changed.wait_for(lock, timeout, [&] { return op->done; })) {
+  if (op->changed.wait_until(lock, deadline, [&] { return op->done; })) {
     if (!op->error.empty())
       throw ConnectionError(failure(op->error));
     return;

@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -113,9 +114,11 @@ TEST_CASE("EndpointStore: an owner stopped mid-rendezvous gives TimeoutError and
   ucx::testing::set_before_direct_receive([pid] { stop(pid); });
   ucx::testing::set_ignore_cancel(release_fails);
   const auto started = std::chrono::steady_clock::now();
+  const std::clock_t cpu_started = std::clock();  // this process, all threads
   const std::string message =
       message_of<TimeoutError>([&] { (void)client->get<std::string>(key); });
   const auto elapsed = std::chrono::steady_clock::now() - started;
+  const double cpu_seconds = static_cast<double>(std::clock() - cpu_started) / CLOCKS_PER_SEC;
   ucx::testing::set_before_direct_receive({});
   ucx::testing::set_ignore_cancel(false);
   INFO(message);
@@ -128,6 +131,11 @@ TEST_CASE("EndpointStore: an owner stopped mid-rendezvous gives TimeoutError and
   // force-closing and the worker's destruction; 3 s of slack for a busy CI.
   CHECK(elapsed < options.command_timeout + ucx::PendingValue::cancel_grace +
                       std::chrono::seconds(release_fails ? 5 : 3));
+  // A transfer stalled by its peer must not make this process spin a core
+  // while it waits (the progress thread polls once a millisecond instead).
+  const double elapsed_seconds = std::chrono::duration<double>(elapsed).count();
+  INFO("CPU " << cpu_seconds << " s over " << elapsed_seconds << " s");
+  CHECK(cpu_seconds < 0.1 * elapsed_seconds);
 
   // The owner resumes: the store works again (a new connection, or a new
   // client worker after a teardown), and so does every other store.
