@@ -104,6 +104,7 @@ class FutureFactory {
     return std::move(*object);
   }
 
+  /// The config of the store the result will be in.
   const StoreConfig& config() const noexcept { return target_.config; }
   /// The result's key.
   const Key& key() const noexcept { return target_.key; }

@@ -67,6 +67,7 @@ class StoreFactory {
     return std::move(*object);
   }
 
+  /// The config of the store the object lives in.
   const StoreConfig& config() const noexcept { return target_.config; }
   /// The object's key in that store.
   const Key& key() const noexcept { return target_.key; }
