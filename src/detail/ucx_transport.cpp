@@ -57,6 +57,10 @@ constexpr std::chrono::microseconds caller_spin_idle{200};
 constexpr std::chrono::microseconds caller_spin_polite{20};
 /// While callers progress the worker, the progress thread checks this often.
 constexpr std::chrono::milliseconds rest_interval{1};
+/// For this long after a caller got its reply by spinning, the progress
+/// thread of a node without a listener rests instead of arming the worker
+/// (the next caller is likely to drive it too).
+constexpr std::chrono::microseconds caller_recent{2000};
 /// The progress thread keeps progressing this long after its last event
 /// before it sleeps in poll().
 constexpr std::chrono::microseconds thread_spin_idle{50};
@@ -567,6 +571,8 @@ struct Node::Impl {
   static inline thread_local const Impl* holding = nullptr;
   /// Callers progressing the worker now: the progress thread rests meanwhile.
   std::atomic<int> spinners{0};
+  /// When a caller last got its reply by spinning (steady clock ticks).
+  std::atomic<std::chrono::steady_clock::rep> last_satisfied_spin{0};
   /// The progress thread sleeps here while callers spin (for at most
   /// rest_interval, or until the last spinner leaves without its reply).
   std::mutex rest_mutex;
@@ -625,6 +631,7 @@ struct Node::Impl {
       return false;
     tasks.push_back(std::move(task));
     ucp_worker_signal(worker);
+    wake_rest();
     return true;
   }
 
@@ -636,6 +643,7 @@ struct Node::Impl {
     retire_requested.store(true);
     stopping.store(true);
     ucp_worker_signal(worker);
+    wake_rest();
   }
 
   /// Registers a direct receive; false once the node is torn down.
@@ -726,10 +734,32 @@ struct Node::Impl {
     }
     // A caller that goes to sleep now needs the progress thread at once;
     // one that has its reply lets it rest until its next check.
-    if (spinners.fetch_sub(1) == 1 && !satisfied) {
-      std::lock_guard<std::mutex> lock(rest_mutex);
-      rest.notify_one();
-    }
+    if (satisfied)
+      last_satisfied_spin.store(std::chrono::steady_clock::now().time_since_epoch().count());
+    if (spinners.fetch_sub(1) == 1 && !satisfied)
+      wake_rest();
+  }
+
+  /// Whether no reply, connection or transfer is outstanding
+  /// (progress_mutex held).
+  bool awaits_nothing() const {
+    if (flight.count != 0 || !pending.empty() || !remote_waits.empty())
+      return false;
+    return std::all_of(peers.begin(), peers.end(),
+                       [](const auto& peer) { return peer.second.waiting.empty(); });
+  }
+
+  /// Ends the progress thread's rest at once.
+  void wake_rest() {
+    std::lock_guard<std::mutex> lock(rest_mutex);
+    rest.notify_one();
+  }
+
+  /// Whether a caller got its reply by spinning less than caller_recent ago.
+  bool callers_recent(std::chrono::steady_clock::time_point now) const {
+    const std::chrono::steady_clock::time_point last{
+        std::chrono::steady_clock::duration{last_satisfied_spin.load()}};
+    return now - last < caller_recent;
   }
 
   void say(const std::string& line) const {
@@ -1430,6 +1460,14 @@ struct Node::Impl {
     auto last_activity = std::chrono::steady_clock::now();
     auto last_event = last_activity;  // only real events move it (not a poll)
     while (true) {
+      if (spinners.load() != 0 && !stopping.load()) {
+        // A caller drives the worker, and with it every transfer on it:
+        // stay off it rather than contend for progress_mutex (woken from
+        // poll() by one of the caller's events, for instance).
+        std::unique_lock<std::mutex> resting(rest_mutex);
+        rest.wait_for(resting, rest_interval, [this] { return spinners.load() == 0; });
+        continue;
+      }
       std::unique_lock<std::mutex> lock(progress_mutex);
       int timeout_ms = 0;
       {
@@ -1470,6 +1508,19 @@ struct Node::Impl {
           std::lock_guard<std::mutex> tasks_lock(tasks_mutex);
           if (!tasks.empty())
             continue;
+        }
+        if (listener == nullptr && callers_recent(now) && awaits_nothing()) {
+          // A client node whose callers come one after another and drive
+          // the worker themselves: armed, the worker would wake this thread
+          // for each of their replies, taking a core from them and from the
+          // peer. Nothing arrives unasked at a node without a listener that
+          // awaits no reply, and submit() (which every new call goes
+          // through), a caller that stops spinning without its reply and
+          // the destructor end this rest at once.
+          lock.unlock();
+          std::unique_lock<std::mutex> resting(rest_mutex);
+          rest.wait_for(resting, caller_recent);
+          continue;
         }
         const ucs_status_t armed = ucp_worker_arm(worker);
         if (armed == UCS_ERR_BUSY)
@@ -1690,6 +1741,7 @@ Node::~Node() {
     if (!impl_->retired)
       ucp_worker_signal(impl_->worker);
   }
+  impl_->wake_rest();
   if (impl_->thread.joinable())
     impl_->thread.join();
   if (impl_->worker != nullptr)  // null: torn down already (teardown())
