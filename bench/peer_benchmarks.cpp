@@ -4,7 +4,7 @@
 // one run.
 //
 //   proxystore_bench_peer [--smoke] [--redis-server PATH | --redis-port=PORT] [--size=BYTES]
-//                         [--profile=N]
+//                         [--profile=N [--profile-peer-only]]
 //
 // (bench/run.sh runs it with its own redis-server's port when UCX is built.)
 // The producer (forked before any UCX use) serves:
@@ -23,8 +23,9 @@
 // endpoint get <= 1.3x floor at >= 1 MB; redis set+get >= 3x peer set+get at
 // 100 MB) and the 100 B resolve latency vs a Redis GET.
 // Not Google Benchmark: the producer and the floor need their own process.
-// --profile=N (with --size) instead runs N floor fetches and N peer gets of
-// that size and prints, per operation, counts that do not depend much on
+// --profile=N (with --size) instead runs N floor fetches, N peer gets and N
+// endpoint gets of that size (--profile-peer-only: the peer gets alone, e.g.
+// under `perf record`) and prints, per operation, counts that do not depend much on
 // the machine's load: the threads' context switches (wake-ups) and CPU time
 // in the consumer and the producer (from /proc), and the median time.
 #include <proxystore/proxystore.hpp>
@@ -46,6 +47,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -214,6 +216,33 @@ struct FloorClient {
   }
 };
 
+/// The median time of each of `operations`, measured in rounds: each round
+/// runs each operation once unrecorded (to wake the side serving it) and
+/// then `block` times back to back (what `ucx_perftest` measures). A drift
+/// in the machine's speed (another process, the host) over the rounds then
+/// shifts every operation alike instead of skewing their ratios.
+std::vector<double> interleaved_medians(int runs,
+                                        const std::vector<std::function<void()>>& operations) {
+  const int block = std::min(runs, 10);
+  std::vector<std::vector<double>> times(operations.size());
+  for (int done = 0; done < runs; done += block) {
+    for (std::size_t op = 0; op < operations.size(); ++op) {
+      operations[op]();
+      for (int i = 0; i < block; ++i) {
+        const auto started = Clock::now();
+        operations[op]();
+        times[op].push_back(std::chrono::duration<double>(Clock::now() - started).count());
+      }
+    }
+  }
+  std::vector<double> medians;
+  for (auto& t : times) {
+    std::sort(t.begin(), t.end());
+    medians.push_back(t[t.size() / 2]);
+  }
+  return medians;
+}
+
 template <class F>
 double median_seconds(int runs, F&& f) {
   std::vector<double> times;
@@ -303,6 +332,7 @@ int main(int argc, char** argv) {
   int redis_port = 0;  // 0: start a private redis-server
   std::size_t only = 0;
   int profile_runs = 0;
+  bool profile_peer_only = false;  // --profile-peer-only: no floor rows (for perf record)
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--smoke")
@@ -315,6 +345,8 @@ int main(int argc, char** argv) {
       only = std::stoul(arg.substr(7));
     else if (arg.rfind("--profile=", 0) == 0)
       profile_runs = std::stoi(arg.substr(10));
+    else if (arg == "--profile-peer-only")
+      profile_peer_only = true;
   }
   std::vector<std::size_t> sizes =
       smoke ? std::vector<std::size_t>{100, 65536}
@@ -323,7 +355,7 @@ int main(int argc, char** argv) {
     sizes = {100, only};
   const std::size_t largest = sizes.back();
   auto runs_for = [&](std::size_t size) {
-    return smoke ? 1 : (size >= (std::size_t{64} << 20U) ? 7 : 30);
+    return smoke ? 1 : (size >= (std::size_t{64} << 20U) ? 9 : 100);
   };
 
   // A private redis-server unless run.sh gave one.
@@ -432,8 +464,15 @@ int main(int argc, char** argv) {
         "producer wake-ups | preempted | producer CPU |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|\n",
         label(size).c_str(), profile_runs);
-    profile("floor", profile_runs, producer, [&] { floor.fetch(size); });
+    if (!profile_peer_only)
+      profile("floor", profile_runs, producer, [&] { floor.fetch(size); });
     profile("peer get", profile_runs, producer, [&] { (void)peer->get<std::vector<char>>(key); });
+    if (!profile_peer_only) {
+      const ps::Key endpoint_key = endpoint->set(std::vector<char>(size, 'e'));
+      (void)endpoint->get<std::vector<char>>(endpoint_key);
+      profile("endpoint get", profile_runs, producer,
+              [&] { (void)endpoint->get<std::vector<char>>(endpoint_key); });
+    }
     stop_and_exit();
   }
   std::printf(
@@ -459,14 +498,20 @@ int main(int argc, char** argv) {
     floor.fetch(size);  // warm up every path once
     (void)peer->get<std::vector<char>>(key);
     (void)endpoint->get<std::vector<char>>(endpoint_key);
-    const double t_floor = median_seconds(runs, [&] { floor.fetch(size); });
-    const double t_fresh = median_seconds(runs, [&] {
-      std::vector<char> into(size);
-      floor.fetch(size, into.data());
-    });
-    const double t_peer = median_seconds(runs, [&] { (void)peer->get<std::vector<char>>(key); });
-    const double t_endpoint_get =
-        median_seconds(runs, [&] { (void)endpoint->get<std::vector<char>>(endpoint_key); });
+    const std::vector<double> gets =
+        interleaved_medians(runs, {[&] { floor.fetch(size); },
+                                   [&] {
+                                     std::vector<char> into(size);
+                                     floor.fetch(size, into.data());
+                                   },
+                                   [&] { (void)peer->get<std::vector<char>>(key); },
+                                   [&] {
+                                     (void)endpoint->get<std::vector<char>>(endpoint_key);
+                                   }});
+    const double t_floor = gets[0];
+    const double t_fresh = gets[1];
+    const double t_peer = gets[2];
+    const double t_endpoint_get = gets[3];
     const double t_endpoint = median_seconds(runs, [&] {
       const ps::Key k = endpoint->set(object);
       (void)endpoint->get<std::vector<char>>(k);
