@@ -71,6 +71,21 @@ constexpr std::chrono::microseconds thread_spin_idle{50};
 /// millisecond until the transfer moves again or its caller gives up.
 constexpr std::chrono::milliseconds flight_spin_idle{100};
 
+/// A pause between two polls of a spinning progress thread: the processor's
+/// spin-wait hint, so the loop leaves the core's (or its hyperthread
+/// sibling's) resources to the threads doing the work: on a virtual machine
+/// the other vCPU may be that sibling, copying the transfer the loop waits
+/// for.
+inline void relax_cpu() noexcept {
+  for (int i = 0; i < 32; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+  }
+}
+
 /// Drops UCX's "error during flush" lines: closing an endpoint whose peer is
 /// gone flushes lanes that fail, which UCX logs at ERROR level for an
 /// endpoint without peer error handling (at TRACE level with it). The
@@ -1489,6 +1504,8 @@ struct Node::Impl {
         if (flight.count != 0 && now - last_event < flight_spin_idle) {
           // A transfer is under way (not every transport wakes the event
           // descriptor for the steps of a rendezvous): keep progressing.
+          lock.unlock();
+          relax_cpu();
           continue;
         }
         if (spinners.load() != 0) {
@@ -1502,8 +1519,11 @@ struct Node::Impl {
         // Right after some work, another request or reply is likely: a
         // short bounded spin saves the wake-up from poll() (an idle node
         // sleeps: this ends thread_spin_idle after the last event).
-        if (now - last_activity < thread_spin_idle)
+        if (now - last_activity < thread_spin_idle) {
+          lock.unlock();
+          relax_cpu();
           continue;
+        }
         {
           std::lock_guard<std::mutex> tasks_lock(tasks_mutex);
           if (!tasks.empty())
