@@ -61,6 +61,9 @@ constexpr std::chrono::milliseconds rest_interval{1};
 /// thread of a node without a listener rests instead of arming the worker
 /// (the next caller is likely to drive it too).
 constexpr std::chrono::microseconds caller_recent{2000};
+/// A spinning caller that has not progressed the worker for this long (it
+/// was preempted) does not keep the progress thread resting.
+constexpr std::chrono::microseconds spinner_stale{200};
 /// The progress thread keeps progressing this long after its last event
 /// before it sleeps in poll().
 constexpr std::chrono::microseconds thread_spin_idle{50};
@@ -76,12 +79,16 @@ constexpr std::chrono::milliseconds flight_spin_idle{100};
 /// sibling's) resources to the threads doing the work: on a virtual machine
 /// the other vCPU may be that sibling, copying the transfer the loop waits
 /// for.
+/// Eight hints: a few hundred cycles at most (a pause takes up to ~140
+/// cycles on recent Intel cores), well below a pause-loop exit's window.
 inline void relax_cpu() noexcept {
-  for (int i = 0; i < 32; ++i) {
+  for (int i = 0; i < 8; ++i) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
-    asm volatile("yield" ::: "memory");
+    asm volatile("isb" ::: "memory");
+#elif defined(__powerpc64__)
+    asm volatile("or 27,27,27" ::: "memory");
 #endif
   }
 }
@@ -483,6 +490,32 @@ struct InFlight {
   std::size_t count = 0;
 };
 
+/// Counts a caller among a node's sleepers (callers waiting for a reply
+/// without driving the worker) for as long as it lives.
+class SleepingCaller {
+ public:
+  explicit SleepingCaller(std::atomic<int>* sleepers) noexcept : sleepers_(sleepers) {
+    if (sleepers_ != nullptr)
+      sleepers_->fetch_add(1);
+  }
+  SleepingCaller(SleepingCaller&& other) noexcept : sleepers_(other.sleepers_) {
+    other.sleepers_ = nullptr;
+  }
+  SleepingCaller& operator=(SleepingCaller&& other) noexcept {
+    std::swap(sleepers_, other.sleepers_);
+    return *this;
+  }
+  SleepingCaller(const SleepingCaller&) = delete;
+  SleepingCaller& operator=(const SleepingCaller&) = delete;
+  ~SleepingCaller() {
+    if (sleepers_ != nullptr)
+      sleepers_->fetch_sub(1);
+  }
+
+ private:
+  std::atomic<int>* sleepers_;
+};
+
 /// One client round trip, shared by the calling thread and the progress thread.
 struct Call {
   InFlight* flight = nullptr;
@@ -588,6 +621,17 @@ struct Node::Impl {
   std::atomic<int> spinners{0};
   /// When a caller last got its reply by spinning (steady clock ticks).
   std::atomic<std::chrono::steady_clock::rep> last_satisfied_spin{0};
+  /// When a spinning caller last progressed the worker (steady clock
+  /// ticks): a spinner preempted for longer drives nothing, so the
+  /// progress thread does not rest on its account.
+  std::atomic<std::chrono::steady_clock::rep> last_spinner_pump{0};
+  /// Callers waiting for a reply without spinning (after a spin that ended
+  /// without it): the last spinner to leave wakes the progress thread for them.
+  std::atomic<int> sleepers{0};
+  /// Bumped (under rest_mutex) by every wake_rest(): a rest ends when it
+  /// changes, so a wake-up sent between the thread's checks and its wait is
+  /// not lost.
+  std::atomic<std::uint64_t> rest_epoch{0};
   /// The progress thread sleeps here while callers spin (for at most
   /// rest_interval, or until the last spinner leaves without its reply).
   std::mutex rest_mutex;
@@ -629,16 +673,22 @@ struct Node::Impl {
   /// it can drive the worker (then progresses it once), else hands it to
   /// the progress thread. False (and dropped) once the node is retired;
   /// the signal is sent under the lock, so it never reaches a worker a
-  /// teardown destroyed.
-  bool submit(std::function<void()> task) {
+  /// teardown destroyed. `caller_spins`: the caller drives the worker next
+  /// (spin_until), so the progress thread may go on resting; otherwise it
+  /// is woken to finish what the task started.
+  bool submit(std::function<void()> task, bool caller_spins = false) {
     if (can_drive()) {
-      std::lock_guard<std::mutex> lock(progress_mutex);
-      if (is_retired())
-        return false;
-      const Hold hold(this);
-      run_tasks();  // queued earlier: first
-      task();
-      pump();
+      {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        if (is_retired())
+          return false;
+        const Hold hold(this);
+        run_tasks();  // queued earlier: first
+        task();
+        pump();
+      }
+      if (!caller_spins)
+        wake_rest();
       return true;
     }
     std::lock_guard<std::mutex> lock(tasks_mutex);
@@ -715,13 +765,40 @@ struct Node::Impl {
   /// thread takes over. A reply that arrives while the caller spins is
   /// handled on the caller's thread: no wake-up of the progress thread from
   /// poll() and no condition-variable hand-off back to the caller.
+  ///
+  /// Returns a guard the caller keeps while it then waits without spinning
+  /// (it counts the caller among the sleepers until destroyed).
   template <class Done>
-  void spin_until(const Done& done, std::chrono::steady_clock::time_point deadline) {
+  [[nodiscard]] SleepingCaller spin_until(const Done& done,
+                                          std::chrono::steady_clock::time_point deadline) {
     if (!can_drive())
-      return;
-    spinners.fetch_add(1);
-    auto last_activity = std::chrono::steady_clock::now();
+      return SleepingCaller(&sleepers);
+    // Leaves the spinners on every exit (also by an exception from a task
+    // pump() ran): the progress thread rests while spinners remain.
+    class Spinning {
+     public:
+      Spinning(Impl& impl, const bool& satisfied) : impl_(impl), satisfied_(satisfied) {
+        impl_.spinners.fetch_add(1);
+      }
+      Spinning(const Spinning&) = delete;
+      Spinning& operator=(const Spinning&) = delete;
+      ~Spinning() {
+        const bool last = impl_.spinners.fetch_sub(1) == 1;
+        // A caller that goes to sleep now needs the progress thread at
+        // once, and so do sleepers when the last spinner leaves; a caller
+        // that has its reply lets it rest.
+        if (!satisfied_ || (last && impl_.sleepers.load() != 0))
+          impl_.wake_rest();
+      }
+
+     private:
+      Impl& impl_;
+      const bool& satisfied_;
+    };
     bool satisfied = false;
+    SleepingCaller sleeping(nullptr);
+    const Spinning spinning(*this, satisfied);
+    auto last_activity = std::chrono::steady_clock::now();
     while (!(satisfied = done()) && !stopping.load()) {
       bool active = false;
       {
@@ -734,6 +811,7 @@ struct Node::Impl {
         }
       }
       const auto now = std::chrono::steady_clock::now();
+      last_spinner_pump.store(now.time_since_epoch().count());
       // The deadline first: events of other transfers (or a peer trickling
       // bytes) must not keep a caller past its own timeout.
       if (now >= deadline)
@@ -747,12 +825,11 @@ struct Node::Impl {
         std::this_thread::yield();
       }
     }
-    // A caller that goes to sleep now needs the progress thread at once;
-    // one that has its reply lets it rest until its next check.
     if (satisfied)
       last_satisfied_spin.store(std::chrono::steady_clock::now().time_since_epoch().count());
-    if (spinners.fetch_sub(1) == 1 && !satisfied)
-      wake_rest();
+    else
+      sleeping = SleepingCaller(&sleepers);  // before `spinning` leaves
+    return sleeping;
   }
 
   /// Whether no reply, connection or transfer is outstanding
@@ -767,7 +844,28 @@ struct Node::Impl {
   /// Ends the progress thread's rest at once.
   void wake_rest() {
     std::lock_guard<std::mutex> lock(rest_mutex);
+    rest_epoch.fetch_add(1);
     rest.notify_one();
+  }
+
+  /// Rests the progress thread until `until`, a wake_rest() after it read
+  /// `seen`, stopping, or `also()`.
+  template <class Also>
+  void rest_until(std::chrono::steady_clock::time_point until, std::uint64_t seen,
+                  const Also& also) {
+    std::unique_lock<std::mutex> resting(rest_mutex);
+    rest.wait_until(resting, until,
+                    [&] { return rest_epoch.load() != seen || stopping.load() || also(); });
+  }
+
+  /// Whether a caller spins and progressed the worker within
+  /// spinner_stale: one that is not running (preempted) drives nothing.
+  bool spinner_drives(std::chrono::steady_clock::time_point now) const {
+    if (spinners.load() == 0)
+      return false;
+    const std::chrono::steady_clock::time_point pumped{
+        std::chrono::steady_clock::duration{last_spinner_pump.load()}};
+    return now - pumped < spinner_stale;
   }
 
   /// Whether a caller got its reply by spinning less than caller_recent ago.
@@ -1474,13 +1572,16 @@ struct Node::Impl {
   void run() {
     auto last_activity = std::chrono::steady_clock::now();
     auto last_event = last_activity;  // only real events move it (not a poll)
+    const auto no_spinners = [this] {
+      return spinners.load() == 0;
+    };
     while (true) {
-      if (spinners.load() != 0 && !stopping.load()) {
+      const std::uint64_t seen = rest_epoch.load();
+      if (!stopping.load() && spinner_drives(std::chrono::steady_clock::now())) {
         // A caller drives the worker, and with it every transfer on it:
         // stay off it rather than contend for progress_mutex (woken from
         // poll() by one of the caller's events, for instance).
-        std::unique_lock<std::mutex> resting(rest_mutex);
-        rest.wait_for(resting, rest_interval, [this] { return spinners.load() == 0; });
+        rest_until(std::chrono::steady_clock::now() + rest_interval, seen, no_spinners);
         continue;
       }
       std::unique_lock<std::mutex> lock(progress_mutex);
@@ -1508,12 +1609,11 @@ struct Node::Impl {
           relax_cpu();
           continue;
         }
-        if (spinners.load() != 0) {
+        if (spinner_drives(now)) {
           // A caller drives the worker: rest briefly instead of waking on
           // every event it handles.
           lock.unlock();
-          std::unique_lock<std::mutex> resting(rest_mutex);
-          rest.wait_for(resting, rest_interval, [this] { return spinners.load() == 0; });
+          rest_until(now + rest_interval, seen, no_spinners);
           continue;
         }
         // Right after some work, another request or reply is likely: a
@@ -1534,12 +1634,13 @@ struct Node::Impl {
           // the worker themselves: armed, the worker would wake this thread
           // for each of their replies, taking a core from them and from the
           // peer. Nothing arrives unasked at a node without a listener that
-          // awaits no reply, and submit() (which every new call goes
-          // through), a caller that stops spinning without its reply and
-          // the destructor end this rest at once.
+          // awaits no reply. Every call starts with a submit() whose caller
+          // then spins; a caller that stops spinning without its reply, any
+          // other submit(), a retirement and the destructor end this rest.
           lock.unlock();
-          std::unique_lock<std::mutex> resting(rest_mutex);
-          rest.wait_for(resting, caller_recent);
+          const std::chrono::steady_clock::time_point last{
+              std::chrono::steady_clock::duration{last_satisfied_spin.load()}};
+          rest_until(last + caller_recent, seen, [] { return false; });
           continue;
         }
         const ucs_status_t armed = ucp_worker_arm(worker);
@@ -1823,7 +1924,7 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
       call->iov.push_back(ucp_dt_iov_t{const_cast<char*>(part.data()), part.size()});
   }
   const auto started = std::chrono::steady_clock::now();
-  if (!impl_->submit([impl = impl_.get(), call] { impl->start(call); })) {
+  if (!impl_->submit([impl = impl_.get(), call] { impl->start(call); }, true)) {
     throw ConnectionError(failure(
         "this UCX client was torn down after a stalled transfer; the next request uses a new one"));
   }
@@ -1831,7 +1932,7 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
   const auto connect_deadline = started + target.connect_timeout;
   const auto command_deadline =
       started + target.connect_timeout + target.command_timeout + extra_wait;
-  impl_->spin_until(
+  const auto sleeping = impl_->spin_until(
       [&call] {
         std::lock_guard<std::mutex> lock(call->mutex);
         return call->done && call->send_done;
@@ -1950,9 +2051,10 @@ void PendingValue::receive(char* into, std::chrono::milliseconds timeout, std::s
   }
   // Refused only when a teardown is under way, which completes `op`.
   (void)impl->submit(
-      [impl, op, descriptor = descriptor_, into] { impl->start_direct(op, descriptor, into); });
+      [impl, op, descriptor = descriptor_, into] { impl->start_direct(op, descriptor, into); },
+      true);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  impl->spin_until(
+  const auto sleeping = impl->spin_until(
       [&op] {
         std::lock_guard<std::mutex> lock(op->mutex);
         return op->done;
