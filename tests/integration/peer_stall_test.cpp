@@ -184,13 +184,17 @@ TEST_CASE("Node::call: a reply whose data stalls is given up at the timeout, its
 }
 
 TEST_CASE("EndpointStore: a call ends at its deadline while a peer floods its worker", "[peer]") {
-  // The awaited reply never comes; replies to another request id keep
-  // arriving much longer than the call may wait. A caller that drives the
-  // worker itself must stop at its deadline, not when the events stop.
+  // An exists is answered by a flood of copies of its reply, for much
+  // longer than the next call may wait: the first copy answers it, the rest
+  // answer nothing. Then a get whose reply never comes: its caller drives
+  // the worker itself while the flood keeps it busy, and must stop at its
+  // deadline, not when the events stop.
   constexpr milliseconds flood_for{10000};
   RawUcxPeer peer([&](const RawUcxPeer::Request& request) {
-    RawUcxPeer::Answer answer{RawUcxPeer::reply_header(request.header.id + 1000, ok, "x", 1),
-                              std::string(256, 'f'), 0};
+    if (request.header.op != static_cast<std::uint16_t>(ucx::Op::exists))
+      return std::optional<RawUcxPeer::Answer>();
+    RawUcxPeer::Answer answer{RawUcxPeer::reply_header(request.header.id, ok, {}, 0), std::string(),
+                              0};
     answer.flood_for = flood_for;
     return std::optional<RawUcxPeer::Answer>(std::move(answer));
   });
@@ -198,11 +202,13 @@ TEST_CASE("EndpointStore: a call ends at its deadline while a peer floods its wo
   auto client = std::make_shared<EndpointStore>(unique_name("peer-flooded"), "127.0.0.1",
                                                 peer.port(), options);
   const proxystore::Key key{"flooded-key"};
+  REQUIRE(client->exists(key));  // the flood starts
+  const std::size_t before = peer.flooded();
   const auto started = steady_clock::now();
   const std::string message =
       message_of<TimeoutError>([&] { (void)client->get<std::string>(key); });
   const auto elapsed = steady_clock::now() - started;
-  const std::size_t flooded = peer.flooded();
+  const std::size_t flooded = peer.flooded() - before;
   INFO(message);
   INFO(flooded << " messages flooded during the call");
   CHECK_THAT(message, Catch::Contains("no reply within the command timeout"));
@@ -210,7 +216,8 @@ TEST_CASE("EndpointStore: a call ends at its deadline while a peer floods its wo
   CHECK(elapsed < options.connect_timeout + options.command_timeout + milliseconds(2000));
   CHECK(flooded > 1000);
   // The flood was still going when the call gave up.
-  CHECK(eventually([&] { return peer.flooded() > flooded; }, milliseconds(2000)));
+  const std::size_t after = peer.flooded();
+  CHECK(eventually([&] { return peer.flooded() > after; }, milliseconds(2000)));
 }
 
 #endif  // PROXYSTORE_HAS_UCX
