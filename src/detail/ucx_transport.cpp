@@ -1001,9 +1001,10 @@ struct Node::Impl {
   /// The caller gave up on `call` (timeout): forget it; if its send is still
   /// in flight (or the peer never answered), drop the connection so UCX
   /// releases the caller's buffers. So too while its reply's data is being
-  /// received (a peer stalling or trickling it): closing the connection
-  /// makes UCX fail the receive, whose buffer is freed (on_reply_data) only
-  /// then, never while UCX may still write into it.
+  /// received (a peer stalling or trickling it): the receive's buffer
+  /// returns its pages at once (ReceiveBuffer::release_pages) and is freed
+  /// when UCX completes the receive (on_reply_data), never while UCX may
+  /// still write into it.
   void abandon(const std::shared_ptr<Call>& call, bool drop) {
     pending.erase(call->id);
     if (auto peer = peers.find(call->address); peer != peers.end()) {
@@ -1020,7 +1021,8 @@ struct Node::Impl {
     }
     if (call->receiving && !call->receive_abandoned) {
       // UCX keeps the receive until it completes, which closing the
-      // connection below may not make it do: it is forgotten here.
+      // connection below does not make it do in UCX 1.13: it no longer
+      // counts as in flight (the progress thread must not poll for it).
       call->receive_abandoned = true;
       --flight.count;
       call->receiving->release_pages();
@@ -1490,7 +1492,7 @@ struct Node::Impl {
       if (expired == receiving.end())
         return;
       RequestReceive* receive = *expired;
-      const ucp_ep_h ep = receive->ep;
+      ucp_ep_h ep = receive->ep;
       const auto op = static_cast<Op>(receive->header.op);
       say(fmt::format(
           "gave up receiving a {} of {} bytes{} from {} on {}: not complete within the receive "
