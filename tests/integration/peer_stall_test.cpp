@@ -14,11 +14,15 @@
 #include <proxystore/stores/peer.hpp>
 
 #include "../../src/detail/ucx_transport.hpp"
+#include "support/child_process.hpp"
 #include "support/matchers.hpp"
 #include "support/raw_ucx_peer.hpp"
+#include "support/redis_server.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <signal.h>
 
 #include <chrono>
 #include <cstddef>
@@ -219,5 +223,58 @@ TEST_CASE("EndpointStore: a call ends at its deadline while a peer floods its wo
   const std::size_t after = peer.flooded();
   CHECK(eventually([&] { return peer.flooded() > after; }, milliseconds(2000)));
 }
+
+#ifdef PROXYSTORE_TEST_ENDPOINT
+TEST_CASE("proxystore-endpoint: --receive-timeout gives up a stalled put with one log line",
+          "[peer]") {
+  for (const char* bad : {"0", "abc", "12K", "86400001"}) {
+    INFO(bad);
+    const proxystore::test::ProcessResult result = proxystore::test::run_process(
+        PROXYSTORE_TEST_ENDPOINT, {"--receive-timeout", bad}, "", {}, milliseconds(20000));
+    CHECK(result.exit_code == 1);
+    CHECK_THAT(result.err, Catch::Contains("--receive-timeout"));
+  }
+
+  const proxystore::test::TempDir dir("peer-stall-endpoint");
+  const std::string log = (dir / "stderr").string();
+  proxystore::test::BackgroundChild endpoint(
+      "/bin/sh", {"-c", "exec \"$0\" --listen 127.0.0.1:0 --receive-timeout 1000 2>\"$1\"",
+                  PROXYSTORE_TEST_ENDPOINT, log});
+  const std::string listening = endpoint.read_line();
+  REQUIRE(listening.rfind("listening on ", 0) == 0);
+  const int port = std::stoi(listening.substr(listening.rfind(':') + 1));
+  auto good = std::make_shared<EndpointStore>(unique_name("peer-stall-endpoint-good"), "127.0.0.1",
+                                              port, short_options());
+  const proxystore::Key kept = good->set(std::string("kept"));
+
+  const std::string key = "stalled-endpoint-key";
+  auto gave_up = [&] {
+    std::size_t count = 0;
+    const std::string text = dir.read_file("stderr");
+    for (std::size_t at = text.find("proxystore-endpoint: gave up"); at != std::string::npos;
+         at = text.find("proxystore-endpoint: gave up", at + 1))
+      ++count;
+    return count;
+  };
+  {
+    RawUcxPeer hostile;
+    const int connection = hostile.connect(port);
+    hostile.send(connection, RawUcxPeer::request_header(1, 1, {}));  // ping
+    REQUIRE(hostile.wait_replies(1, std::chrono::seconds(10)));
+    hostile.start_send(connection, RawUcxPeer::request_header(5, 2, key), std::size_t{64} << 20U,
+                       milliseconds(3600000));
+    CHECK(eventually([&] { return gave_up() == 1; }, milliseconds(6000)));
+    CHECK(good->get<std::string>(kept) == std::string("kept"));
+  }
+  CHECK(good->get<std::string>(kept) == std::string("kept"));
+  endpoint.kill(SIGTERM);
+  CHECK(endpoint.wait(std::chrono::seconds(10)) == 0);
+  const std::string text = dir.read_file("stderr");
+  INFO(text);
+  CHECK(gave_up() == 1);
+  CHECK_THAT(text, Catch::Contains(key));
+  CHECK_THAT(text, Catch::Contains("receive timeout of 1000 ms"));
+}
+#endif  // PROXYSTORE_TEST_ENDPOINT
 
 #endif  // PROXYSTORE_HAS_UCX
