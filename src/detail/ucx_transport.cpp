@@ -1501,7 +1501,9 @@ struct Node::Impl {
           receive->value->size,
           receive->key.empty() ? std::string()
                                : fmt::format(" for key '{}'", printable(receive->key)),
-          remote_address(ep), bound_address, receive_timeout.count()));
+          // An endpoint closed already (failed) must not be queried.
+          server_eps.count(ep) != 0 ? remote_address(ep) : std::string("a closed connection"),
+          bound_address, receive_timeout.count()));
       for (RequestReceive* other : receiving) {
         if (other->ep == ep && !other->abandoned) {  // this one, and others on its connection
           other->abandoned = true;
