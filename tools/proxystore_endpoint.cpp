@@ -3,6 +3,7 @@
 // processes of a host, reached with EndpointStore (config type "peer").
 //
 //   proxystore-endpoint [--listen HOST:PORT] [--memory-limit SIZE] [--spill-dir DIR]
+//                       [--receive-timeout MS]
 //
 // Prints "listening on HOST:PORT" once ready. Exit status: 0 after SIGTERM
 // or SIGINT, 1 on bad arguments, 2 when it cannot listen. One line on
@@ -14,7 +15,9 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -30,9 +33,13 @@ namespace ucx = proxystore::detail::ucx;
 
 constexpr const char* usage_text =
     "usage: proxystore-endpoint [--listen HOST:PORT] [--memory-limit SIZE] [--spill-dir DIR]\n"
-    "  --listen HOST:PORT   where to listen (default 127.0.0.1:0; port 0: chosen)\n"
-    "  --memory-limit SIZE  bytes held in memory (K, M, G suffixes; default unlimited)\n"
-    "  --spill-dir DIR      objects beyond the memory limit go to files in DIR\n";
+    "                           [--receive-timeout MS]\n"
+    "  --listen HOST:PORT     where to listen (default 127.0.0.1:0; port 0: chosen)\n"
+    "  --memory-limit SIZE    bytes held in memory (K, M, G suffixes; default unlimited)\n"
+    "  --spill-dir DIR        objects beyond the memory limit go to files in DIR\n"
+    "  --receive-timeout MS   a put's value must arrive within this many milliseconds of\n"
+    "                         its announcement, else the client's connection is closed\n"
+    "                         (default 35000: the clients' default timeouts, 5 s + 30 s)\n";
 
 int usage(const std::string& problem) {
   std::cerr << "proxystore-endpoint: " << problem << '\n' << usage_text;
@@ -84,6 +91,7 @@ int main(int argc, char** argv) {
   int port = 0;
   std::size_t memory_limit = 0;
   std::string spill_dir;
+  std::chrono::milliseconds receive_timeout = ucx::Node::Listen{}.receive_timeout;
   const std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -118,6 +126,14 @@ int main(int argc, char** argv) {
       std::filesystem::create_directories(spill_dir, error);
       if (error || !std::filesystem::is_directory(spill_dir))
         return usage("--spill-dir: cannot use '" + value + "': " + error.message());
+    } else if (arg == "--receive-timeout") {
+      const std::optional<std::size_t> parsed =
+          value.find_first_not_of("0123456789") == std::string::npos ? parse_size(value)
+                                                                     : std::nullopt;
+      // At most a day, like the other timeouts a peer can ask for.
+      if (!parsed || *parsed == 0 || *parsed > 86400000)
+        return usage("--receive-timeout wants milliseconds in [1, 86400000], not '" + value + "'");
+      receive_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*parsed));
     } else {
       return usage("unknown option " + arg);
     }
@@ -137,7 +153,7 @@ int main(int argc, char** argv) {
   auto table = std::make_shared<ucx::ObjectTable>(memory_limit, spill_dir, "endpoint");
   std::unique_ptr<ucx::Node> node;
   try {
-    node = std::make_unique<ucx::Node>(ucx::Node::Listen{host, port}, table, log);
+    node = std::make_unique<ucx::Node>(ucx::Node::Listen{host, port, receive_timeout}, table, log);
   } catch (const proxystore::Error& e) {
     std::cerr << "proxystore-endpoint: " << e.what() << std::endl;
     return 2;

@@ -183,6 +183,15 @@ std::string describe_sockaddr(const sockaddr_storage& address) {
   return join_address(text, port);
 }
 
+/// The address of the peer at the other end of `ep`.
+std::string remote_address(ucp_ep_h ep) {
+  ucp_ep_attr_t attr{};
+  attr.field_mask = UCP_EP_ATTR_FIELD_REMOTE_SOCKADDR;
+  if (ucp_ep_query(ep, &attr) != UCS_OK)
+    return "an unknown address";
+  return describe_sockaddr(attr.remote_sockaddr);
+}
+
 std::string hex(std::string_view bytes) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
@@ -482,6 +491,50 @@ Hooks& hooks() {
   return *instance;
 }
 
+/// Bytes of memory the request and reply receives under way hold
+/// (testing::receive_bytes_held()): the tests' proof that a receive given
+/// up releases its memory.
+std::atomic<std::size_t> receive_bytes{0};
+
+/// A receive's buffer, counted in receive_bytes until released.
+class ReceiveBuffer {
+ public:
+  explicit ReceiveBuffer(std::shared_ptr<Blob> blob) noexcept : blob_(std::move(blob)) {
+    receive_bytes += blob_->size;
+  }
+  ~ReceiveBuffer() { uncount(); }
+  ReceiveBuffer(const ReceiveBuffer&) = delete;
+  ReceiveBuffer& operator=(const ReceiveBuffer&) = delete;
+  ReceiveBuffer(ReceiveBuffer&&) = delete;
+  ReceiveBuffer& operator=(ReceiveBuffer&&) = delete;
+
+  const std::shared_ptr<Blob>& blob() const noexcept { return blob_; }
+
+  /// A receive given up that UCX has not released (UCX 1.13 frees an
+  /// active-message receive only when it completes or its worker is
+  /// destroyed; closing a connection without peer error handling does
+  /// not): the buffer must stay mapped, as UCX may still write into it, but
+  /// its pages go back to the system (madvise: a late write lands in a
+  /// fresh zero page). Only mapped blobs (make_blob: 4 MiB and more) can;
+  /// a smaller one stays held until UCX lets go of it.
+  void release_pages() noexcept {
+    const BlobFree& mapping = blob_->data.get_deleter();
+    if (mapping.mapped == 0)
+      return;
+    ::madvise(mapping.base, mapping.mapped, MADV_DONTNEED);
+    uncount();
+  }
+
+ private:
+  void uncount() noexcept {
+    if (counted_)
+      receive_bytes -= blob_->size;
+    counted_ = false;
+  }
+  std::shared_ptr<Blob> blob_;
+  bool counted_ = true;
+};
+
 /// UCX operations started and not yet completed (progress thread only):
 /// while there are any, the progress thread spins instead of sleeping on
 /// the worker's event descriptor (not every transport wakes it for the
@@ -526,6 +579,10 @@ struct Call {
   std::vector<ucp_dt_iov_t> iov;
   std::size_t max_reply = 0;
   bool receive_later = false;  // a rendezvous value goes to the caller as a PendingValue
+  /// progress_mutex: the buffer its reply's data is being received into
+  /// (ReplyReceive; null: none), and whether the caller gave that up.
+  std::shared_ptr<ReceiveBuffer> receiving;
+  bool receive_abandoned = false;
 
   std::mutex mutex;
   std::condition_variable changed;
@@ -569,6 +626,10 @@ void set_before_direct_receive(std::function<void()> hook) {
 
 void set_ignore_cancel(bool ignore) noexcept {
   hooks().ignore_cancel.store(ignore);
+}
+
+std::size_t receive_bytes_held() noexcept {
+  return receive_bytes.load();
 }
 
 }  // namespace testing
@@ -653,6 +714,11 @@ struct Node::Impl {
   std::unordered_map<std::uint64_t, std::shared_ptr<Call>> pending;
   std::map<std::string, Peer> peers;
   std::set<ucp_ep_h> server_eps;
+  /// Requests whose data is being received by rendezvous (on_request),
+  /// given up at their deadline (expire_receives).
+  struct RequestReceive;
+  std::set<RequestReceive*> receiving;
+  std::chrono::milliseconds receive_timeout{0};  // Listen::receive_timeout
   std::vector<std::function<void()>> deferred;
   std::map<std::uint64_t, RemoteWait> remote_waits;  // table waiter token ->
   InFlight flight;
@@ -755,6 +821,8 @@ struct Node::Impl {
     }
     if (!remote_waits.empty())
       expire_remote_waits();
+    if (!receiving.empty())
+      expire_receives();
     return active;
   }
 
@@ -1075,7 +1143,11 @@ struct Node::Impl {
 
   /// The caller gave up on `call` (timeout): forget it; if its send is still
   /// in flight (or the peer never answered), drop the connection so UCX
-  /// releases the caller's buffers.
+  /// releases the caller's buffers. So too while its reply's data is being
+  /// received (a peer stalling or trickling it): the receive's buffer
+  /// returns its pages at once (ReceiveBuffer::release_pages) and is freed
+  /// when UCX completes the receive (on_reply_data), never while UCX may
+  /// still write into it.
   void abandon(const std::shared_ptr<Call>& call, bool drop) {
     pending.erase(call->id);
     if (auto peer = peers.find(call->address); peer != peers.end()) {
@@ -1090,28 +1162,38 @@ struct Node::Impl {
       std::lock_guard<std::mutex> lock(call->mutex);
       sent = call->send_done;
     }
-    if (drop || !sent)
+    if (call->receiving && !call->receive_abandoned) {
+      // UCX keeps the receive until it completes, which closing the
+      // connection below does not make it do in UCX 1.13: it no longer
+      // counts as in flight (the progress thread must not poll for it).
+      call->receive_abandoned = true;
+      --flight.count;
+      call->receiving->release_pages();
+    }
+    if (drop || !sent || call->receiving)
       drop_peer(call->address, "the connection was dropped after a timeout");
   }
 
   struct ReplyReceive {
     InFlight* flight;
     std::shared_ptr<Call> call;
-    std::shared_ptr<Blob> blob;
+    std::shared_ptr<ReceiveBuffer> buffer;  // also the call's `receiving`
     Status status;
-    std::size_t head_length = 0;  // bytes of `blob` that came in the header
+    std::size_t head_length = 0;  // bytes of the buffer that came in the header
   };
 
   static void on_reply_data(void* request, ucs_status_t status, std::size_t length,
                             void* user_data) {
     auto* receive = static_cast<ReplyReceive*>(user_data);
-    --receive->flight->count;
-    const std::size_t expected = receive->blob->size - receive->head_length;
+    if (!receive->call->receive_abandoned)
+      --receive->flight->count;  // else when it was abandoned
+    receive->call->receiving.reset();
+    const std::size_t expected = receive->buffer->blob()->size - receive->head_length;
     if (status != UCS_OK || length != expected) {
       finish(receive->call, fmt::format("receiving the reply failed ({}, {} of {} bytes)",
                                         status_text(status), length, expected));
     } else {
-      finish(receive->call, {}, Reply{receive->status, std::move(receive->blob), {}, nullptr});
+      finish(receive->call, {}, Reply{receive->status, receive->buffer->blob(), {}, nullptr});
     }
     delete receive;
     ucp_request_free(request);
@@ -1200,7 +1282,8 @@ struct Node::Impl {
       finish(call, {}, Reply{status, std::move(blob), {}, nullptr});
       return UCS_OK;
     }
-    auto* receive = new ReplyReceive{&self->flight, call, blob, status, head.size()};
+    auto* receive = new ReplyReceive{&self->flight, call, std::make_shared<ReceiveBuffer>(blob),
+                                     status, head.size()};
     ucp_request_param_t recv{};
     recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     recv.cb.recv_am = &Impl::on_reply_data;
@@ -1216,6 +1299,7 @@ struct Node::Impl {
              fmt::format("receiving the reply failed ({})", status_text(UCS_PTR_STATUS(request))));
     } else {
       ++self->flight.count;
+      call->receiving = receive->buffer;
     }
     return UCS_OK;
   }
@@ -1419,14 +1503,23 @@ struct Node::Impl {
     RequestHeader header;
     std::string key;
     std::shared_ptr<Blob> value;
+    std::chrono::steady_clock::time_point deadline{};
+    bool abandoned = false;  // given up: the value is dropped when UCX lets go of it
+    std::unique_ptr<ReceiveBuffer> buffer{};  // `value`, while received by rendezvous
   };
 
   static void on_request_data(void* request, ucs_status_t status, std::size_t length,
                               void* user_data) {
     auto* receive = static_cast<RequestReceive*>(user_data);
     Impl* self = receive->self;
-    --self->flight.count;
-    if (status == UCS_OK && length == receive->value->size) {
+    self->receiving.erase(receive);
+    if (!receive->abandoned)
+      --self->flight.count;  // else when it was abandoned
+    if (receive->abandoned) {
+      // Given up and logged by expire_receives(): UCX writes into the
+      // buffer no more, so only now is it freed.
+      delete receive;
+    } else if (status == UCS_OK && length == receive->value->size) {
       self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
         self->serve(receive->ep, receive->header, receive->key, receive->value);
       });
@@ -1514,8 +1607,56 @@ struct Node::Impl {
       delete receive;
     } else {
       ++self->flight.count;
+      receive->deadline = std::chrono::steady_clock::now() + self->receive_timeout;
+      receive->buffer = std::make_unique<ReceiveBuffer>(receive->value);
+      self->receiving.insert(receive);
     }
     return UCS_OK;
+  }
+
+  /// Gives up the request receives past their deadline (a client that
+  /// announced a value and then stalls, or trickles it, must not hold the
+  /// buffer and the receive for ever): logs one line, returns the buffer's
+  /// pages (ReceiveBuffer::release_pages) and closes the client's
+  /// connection. UCX 1.13 neither cancels an active-message receive
+  /// (ucp_request_cancel ignores it) nor fails it when a connection without
+  /// peer error handling is closed, so the buffer itself is freed in
+  /// on_request_data if UCX ever completes the receive, else when the node
+  /// stops (~Node, after the worker is destroyed): never while UCX may
+  /// still write into it.
+  void expire_receives() {
+    const auto now = std::chrono::steady_clock::now();
+    while (true) {
+      // One at a time: closing an endpoint may complete (and delete) other
+      // receives on it.
+      auto expired = std::find_if(receiving.begin(), receiving.end(), [&](RequestReceive* r) {
+        return !r->abandoned && r->deadline <= now;
+      });
+      if (expired == receiving.end())
+        return;
+      RequestReceive* receive = *expired;
+      ucp_ep_h ep = receive->ep;
+      const auto op = static_cast<Op>(receive->header.op);
+      say(fmt::format(
+          "gave up receiving a {} of {} bytes{} from {} on {}: not complete within the receive "
+          "timeout of {} ms; closed the connection",
+          op == Op::put ? "put" : (op == Op::put_batch ? "put_batch" : "get_batch"),
+          receive->value->size,
+          receive->key.empty() ? std::string()
+                               : fmt::format(" for key '{}'", printable(receive->key)),
+          // An endpoint closed already (failed) must not be queried.
+          server_eps.count(ep) != 0 ? remote_address(ep) : std::string("a closed connection"),
+          bound_address, receive_timeout.count()));
+      for (RequestReceive* other : receiving) {
+        if (other->ep == ep && !other->abandoned) {  // this one, and others on its connection
+          other->abandoned = true;
+          --flight.count;
+          other->buffer->release_pages();
+        }
+      }
+      if (server_eps.erase(ep) != 0)
+        close_ep(ep);
+    }
   }
 
   static void on_server_ep_error(void* arg, ucp_ep_h ep, ucs_status_t status) {
@@ -1760,6 +1901,8 @@ Node::Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
   impl.node = this;
   impl.table = std::move(table);
   impl.log = std::move(log);
+  if (listen)
+    impl.receive_timeout = listen->receive_timeout;
   const std::string subject =
       listen
           ? fmt::format("UCX listener on {}", join_address(printable(listen->host), listen->port))
@@ -1869,6 +2012,10 @@ Node::~Node() {
     ucp_worker_destroy(impl_->worker);
   if (impl_->context != nullptr)
     ucp_cleanup(impl_->context);
+  // Receives UCX never completed: with the worker gone nothing writes into
+  // their buffers any more.
+  for (Impl::RequestReceive* receive : impl_->receiving)
+    delete receive;
 }
 
 std::string Node::address() const {

@@ -216,6 +216,13 @@ class Node : public std::enable_shared_from_this<Node> {
   struct Listen {
     std::string host;
     int port = 0;
+    /// How long the data of one request (a put's value sent by
+    /// rendezvous) may take to arrive once announced. Past it the receive
+    /// is given up: the client's connection is closed, its buffer released
+    /// once UCX lets go of it, and one line logged naming the client and
+    /// the key. The default is the default client timeouts (connect 5 s +
+    /// command 30 s): a client with those gives up no later.
+    std::chrono::milliseconds receive_timeout{35000};
   };
   /// Starts the worker and, when `listen` is set, a listener serving
   /// `table` (which must then be non-null). `log` receives one line per
@@ -277,6 +284,9 @@ void set_before_direct_receive(std::function<void()> hook);
 /// While set, cancelling a direct receive does nothing (neither the
 /// cancel nor the force-close), as if UCX did not release it.
 void set_ignore_cancel(bool ignore) noexcept;
+/// Bytes of memory held by the request data (server) and reply data
+/// (Node::call) receives under way in this process.
+std::size_t receive_bytes_held() noexcept;
 }  // namespace testing
 
 /// Batch entries: [u32 key length][key][u64 value length][value]... for

@@ -100,8 +100,12 @@ PeerStore::PeerStore(std::string name, PeerOptions options)
   if (options_.port < 0 || options_.port > 65535)
     throw Error(fmt::format("{}: port {} is not in [0, 65535]", subject, options_.port));
   table_ = std::make_shared<ucx::ObjectTable>(options_.memory_limit, std::string(), subject);
-  node_ =
-      std::make_unique<ucx::Node>(ucx::Node::Listen{options_.listen_host, options_.port}, table_);
+  // A put's value that has not arrived when a client with this store's
+  // timeouts (those of its config) would have given up is given up here.
+  node_ = std::make_unique<ucx::Node>(
+      ucx::Node::Listen{options_.listen_host, options_.port,
+                        options_.connect_timeout + options_.command_timeout},
+      table_);
   table_->set_label(fmt::format("{} at {}", subject, node_->address()));
 }
 

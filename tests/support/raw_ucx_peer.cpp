@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <ucp/api/ucp.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -30,6 +31,15 @@ struct RawUcxPeer::Impl {
   std::vector<std::pair<void*, std::size_t>> mappings;
   std::vector<std::pair<ucp_ep_h, std::unique_ptr<Answer>>> outgoing;
   std::vector<std::string> replies;
+  struct Flood {
+    ucp_ep_h ep;
+    const Answer* answer;  // in `kept`
+    std::chrono::steady_clock::time_point until;
+  };
+  std::vector<Flood> floods;
+  std::atomic<std::size_t> flood_in_flight{0};
+  std::atomic<std::size_t> flood_sent{0};
+  std::atomic<std::int64_t> progress_interval_us{0};
 
   mutable std::mutex mutex;  // every UCX call, and the members above
   mutable std::condition_variable replied;
@@ -88,41 +98,93 @@ struct RawUcxPeer::Impl {
 
   /// Sends on `ep` (lock held). The answer's bytes stay valid until the end.
   void send_locked(ucp_ep_h ep, unsigned id, std::unique_ptr<Answer> answer) {
-    const void* data = answer->data.data();
-    std::size_t size = answer->data.size();
     if (answer->fake_size != 0) {
       void* mapped = ::mmap(nullptr, answer->fake_size, PROT_READ,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (mapped == MAP_FAILED)  // NOLINT(cppcoreguidelines-pro-type-cstyle-cast)
         throw std::runtime_error("RawUcxPeer: cannot map the fake value");
       mappings.emplace_back(mapped, answer->fake_size);
-      data = mapped;
-      size = answer->fake_size;
+      answer->mapped = mapped;
     }
+    send_once_locked(ep, id, *answer, nullptr);
+    if (answer->flood_for.count() != 0)
+      floods.push_back(
+          Flood{ep, answer.get(), std::chrono::steady_clock::now() + answer->flood_for});
+    if (answer->then_progress_every.count() != 0)
+      progress_interval_us.store(
+          std::chrono::duration_cast<std::chrono::microseconds>(answer->then_progress_every)
+              .count());
+    kept.push_back(std::move(answer));
+  }
+
+  /// One send of `answer` (lock held); `completed`, if set, is called when
+  /// UCX is done with it.
+  void send_once_locked(ucp_ep_h ep, unsigned id, const Answer& answer,
+                        ucp_send_nbx_callback_t completed) {
+    const void* data = answer.fake_size != 0 ? answer.mapped : answer.data.data();
+    const std::size_t size = answer.fake_size != 0 ? answer.fake_size : answer.data.size();
     ucp_request_param_t param{};
     if (id == ucx::am_request) {  // the server answers on the reply endpoint
       param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
       param.flags = UCP_AM_SEND_FLAG_REPLY;
     }
+    if (completed != nullptr) {
+      param.op_attr_mask |= UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+      param.cb.send = completed;
+      param.user_data = this;
+    }
     ucs_status_ptr_t request =
-        ucp_am_send_nbx(ep, id, answer->header.data(), answer->header.size(), data, size, &param);
+        ucp_am_send_nbx(ep, id, answer.header.data(), answer.header.size(), data, size, &param);
     if (UCS_PTR_IS_PTR(request))
       ucp_request_free(request);  // completes in the background
-    kept.push_back(std::move(answer));
+    else if (completed != nullptr)
+      completed(nullptr, UCS_OK, this);
+  }
+
+  static void on_flood_sent(void* /*request*/, ucs_status_t /*status*/, void* user_data) {
+    --static_cast<Impl*>(user_data)->flood_in_flight;
+  }
+
+  /// Sends the floods' next messages (lock held), at most 256 in flight.
+  /// Returns whether a flood is still on.
+  bool flood_locked() {
+    const auto now = std::chrono::steady_clock::now();
+    floods.erase(std::remove_if(floods.begin(), floods.end(),
+                                [&](const Flood& flood) { return flood.until <= now; }),
+                 floods.end());
+    for (const Flood& flood : floods) {
+      for (int i = 0; i < 64 && flood_in_flight.load() < 256; ++i) {
+        ++flood_in_flight;
+        ++flood_sent;
+        send_once_locked(flood.ep, ucx::am_reply, *flood.answer, &Impl::on_flood_sent);
+      }
+    }
+    return !floods.empty();
   }
 
   void run() {
+    auto last_progress = std::chrono::steady_clock::now();
     while (!stopping.load()) {
+      bool flooding = false;
       {
         std::lock_guard<std::mutex> lock(mutex);
-        while (ucp_worker_progress(worker) != 0) {
+        const auto interval = std::chrono::microseconds(progress_interval_us.load());
+        const auto now = std::chrono::steady_clock::now();
+        if (interval.count() == 0 || now - last_progress >= interval) {
+          last_progress = now;
+          while (ucp_worker_progress(worker) != 0) {
+          }
         }
-        auto now = std::move(outgoing);
+        auto answers = std::move(outgoing);
         outgoing.clear();
-        for (auto& [ep, answer] : now)
+        for (auto& [ep, answer] : answers)
           send_locked(ep, ucx::am_reply, std::move(answer));
+        flooding = flood_locked();
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      if (flooding)
+        std::this_thread::yield();  // keep the other side's worker busy
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
 
@@ -267,6 +329,24 @@ void RawUcxPeer::send(int connection, const std::string& header, const std::stri
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->send_locked(impl_->eps.at(static_cast<std::size_t>(connection)), ucx::am_request,
                      std::make_unique<Answer>(Answer{header, data, 0}));
+}
+
+void RawUcxPeer::start_send(int connection, const std::string& header, std::size_t fake_size,
+                            std::chrono::milliseconds then_progress_every) {
+  Answer request{header, {}, fake_size};
+  request.then_progress_every = then_progress_every;
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->send_locked(impl_->eps.at(static_cast<std::size_t>(connection)), ucx::am_request,
+                     std::make_unique<Answer>(std::move(request)));
+}
+
+void RawUcxPeer::set_progress_interval(std::chrono::milliseconds interval) {
+  impl_->progress_interval_us.store(
+      std::chrono::duration_cast<std::chrono::microseconds>(interval).count());
+}
+
+std::size_t RawUcxPeer::flooded() const noexcept {
+  return impl_->flood_sent.load();
 }
 
 std::vector<std::string> RawUcxPeer::replies() const {

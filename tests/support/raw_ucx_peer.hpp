@@ -37,6 +37,16 @@ class RawUcxPeer {
     std::string header;
     std::string data;
     std::size_t fake_size = 0;
+    /// Set: the answer is sent again and again on the connection for this
+    /// long (a flood keeping the other side's worker busy; at most 256 sends
+    /// in flight at a time).
+    std::chrono::milliseconds flood_for{0};
+    /// Set: once the answer is sent, the worker is progressed only once per
+    /// this interval (set_progress_interval): a value sent by rendezvous
+    /// then trickles, or stalls for a long interval.
+    std::chrono::milliseconds then_progress_every{0};
+    /// The harness's own: the fake value's memory, once mapped.
+    const void* mapped = nullptr;
   };
   /// Returns the answer to a request, or nullopt to stay silent (the
   /// connection stays open). Pings are answered before the script sees them.
@@ -67,6 +77,17 @@ class RawUcxPeer {
   /// Client: sends one request (AM id 1) of raw `header` bytes and `data`
   /// on connection `connection`; waits for the send to complete (bounded).
   void send(int connection, const std::string& header, const std::string& data = {});
+  /// Client: sends one request of raw `header` bytes whose data are
+  /// `fake_size` bytes of never-touched memory (by rendezvous when large),
+  /// and returns without waiting for the send to complete. Then, with
+  /// `then_progress_every` set, as Answer::then_progress_every.
+  void start_send(int connection, const std::string& header, std::size_t fake_size,
+                  std::chrono::milliseconds then_progress_every = {});
+  /// The worker is progressed once per `interval` (0: continuously, the
+  /// default): every transfer of this peer moves only then.
+  void set_progress_interval(std::chrono::milliseconds interval);
+  /// Messages sent by floods so far.
+  std::size_t flooded() const noexcept;
   /// Client: the reply headers received so far, in order.
   std::vector<std::string> replies() const;
   /// Client: waits up to `timeout` until `count` replies arrived.
