@@ -219,18 +219,19 @@ std::shared_ptr<Blob> make_blob(std::size_t size) {
   constexpr std::size_t huge_page = std::size_t{2} << 20U;
   auto blob = std::make_shared<Blob>();
   blob->size = size;
-  if (size >= 2 * huge_page && size < (std::size_t{1} << 48U)) {
-    const std::size_t mapped = size + huge_page;
+  if (size >= huge_page_from && size < (std::size_t{1} << 48U)) {
+    // Whole, aligned 2 MiB pages (a huge page covers nothing less), and one
+    // more page of address space to find the first 2 MiB boundary in.
+    const std::size_t rounded = (size + huge_page - 1) & ~(huge_page - 1);
+    const std::size_t mapped = rounded + huge_page;
     void* base =
         ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)  // NOLINT(cppcoreguidelines-pro-type-cstyle-cast)
       throw std::bad_alloc();
-    // The first 2 MiB boundary in the mapping: huge pages cover whole,
-    // aligned 2 MiB ranges.
     const auto address = reinterpret_cast<std::uintptr_t>(base);
     const std::size_t skip = ((address + huge_page - 1) & ~(huge_page - 1)) - address;
     char* aligned = static_cast<char*>(base) + skip;
-    ::madvise(aligned, size, MADV_HUGEPAGE);
+    ::madvise(aligned, rounded, MADV_HUGEPAGE);
     blob->data = std::unique_ptr<char, BlobFree>(aligned, BlobFree{mapped, base});
     return blob;
   }
@@ -515,7 +516,7 @@ class ReceiveBuffer {
   /// destroyed; closing a connection without peer error handling does
   /// not): the buffer must stay mapped, as UCX may still write into it, but
   /// its pages go back to the system (madvise: a late write lands in a
-  /// fresh zero page). Only mapped blobs (make_blob: 4 MiB and more) can;
+  /// fresh zero page). Only mapped blobs (make_blob: huge_page_from and more) can;
   /// a smaller one stays held until UCX lets go of it.
   void release_pages() noexcept {
     const BlobFree& mapping = blob_->data.get_deleter();
