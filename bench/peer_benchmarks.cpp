@@ -16,6 +16,8 @@
 // The consumer (this process) times, per size, the median of several runs:
 //   floor      raw UCP request + N-byte reply into a reused buffer
 //   fresh      the same into a newly allocated std::vector<char>
+//   floor HP   the floor served from transparent huge pages (as the stores
+//              hold values of 1 MiB and more)
 //   peer       EndpointStore::get<std::vector<char>> from the PeerStore
 //   endpoint   EndpointStore get, and set + get, through the endpoint
 //   redis      RedisStore set + get
@@ -60,6 +62,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr unsigned floor_request = 7;
 constexpr unsigned floor_reply = 8;
+/// In a floor request's size: serve the bytes from huge pages, the way the
+/// stores hold values of ucx::huge_page_from and more.
+constexpr std::uint64_t floor_huge_bit = std::uint64_t{1} << 63U;
 
 struct Ucp {
   ucp_context_h context = nullptr;
@@ -90,6 +95,7 @@ sockaddr_in loopback(int port) {
 struct FloorServer {
   Ucp ucp;
   std::vector<char> buffer;
+  ps::detail::ucx::BlobPtr huge;  // the same bytes on transparent huge pages
   std::vector<ucp_ep_h> eps;
   ucp_listener_h listener = nullptr;
   std::size_t sending = 0;  // replies in flight: spin while any, else sleep
@@ -114,12 +120,15 @@ struct FloorServer {
     auto* self = static_cast<FloorServer*>(arg);
     std::uint64_t size = 0;
     std::memcpy(&size, header, sizeof size);
+    const bool from_huge = (size & floor_huge_bit) != 0;
+    size &= ~floor_huge_bit;
     ucp_request_param_t send{};
     send.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     send.cb.send = &FloorServer::sent;
     send.user_data = self;
-    ucs_status_ptr_t request = ucp_am_send_nbx(param->reply_ep, floor_reply, &size, sizeof size,
-                                               self->buffer.data(), size, &send);
+    ucs_status_ptr_t request =
+        ucp_am_send_nbx(param->reply_ep, floor_reply, &size, sizeof size,
+                        from_huge ? self->huge->data.get() : self->buffer.data(), size, &send);
     if (request != nullptr && !UCS_PTR_IS_ERR(request))
       ++self->sending;
     return UCS_OK;
@@ -127,6 +136,7 @@ struct FloorServer {
 
   int start(std::size_t largest) {
     buffer.assign(largest, 'f');
+    huge = ps::detail::ucx::make_blob(std::string(largest, 'f'), {});
     ucp_am_handler_param_t handler{};
     handler.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
                          UCP_AM_HANDLER_PARAM_FIELD_ARG;
@@ -200,8 +210,10 @@ struct FloorClient {
   }
 
   /// Fetches `size` bytes into `target` (default: the reused buffer).
-  void fetch(std::uint64_t size, char* target = nullptr) {
+  void fetch(std::uint64_t size, char* target = nullptr, bool from_huge = false) {
     into = target != nullptr ? target : buffer.data();
+    if (from_huge)
+      size |= floor_huge_bit;
     done = false;
     ucp_request_param_t send{};
     send.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
@@ -464,8 +476,11 @@ int main(int argc, char** argv) {
         "producer wake-ups | preempted | producer CPU |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|\n",
         label(size).c_str(), profile_runs);
-    if (!profile_peer_only)
+    if (!profile_peer_only) {
       profile("floor", profile_runs, producer, [&] { floor.fetch(size); });
+      profile("floor, huge pages", profile_runs, producer,
+              [&] { floor.fetch(size, nullptr, true); });
+    }
     profile("peer get", profile_runs, producer, [&] { (void)peer->get<std::vector<char>>(key); });
     if (!profile_peer_only) {
       const ps::Key endpoint_key = endpoint->set(std::vector<char>(size, 'e'));
@@ -479,13 +494,15 @@ int main(int argc, char** argv) {
       "\n### Peer-to-peer and endpoint stores over UCX (producer → consumer process, one run%s)\n\n"
       "floor: a raw UCP active-message request and an N-byte reply into a reused, touched buffer "
       "(what `ucx_perftest` measures); fresh: the same into a newly allocated `std::vector<char>` "
-      "(what any consumer of a new object pays). peer get: `EndpointStore::get<std::vector<char>>` "
+      "(what any consumer of a new object pays); floor HP: the floor served from transparent huge "
+      "pages, as the stores hold values of 1 MiB and more (a cross-memory-attach read pins one "
+      "page per 2 MiB instead of 512). peer get: `EndpointStore::get<std::vector<char>>` "
       "from the producer's PeerStore; endpoint get: the same from an endpoint holding it; "
       "set+get: the producer's (or client's) set and the consumer's get. Targets at ≥ 1 MB: "
       "peer and endpoint get ≤ 1.3 × floor; at 100 MB: RedisStore set+get ≥ 3 × peer set+get.\n\n"
-      "| object | floor | fresh | peer get | ÷ floor | endpoint get | ÷ floor | peer set+get | "
-      "endpoint set+get | redis set+get | redis ÷ peer | target |\n"
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+      "| object | floor | fresh | floor HP | peer get | ÷ floor | ÷ floor HP | endpoint get | ÷ "
+      "floor | peer set+get | endpoint set+get | redis set+get | redis ÷ peer | target |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
       smoke ? ", smoke: figures mean nothing" : "");
   int missed = 0;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
@@ -504,14 +521,16 @@ int main(int argc, char** argv) {
                                      std::vector<char> into(size);
                                      floor.fetch(size, into.data());
                                    },
+                                   [&] { floor.fetch(size, nullptr, true); },
                                    [&] { (void)peer->get<std::vector<char>>(key); },
                                    [&] {
                                      (void)endpoint->get<std::vector<char>>(endpoint_key);
                                    }});
     const double t_floor = gets[0];
     const double t_fresh = gets[1];
-    const double t_peer = gets[2];
-    const double t_endpoint_get = gets[3];
+    const double t_floor_huge = gets[2];
+    const double t_peer = gets[3];
+    const double t_endpoint_get = gets[4];
     const double t_endpoint = median_seconds(runs, [&] {
       const ps::Key k = endpoint->set(object);
       (void)endpoint->get<std::vector<char>>(k);
@@ -538,11 +557,12 @@ int main(int argc, char** argv) {
       }
     }
     std::printf(
-        "| vector<char> %s | %.3f ms | %.3f ms | %.3f ms | %.2f | %.3f ms | %.2f | %.3f ms | "
-        "%.3f ms | %.3f ms | %.2f | %s |\n",
-        label(size).c_str(), t_floor * 1e3, t_fresh * 1e3, t_peer * 1e3, t_peer / t_floor,
-        t_endpoint_get * 1e3, t_endpoint_get / t_floor, t_peer_set_get * 1e3, t_endpoint * 1e3,
-        t_redis * 1e3, t_redis / t_peer_set_get, target.c_str());
+        "| vector<char> %s | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.2f | %.2f | %.3f ms | %.2f "
+        "| %.3f ms | %.3f ms | %.3f ms | %.2f | %s |\n",
+        label(size).c_str(), t_floor * 1e3, t_fresh * 1e3, t_floor_huge * 1e3, t_peer * 1e3,
+        t_peer / t_floor, t_peer / t_floor_huge, t_endpoint_get * 1e3, t_endpoint_get / t_floor,
+        t_peer_set_get * 1e3, t_endpoint * 1e3, t_redis * 1e3, t_redis / t_peer_set_get,
+        target.c_str());
   }
   // 100 B resolve latency vs a Redis GET of the same object.
   const ps::Key small_key{fields[3]};
