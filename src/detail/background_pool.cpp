@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <proxystore/detail/background.hpp>
 
+#include "detail/current_pid.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -85,7 +87,7 @@ class PoolSlot {
   ~PoolSlot() {
     // At exit of a child that never submitted: the inherited pool's
     // threads are not ours to join; leave it (its memory goes with us).
-    if (pid_ != ::getpid())
+    if (pid_ != current_pid())
       (void)pool_.release();  // NOLINT(bugprone-unused-return-value): deliberate leak
   }
 
@@ -93,12 +95,12 @@ class PoolSlot {
     BackgroundPool* pool = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!pool_ || pid_ != ::getpid()) {
+      if (!pool_ || pid_ != current_pid()) {
         // Never join or destroy the parent's pool here: its threads do
         // not exist in this process and its mutex may be held forever.
         (void)pool_.release();  // NOLINT(bugprone-unused-return-value): deliberate leak
         pool_ = std::make_unique<BackgroundPool>(pool_size());
-        pid_ = ::getpid();
+        pid_ = current_pid();
       }
       pool = pool_.get();
     }

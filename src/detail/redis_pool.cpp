@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "detail/redis_pool.hpp"
 
+#include "detail/current_pid.hpp"
+
 #include <unistd.h>
 
 namespace proxystore::detail {
 
 RedisConnectionPool::RedisConnectionPool(RedisEndpoint endpoint, std::size_t capacity)
-    : endpoint_(std::move(endpoint)), capacity_(capacity == 0 ? 1 : capacity), pid_(::getpid()) {}
+    : endpoint_(std::move(endpoint)),
+      capacity_(capacity == 0 ? 1 : capacity),
+      pid_(current_pid()) {}
 
 std::vector<std::unique_ptr<RedisConnection>> RedisConnectionPool::leave_parent_locked() {
   // The idle connections' sockets are shared with the parent: using one
@@ -14,7 +18,7 @@ std::vector<std::unique_ptr<RedisConnection>> RedisConnectionPool::leave_parent_
   // of the descriptor (all redisFree does; it sends nothing) leaves the
   // parent's connection intact. Connections the parent had borrowed at the
   // fork never come back here: their slots are forgotten too.
-  pid_ = ::getpid();
+  pid_ = current_pid();
   ++generation_;
   open_ = 0;
   return std::exchange(idle_, {});
@@ -25,7 +29,7 @@ RedisConnectionPool::Lease RedisConnectionPool::borrow() {
   std::uint64_t generation = 0;
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    if (pid_ != ::getpid())
+    if (pid_ != current_pid())
       inherited = leave_parent_locked();
     returned_.wait(lock, [this] { return !idle_.empty() || open_ < capacity_; });
     generation = generation_;
@@ -55,7 +59,7 @@ void RedisConnectionPool::give_back(std::unique_ptr<RedisConnection> connection,
   std::vector<std::unique_ptr<RedisConnection>> closing;  // closed after unlocking
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (generation != generation_ || pid_ != ::getpid()) {
+    if (generation != generation_ || pid_ != current_pid()) {
       // Borrowed before a fork: not ours to pool (nor to count).
     } else if (connection && connection->usable()) {
       idle_.push_back(std::move(connection));

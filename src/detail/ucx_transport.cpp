@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "detail/ucx_transport.hpp"
 
+#include "detail/current_pid.hpp"
 #include "detail/machine_memory.hpp"
 
 #include <proxystore/detail/printable.hpp>
@@ -647,7 +648,7 @@ struct RemoteWait {
 }  // namespace
 
 struct Node::Impl {
-  pid_t owner = ::getpid();  // a forked child must not touch this node's UCX state
+  pid_t owner = current_pid();  // a forked child must not touch this node's UCX state
   Node* node = nullptr;
   ucp_context_h context = nullptr;
   ucp_worker_h worker = nullptr;
@@ -728,7 +729,9 @@ struct Node::Impl {
   /// holds no node's progress_mutex (a callback running under one queues
   /// its work instead), this process owns the node (not a forked child)
   /// and the node is neither shutting down nor being torn down.
-  bool can_drive() const { return holding == nullptr && owner == ::getpid() && !stopping.load(); }
+  bool can_drive() const {
+    return holding == nullptr && owner == current_pid() && !stopping.load();
+  }
 
   /// Whether teardown() has begun (progress_mutex or tasks_mutex held).
   bool is_retired() {
@@ -1249,10 +1252,10 @@ struct Node::Impl {
     }
     // The limit may be unlimited (the default max_object_size): a size no
     // memory could hold is refused before the caller sizes an object for it.
-    if (const std::uint64_t memory = machine_memory_bytes(); head.size() + length > memory) {
+    if (exceeds_machine_memory(head.size() + length)) {
       finish(call, fmt::format("the peer announced a {}-byte reply, more than this machine's "
                                "memory (RAM and swap: {} bytes)",
-                               head.size() + length, memory));
+                               head.size() + length, machine_memory_bytes()));
       return UCS_OK;
     }
     const bool rendezvous = (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) != 0;
@@ -1888,7 +1891,7 @@ Node::Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
   // start UCX again.
   static std::atomic<pid_t> first_user{0};
   pid_t expected = 0;
-  if (!first_user.compare_exchange_strong(expected, ::getpid()) && expected != ::getpid()) {
+  if (!first_user.compare_exchange_strong(expected, current_pid()) && expected != current_pid()) {
     throw ConnectionError(fmt::format(
         "{}: this process ({}) is a forked child of process {}, which used UCX before the fork; "
         "UCX cannot be used again in a forked child: use the stores in the parent, or create "
@@ -1896,7 +1899,7 @@ Node::Node(std::optional<Listen> listen, std::shared_ptr<ObjectTable> table,
         listen
             ? fmt::format("UCX listener on {}", join_address(printable(listen->host), listen->port))
             : std::string("UCX client"),
-        ::getpid(), expected));
+        current_pid(), expected));
   }
   Impl& impl = *impl_;
   impl.node = this;
@@ -2024,7 +2027,7 @@ std::string Node::address() const {
 }
 
 bool Node::forked() const noexcept {
-  return impl_->owner != ::getpid();
+  return impl_->owner != current_pid();
 }
 
 bool Node::retired() const noexcept {
@@ -2048,7 +2051,7 @@ Reply Node::call(const Target& target, Op op, std::string_view key,
     throw ConnectionError(failure(fmt::format(
         "this process ({}) is a fork of the one whose UCX worker this is ({}); a forked "
         "child cannot use its parent's worker",
-        ::getpid(), impl_->owner)));
+        current_pid(), impl_->owner)));
   }
   if (key.size() > max_key_length)
     throw StoreOperationError(
@@ -2247,15 +2250,15 @@ std::shared_ptr<Node> Node::client() {
   static std::shared_ptr<Node>* node = nullptr;  // never destroyed (used at exit)
   static pid_t owner = 0;
   std::lock_guard<std::mutex> lock(mutex);
-  if (node != nullptr && owner == ::getpid() && (*node)->retired()) {
+  if (node != nullptr && owner == current_pid() && (*node)->retired()) {
     // Torn down after a stalled transfer: a new worker for the next request
     // (the old node lives on while a store or a pending value holds it).
     *node = std::make_shared<Node>(std::nullopt, nullptr);
-  } else if (node == nullptr || owner != ::getpid()) {
+  } else if (node == nullptr || owner != current_pid()) {
     // In a forked child the parent's progress thread does not exist: the
     // old node is abandoned, never touched again.
     node = new std::shared_ptr<Node>(std::make_shared<Node>(std::nullopt, nullptr));
-    owner = ::getpid();
+    owner = current_pid();
   }
   return *node;
 }
