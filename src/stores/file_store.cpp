@@ -315,11 +315,11 @@ int FileStore::open_object(const Key& key, std::uint64_t& size) const {
         "file store '{}' key '{}': '{}' holds {} bytes, over the maximum object size {}",
         printable(name()), key.id, shown(path), size, options().max_object_size));
   }
-  if (const std::uint64_t memory = detail::machine_memory_bytes(); size > memory) {
+  if (detail::exceeds_machine_memory(size)) {
     throw StoreOperationError(fmt::format(
         "file store '{}' key '{}': '{}' holds {} bytes, more than this machine's memory "
         "(RAM and swap: {} bytes)",
-        printable(name()), key.id, shown(path), size, memory));
+        printable(name()), key.id, shown(path), size, detail::machine_memory_bytes()));
   }
   return file.release();
 }
