@@ -2,6 +2,7 @@
 // detail::prefault_pages: a large object's pages are backed before it is
 // filled (the kernel's zeroing on two cores), a small one's are left alone.
 #include "../../src/detail/prefault.hpp"
+#include "support/smaps.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,30 +13,15 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace {
 
 /// Resident kilobytes of the mapping that starts at `begin` (smaps' Rss).
 std::size_t resident_kb(const void* begin) {
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  bool inside = false;
-  while (std::getline(smaps, line)) {
-    std::uintptr_t from = 0;
-    std::uintptr_t to = 0;
-    char dash = 0;
-    std::istringstream range(line);
-    if (range >> std::hex >> from >> dash >> to && dash == '-') {
-      inside = from == reinterpret_cast<std::uintptr_t>(begin);
-      continue;
-    }
-    if (inside && line.rfind("Rss:", 0) == 0)
-      return std::stoul(line.substr(4));
-  }
-  return 0;
+  const auto address = reinterpret_cast<std::uintptr_t>(begin);
+  const std::string rss = proxystore::test::mapping_fields(address, address + 1)["Rss"];
+  return rss.empty() ? 0 : std::stoul(rss);
 }
 
 /// A fresh, untouched anonymous mapping of `size` bytes.

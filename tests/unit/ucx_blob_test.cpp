@@ -9,13 +9,12 @@
 #if PROXYSTORE_HAS_UCX
 
 #include "../../src/detail/ucx_transport.hpp"
+#include "support/smaps.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 namespace ucx = proxystore::detail::ucx;
@@ -26,27 +25,6 @@ constexpr std::size_t huge_page = std::size_t{2} << 20U;
 
 std::size_t round_up(std::size_t size) {
   return (size + huge_page - 1) / huge_page * huge_page;
-}
-
-/// The VmFlags of the mapping of this process that contains [begin, end),
-/// or "" when no single mapping contains it.
-std::string vm_flags_of(std::uintptr_t begin, std::uintptr_t end) {
-  std::ifstream maps("/proc/self/smaps");
-  std::string line;
-  bool inside = false;
-  while (std::getline(maps, line)) {
-    std::uintptr_t from = 0;
-    std::uintptr_t to = 0;
-    char dash = 0;
-    std::istringstream range(line);
-    if (range >> std::hex >> from >> dash >> to && dash == '-') {
-      inside = from <= begin && end <= to;
-      continue;
-    }
-    if (inside && line.rfind("VmFlags:", 0) == 0)
-      return line;
-  }
-  return "";
 }
 
 }  // namespace
@@ -74,8 +52,9 @@ TEST_CASE("ucx blobs: from huge_page_from up, values fill whole aligned huge pag
     CHECK(base <= begin);
     CHECK(begin + round_up(size) <= base + mapping.mapped);
     // ... and is advised for huge pages as a whole ("hg"), the last one too.
-    const std::string flags = vm_flags_of(begin, begin + round_up(size));
-    CHECK(flags.find(" hg") != std::string::npos);
+    const std::string flags =
+        proxystore::test::mapping_fields(begin, begin + round_up(size))["VmFlags"];
+    CHECK((" " + flags + " ").find(" hg ") != std::string::npos);
     blob->data.get()[0] = 'a';
     blob->data.get()[size - 1] = 'z';
     CHECK(blob->data.get()[size - 1] == 'z');
