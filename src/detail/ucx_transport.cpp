@@ -232,8 +232,14 @@ std::shared_ptr<Blob> make_blob(std::size_t size) {
     const auto address = reinterpret_cast<std::uintptr_t>(base);
     const std::size_t skip = ((address + huge_page - 1) & ~(huge_page - 1)) - address;
     char* aligned = static_cast<char*>(base) + skip;
+    // Unmap the slack on both sides: one mapping (VMA) per value, not three
+    // (a table of many values would run into vm.max_map_count).
+    if (skip != 0)
+      ::munmap(base, skip);
+    if (mapped - skip - rounded != 0)
+      ::munmap(aligned + rounded, mapped - skip - rounded);
     ::madvise(aligned, rounded, MADV_HUGEPAGE);
-    blob->data = std::unique_ptr<char, BlobFree>(aligned, BlobFree{mapped, base});
+    blob->data = std::unique_ptr<char, BlobFree>(aligned, BlobFree{rounded, aligned});
     return blob;
   }
   blob->data = std::unique_ptr<char, BlobFree>(new char[size == 0 ? 1 : size], BlobFree{});
@@ -311,7 +317,7 @@ struct ObjectTable::Impl {
   /// Removes `key` from memory and disk (lock held).
   void remove_locked(const std::string& key) {
     if (auto it = memory.find(key); it != memory.end()) {
-      used -= it->second->size;
+      used -= it->second->footprint();
       memory.erase(it);
     }
     if (auto it = spilled.find(key); it != spilled.end()) {
@@ -375,11 +381,13 @@ void ObjectTable::put(const std::string& key, BlobPtr value) {
     std::unique_lock<std::mutex> lock(impl_->mutex);
     impl_->remove_locked(key);
     const std::size_t size = value->size;
-    if (impl_->limit != 0 && size > impl_->limit - std::min(impl_->limit, impl_->used)) {
+    const std::size_t footprint = value->footprint();
+    if (impl_->limit != 0 && footprint > impl_->limit - std::min(impl_->limit, impl_->used)) {
       if (impl_->spill_dir.empty()) {
         throw StoreOperationError(fmt::format(
-            "{} key '{}': storing {} bytes would exceed the memory limit of {} bytes ({} in use)",
-            impl_->label, printable(key), size, impl_->limit, impl_->used));
+            "{} key '{}': storing {} bytes (occupying {} in memory) would exceed the memory "
+            "limit of {} bytes ({} in use)",
+            impl_->label, printable(key), size, footprint, impl_->limit, impl_->used));
       }
       const std::filesystem::path path = impl_->spill_path(key);
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -394,7 +402,7 @@ void ObjectTable::put(const std::string& key, BlobPtr value) {
       impl_->spilled.emplace(key, size);
       impl_->spilled_total += size;
     } else {
-      impl_->used += size;
+      impl_->used += footprint;
       impl_->memory.insert_or_assign(key, value);
     }
     auto [first, last] = impl_->waiters.equal_range(key);

@@ -73,7 +73,8 @@ struct BlobFree {
 /// of 512 (on the development VM a 1 MiB get took 1.5 x the raw-UCX floor on
 /// 4 KiB pages, 1.0 x on a huge page), and filling one takes a page fault
 /// per 2 MiB. The price: the last huge page is resident whole, so a value
-/// holds up to 2 MiB - 1 byte more memory than its size (a 1 MiB value 2 MiB).
+/// holds up to 2 MiB - 1 byte more memory than its size (a 1 MiB value 2 MiB),
+/// which memory limits count (Blob::footprint).
 inline constexpr std::size_t huge_page_from = std::size_t{1} << 20U;
 
 /// An immutable value: bytes owned without value-initialising them; from
@@ -82,6 +83,11 @@ struct Blob {
   std::unique_ptr<char, BlobFree> data;
   std::size_t size = 0;
   std::string_view view() const noexcept { return {data.get(), size}; }
+  /// The memory the value occupies once filled: its size, or its whole
+  /// huge pages when mapped (what a memory limit counts).
+  std::size_t footprint() const noexcept {
+    return data.get_deleter().mapped != 0 ? data.get_deleter().mapped : size;
+  }
 };
 using BlobPtr = std::shared_ptr<const Blob>;
 
@@ -135,7 +141,7 @@ class ObjectTable {
 
   /// The largest value a peer may put (the memory limit, or unlimited).
   std::size_t max_put_size() const noexcept;
-  /// Bytes held in memory / on disk.
+  /// Bytes of memory the values occupy (Blob::footprint) / bytes on disk.
   std::size_t memory_bytes() const;
   std::size_t spilled_bytes() const;
 

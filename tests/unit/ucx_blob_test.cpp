@@ -47,6 +47,7 @@ TEST_CASE("ucx blobs: from huge_page_from up, values fill whole aligned huge pag
     const ucx::BlobFree& mapping = blob->data.get_deleter();
     CHECK(begin % huge_page == 0);
     REQUIRE(mapping.mapped != 0);
+    CHECK(blob->footprint() == round_up(size));
     // Every huge page the value touches lies inside the mapping ...
     const auto base = reinterpret_cast<std::uintptr_t>(mapping.base);
     CHECK(base <= begin);
@@ -59,6 +60,21 @@ TEST_CASE("ucx blobs: from huge_page_from up, values fill whole aligned huge pag
     blob->data.get()[size - 1] = 'z';
     CHECK(blob->data.get()[size - 1] == 'z');
   }
+}
+
+TEST_CASE("ucx blobs: a memory limit counts the huge pages a value occupies", "[peer][unit]") {
+  ucx::ObjectTable table(std::size_t{3} << 20U, std::string(), "table 'limit'");
+  const std::string value(ucx::huge_page_from, 'v');
+  table.put("small", ucx::make_blob(std::string(1000, 's'), {}));
+  CHECK(table.memory_bytes() == 1000);
+  table.put("first", ucx::make_blob(value, {}));
+  CHECK(table.memory_bytes() == 1000 + huge_page);  // 1 MiB of value, 2 MiB of memory
+  CHECK_THROWS_WITH(table.put("second", ucx::make_blob(value, {})),
+                    Catch::Contains("occupying 2097152 in memory") &&
+                        Catch::Contains("memory limit of 3145728 bytes"));
+  table.evict("first");
+  CHECK(table.memory_bytes() == 1000);
+  CHECK_NOTHROW(table.put("second", ucx::make_blob(value, {})));
 }
 
 TEST_CASE("ucx blobs: a head and a body land in one blob", "[peer][unit]") {

@@ -26,8 +26,9 @@ struct PeerOptions {
   std::string listen_host = "127.0.0.1";
   /// The listener's port; 0 chooses an ephemeral one (see address()).
   int port = 0;
-  /// Bytes the store may hold; 0: unlimited. A put beyond it throws
-  /// StoreOperationError.
+  /// Bytes of memory the store's objects may occupy; 0: unlimited. A put
+  /// beyond it throws StoreOperationError. An object of 1 MiB or more is
+  /// held in whole 2 MiB huge pages and counts as those.
   std::size_t memory_limit = 0;
   /// Bound on connecting to a peer (and on a peer's first answer).
   std::chrono::milliseconds connect_timeout{5000};
@@ -72,7 +73,8 @@ class PeerStore : public Store {
   std::string address() const;
   /// The bound port.
   int port() const noexcept;
-  /// Bytes of serialized objects the store holds.
+  /// Bytes of memory the store's serialized objects occupy (from 1 MiB an
+  /// object occupies whole 2 MiB huge pages).
   std::size_t memory_bytes() const;
 
  protected:
