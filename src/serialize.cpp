@@ -153,7 +153,7 @@ bool read_raw_body(std::string_view head, std::size_t total, ValueReader& reader
     // (backed by huge pages when large: far fewer page faults).
     raw.reserve(value, elements_for(data_bytes));
     advise_huge_pages(raw.data(value), raw.capacity(value) * raw.element_size);
-    prefault_pages(raw.data(value), raw.capacity(value) * raw.element_size);
+    prefault_pages(raw.data(value), elements_for(data_bytes) * raw.element_size);
     raw.resize(value, elements_for(data_bytes));
     char* into = raw.data(value);
     if (in_head != 0)

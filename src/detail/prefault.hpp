@@ -16,8 +16,12 @@ inline constexpr std::size_t prefault_from = std::size_t{32} << 20U;
 /// the transfer fills it); the kernel's pass is the one that can run on two
 /// cores: a 100 MB get from a peer went from 23.8 to 19-20.5 ms on the
 /// development VM. Advice only: nothing happens below prefault_from, off
-/// Linux, before Linux 5.14 (MADV_POPULATE_WRITE), or when the thread
-/// cannot start (then the caller's first touch faults the pages as usual).
+/// Linux, before Linux 5.14 (MADV_POPULATE_WRITE; refused once, never
+/// tried again), for a caller bound to one CPU, or when the thread cannot
+/// start (then the caller's first touch faults the pages as usual). The
+/// second thread runs with every signal blocked. On a multi-socket host
+/// without binding it may run on the other socket and place half the
+/// object's pages there.
 void prefault_pages(void* data, std::size_t size) noexcept;
 
 }  // namespace proxystore::detail
