@@ -67,10 +67,13 @@ TEST_CASE("Redis stream on a cluster: the topic's primary killed mid-stream, its
   ConsumerOptions member_options;
   member_options.group = "g";
   member_options.timeout = 20s;
-  // An XREADGROUP the dying primary executed but whose reply never came
-  // back leaves its entries pending for this member without reaching it:
-  // they come back by a claim (docs/streaming.md, "What happens on a
-  // crash"). Claims start 5 s after the kill, well inside `timeout`.
+  // Known limitation (docs/streaming.md, "What happens on a crash"): a read
+  // cut by the failover can leave entries pending for this member without
+  // reaching it (the cluster layer resends a command whose reply was lost,
+  // and an XREADGROUP is not idempotent), and the member does not re-read
+  // its own pending entries: they come back only by a claim. Claims start
+  // 5 s after the kill, well inside `timeout`; the duplicate bound below
+  // still catches anything delivered twice beyond one read.
   member_options.claim_after = 5s;
   member_options.prefetch = 8;
   StreamConsumer<int> member(broker, topic, member_options);
@@ -109,7 +112,11 @@ TEST_CASE("Redis stream on a cluster: the topic's primary killed mid-stream, its
     received.insert(*item->proxy);
     item->ack();
   }
-  const RespReply synced = cluster.server(primary).command({"WAIT", "1", "5000"});
+  // WAIT counts the writes of its own connection: one write there (in the
+  // stream's slot), then WAIT, covers every earlier write of the node
+  // (replication is ordered).
+  const RespReply synced = cluster.server(primary).commands(
+      {{"SET", "{" + key + "}:barrier", "1"}, {"WAIT", "1", "5000"}});
   REQUIRE(synced.type == RespReply::Type::integer);
   REQUIRE(synced.integer == 1);
 
@@ -131,12 +138,10 @@ TEST_CASE("Redis stream on a cluster: the topic's primary killed mid-stream, its
   }
   CHECK(std::chrono::steady_clock::now() - killed_at < 60s);
 
-  // Every item at least once; only items in flight at the kill may repeat:
-  // a prefetch window, and acknowledgements queued in the round trip the
-  // kill cut (kept and sent later, possibly after a claim).
+  // Every item at least once; only items in flight at the kill may repeat.
   for (int i = 0; i < items; ++i)
     CHECK(received.count(i) >= 1);
-  CHECK(received.size() <= static_cast<std::size_t>(items + 2 * member_options.prefetch));
+  CHECK(received.size() <= static_cast<std::size_t>(items + member_options.prefetch));
   // Acknowledged before the kill stays acknowledged: nothing of the first
   // quarter comes back.
   for (int i = 0; i < items / 4; ++i)

@@ -463,13 +463,20 @@ void RedisServer::restart() {
 }
 
 RespReply RedisServer::command(const std::vector<std::string>& args) const {
+  return commands({args});
+}
+
+RespReply RedisServer::commands(const std::vector<std::vector<std::string>>& list) const {
   RespClient client(port_, std::chrono::milliseconds(5000));
   if (!options_.admin_password.empty()) {
     RespReply auth = client.call({"AUTH", options_.admin_password});
     if (auth.type == RespReply::Type::error)
       throw failure("admin AUTH failed: " + auth.text);
   }
-  return client.call(args);
+  RespReply last;
+  for (const std::vector<std::string>& args : list)
+    last = client.call(args);
+  return last;
 }
 
 long long RedisServer::command_calls(std::string_view name) const {

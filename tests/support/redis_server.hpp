@@ -77,6 +77,9 @@ class RedisServer {
   /// Runs one command on a fresh admin connection (AUTHed when
   /// admin_password is set). Throws std::runtime_error on I/O failure.
   RespReply command(const std::vector<std::string>& args) const;
+  /// Runs `list` in order on one fresh admin connection and returns the
+  /// last reply (WAIT, for one, counts only its own connection's writes).
+  RespReply commands(const std::vector<std::vector<std::string>>& list) const;
   /// The `calls=` count of `cmdstat_<name>` in INFO commandstats (0 if the
   /// command has not run since the last reset_stats()).
   long long command_calls(std::string_view name) const;
