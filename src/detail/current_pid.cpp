@@ -19,12 +19,13 @@ namespace {
 /// handlers) a zeroed copy, and 0 means "ask getpid() again". Null when
 /// the page or the advice is not available: then every call asks getpid().
 std::atomic<pid_t>* wipe_on_fork_slot() noexcept {
-  void* page = ::mmap(nullptr, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)),
-                      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const auto page_size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* page =
+      ::mmap(nullptr, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (page == MAP_FAILED)  // NOLINT(cppcoreguidelines-pro-type-cstyle-cast)
     return nullptr;
-  if (::madvise(page, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)), MADV_WIPEONFORK) != 0) {
-    ::munmap(page, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
+  if (::madvise(page, page_size, MADV_WIPEONFORK) != 0) {
+    ::munmap(page, page_size);
     return nullptr;
   }
   return new (page) std::atomic<pid_t>(0);

@@ -3,6 +3,7 @@
 // SIGKILL and restart, SIGSTOP, a full server. The promise in each case:
 // every caller gets a clear exception within its timeouts (none hangs,
 // nothing crashes), and the store works again once the server does.
+#include "support/eventually.hpp"
 #include "support/redis_server.hpp"
 
 #include <proxystore/proxystore.hpp>
@@ -23,6 +24,7 @@
 
 namespace {
 
+using proxystore::test::eventually;
 using namespace proxystore;
 using proxystore::test::RedisServer;
 using Clock = std::chrono::steady_clock;
@@ -63,17 +65,6 @@ Outcome attempt(const std::function<void()>& operation) {
   }
   outcome.elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - outcome.started);
   return outcome;
-}
-
-/// Waits until `condition` holds, at most `limit`; false on timeout.
-bool eventually(const std::function<bool()>& condition, milliseconds limit) {
-  const auto deadline = Clock::now() + limit;
-  while (!condition()) {
-    if (Clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
 }
 
 /// Joins `threads`, or — if they do not all finish within `limit` — reports

@@ -15,6 +15,7 @@
 
 #include "../../src/detail/ucx_transport.hpp"
 #include "support/child_process.hpp"
+#include "support/eventually.hpp"
 #include "support/matchers.hpp"
 #include "support/raw_ucx_peer.hpp"
 #include "support/redis_server.hpp"
@@ -38,6 +39,7 @@
 using proxystore::EndpointStore;
 using proxystore::PeerOptions;
 using proxystore::TimeoutError;
+using proxystore::test::eventually;
 using proxystore::test::message_of;
 using proxystore::test::RawUcxPeer;
 using proxystore::test::unique_name;
@@ -79,18 +81,6 @@ class LogLines {
   mutable std::mutex mutex_;
   std::vector<std::string> lines_;
 };
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes.
-template <class Condition>
-bool eventually(const Condition& condition, milliseconds timeout) {
-  const auto deadline = steady_clock::now() + timeout;
-  while (!condition()) {
-    if (steady_clock::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
 
 constexpr std::uint32_t ok = 0;
 
