@@ -2,26 +2,33 @@
 // detail::prefault_pages: a large object's pages are backed before it is
 // filled (the kernel's zeroing on two cores), a small one's are left alone.
 #include "../../src/detail/prefault.hpp"
-#include "support/smaps.hpp"
 
 #include <catch2/catch.hpp>
 
 #if defined(__linux__)
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace {
 
-/// Resident kilobytes of the mapping that starts at `begin` (smaps' Rss).
-std::size_t resident_kb(const void* begin) {
-  const auto address = reinterpret_cast<std::uintptr_t>(begin);
-  const std::string rss = proxystore::test::mapping_fields(address, address + 1)["Rss"];
-  return rss.empty() ? 0 : std::stoul(rss);
+/// Bytes of [data, data + size) backed by resident pages (mincore: the
+/// exact range, whatever mapping the kernel merged it into).
+std::size_t resident_bytes(void* data, std::size_t size) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> pages((size + page - 1) / page);
+  if (::mincore(data, size, pages.data()) != 0)
+    return 0;
+  std::size_t resident = 0;
+  for (unsigned char flags : pages)
+    resident += (flags & 1U) != 0 ? page : 0;
+  return resident;
 }
 
 /// A fresh, untouched anonymous mapping of `size` bytes.
@@ -59,9 +66,9 @@ TEST_CASE("prefault: a large object's pages are resident before it is filled", "
   const std::size_t size = proxystore::detail::prefault_from + 4096 * 3;
   const Mapping large(size);
   REQUIRE(large.ok());
-  REQUIRE(resident_kb(large.data()) == 0);
+  REQUIRE(resident_bytes(large.data(), size) == 0);
   proxystore::detail::prefault_pages(large.data(), size);
-  CHECK(resident_kb(large.data()) * 1024 >= size - 4096);
+  CHECK(resident_bytes(large.data(), size) >= size - 4096);
   const auto* bytes = static_cast<const char*>(large.data());
   CHECK(bytes[0] == 0);
   CHECK(bytes[size - 1] == 0);
@@ -72,7 +79,7 @@ TEST_CASE("prefault: objects below prefault_from are left to fault as they are f
   const Mapping small(size);
   REQUIRE(small.ok());
   proxystore::detail::prefault_pages(small.data(), size);
-  CHECK(resident_kb(small.data()) == 0);
+  CHECK(resident_bytes(small.data(), size) == 0);
   proxystore::detail::prefault_pages(nullptr, size * 4);  // nothing to do, no crash
 }
 
