@@ -815,21 +815,32 @@ struct Node::Impl {
     return !batch.empty();
   }
 
+  /// Progresses the worker until it is idle, or for at most
+  /// max_progress_calls calls: a peer that keeps sending (a value trickled
+  /// in small pieces, a flood of messages) must not keep the caller from
+  /// the rest of pump(), the deadlines above all. Returns whether anything
+  /// happened.
+  bool progress_worker() {
+    constexpr int max_progress_calls = 64;
+    int calls = 0;
+    while (calls < max_progress_calls && ucp_worker_progress(worker) != 0)
+      ++calls;
+    return calls != 0;
+  }
+
   /// One round of work (progress_mutex held): queued tasks, the worker's
   /// events, the work callbacks deferred, expired remote waits. Returns
   /// whether anything happened.
   bool pump() {
     bool active = run_tasks();
-    while (ucp_worker_progress(worker) != 0)
-      active = true;
+    active = progress_worker() || active;
     while (!deferred.empty()) {
       active = true;
       std::vector<std::function<void()>> now;
       now.swap(deferred);
       for (auto& task : now)
         task();
-      while (ucp_worker_progress(worker) != 0) {
-      }
+      progress_worker();
     }
     if (!remote_waits.empty())
       expire_remote_waits();

@@ -93,7 +93,9 @@ TEST_CASE("Node: a put whose value stalls or trickles is given up at the receive
   const milliseconds interval = GENERATE(milliseconds(3600000), milliseconds(200));
   INFO("the stalling client progresses once every " << interval.count() << " ms");
   constexpr milliseconds receive_timeout{1000};
-  constexpr std::size_t size = std::size_t{256} << 20U;
+  // Large enough that even a peer whose few progress calls each move as
+  // much as the sockets take cannot complete it within the timeout.
+  constexpr std::size_t size = std::size_t{1} << 30U;
   LogLines log;
   auto table = std::make_shared<ucx::ObjectTable>(0, std::string(), "stall test");
   ucx::Node node(ucx::Node::Listen{"127.0.0.1", 0, receive_timeout}, table, log.sink());

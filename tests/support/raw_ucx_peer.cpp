@@ -170,10 +170,15 @@ struct RawUcxPeer::Impl {
         std::lock_guard<std::mutex> lock(mutex);
         const auto interval = std::chrono::microseconds(progress_interval_us.load());
         const auto now = std::chrono::steady_clock::now();
-        if (interval.count() == 0 || now - last_progress >= interval) {
-          last_progress = now;
+        if (interval.count() == 0) {
           while (ucp_worker_progress(worker) != 0) {
           }
+        } else if (now - last_progress >= interval) {
+          // One call, not a loop: while the other side drains the socket
+          // as fast as this one fills it, a loop would move the whole value
+          // in one go, and a trickle would be a transfer at full speed.
+          last_progress = now;
+          ucp_worker_progress(worker);
         }
         auto answers = std::move(outgoing);
         outgoing.clear();
