@@ -305,6 +305,7 @@ struct ObjectTable::Impl {
   std::unordered_map<std::string, BlobPtr> memory;
   std::unordered_map<std::string, std::size_t> spilled;  // key -> size on disk
   std::size_t used = 0;
+  std::size_t incoming = 0;  // admit_incoming
   std::size_t spilled_total = 0;
   std::uint64_t next_token = 1;
   std::unordered_multimap<std::string, std::pair<std::uint64_t, Waiter>> waiters;
@@ -362,6 +363,34 @@ void ObjectTable::set_label(std::string label) {
 std::size_t ObjectTable::max_put_size() const noexcept {
   if (impl_->limit == 0 || !impl_->spill_dir.empty())
     return static_cast<std::size_t>(-1);
+  return impl_->limit;
+}
+
+bool ObjectTable::admit_incoming(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const std::size_t limit = impl_->limit;
+  // (Each sum stays below the limit: no overflow.)
+  const bool admitted =
+      limit == 0 ||
+      (impl_->spill_dir.empty()
+           ? bytes <= limit && impl_->used + impl_->incoming <= limit - bytes
+           : impl_->incoming == 0 || (bytes <= limit && impl_->incoming <= limit - bytes));
+  if (admitted)
+    impl_->incoming += bytes;
+  return admitted;
+}
+
+void ObjectTable::release_incoming(std::size_t bytes) noexcept {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->incoming -= std::min(bytes, impl_->incoming);
+}
+
+std::size_t ObjectTable::incoming_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->incoming;
+}
+
+std::size_t ObjectTable::memory_limit() const noexcept {
   return impl_->limit;
 }
 
@@ -1529,6 +1558,13 @@ struct Node::Impl {
     std::chrono::steady_clock::time_point deadline{};
     bool abandoned = false;  // given up: the value is dropped when UCX lets go of it
     std::unique_ptr<ReceiveBuffer> buffer{};  // `value`, while received by rendezvous
+    std::size_t admitted = 0;  // counted by ObjectTable::admit_incoming until it ends
+
+    /// Ends the count of admit_incoming (once: it arrived, or was given up).
+    void end_admission() noexcept {
+      self->table->release_incoming(admitted);
+      admitted = 0;
+    }
   };
 
   static void on_request_data(void* request, ucs_status_t status, std::size_t length,
@@ -1536,6 +1572,7 @@ struct Node::Impl {
     auto* receive = static_cast<RequestReceive*>(user_data);
     Impl* self = receive->self;
     self->receiving.erase(receive);
+    receive->end_admission();  // stored now, or dropped
     if (!receive->abandoned)
       --self->flight.count;  // else when it was abandoned
     if (receive->abandoned) {
@@ -1614,6 +1651,24 @@ struct Node::Impl {
       });
       return UCS_OK;
     }
+    // Only what has not arrived yet is counted: a value sent in the
+    // message itself (above) is here already.
+    const std::size_t footprint = receive->value->footprint();
+    if (!self->table->admit_incoming(footprint)) {
+      self->deferred.emplace_back(
+          [self, ep, id = request.id, length, key = std::move(receive->key)] {
+            self->send_error(
+                ep, id,
+                fmt::format("a put of {} bytes for key '{}' was refused: the memory limit of {} "
+                            "bytes is taken by the stored values ({} bytes) and the puts being "
+                            "received ({} bytes); try again later",
+                            length, printable(key), self->table->memory_limit(),
+                            self->table->memory_bytes(), self->table->incoming_bytes()));
+          });
+      delete receive;
+      return UCS_OK;
+    }
+    receive->admitted = footprint;
     ucp_request_param_t recv{};
     recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     recv.cb.recv_am = &Impl::on_request_data;
@@ -1621,12 +1676,14 @@ struct Node::Impl {
     ucs_status_ptr_t pending_recv =
         ucp_am_recv_data_nbx(self->worker, data, receive->value->data.get(), length, &recv);
     if (pending_recv == nullptr) {
+      receive->end_admission();  // arrived
       self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
         self->serve(receive->ep, receive->header, receive->key, receive->value);
       });
     } else if (UCS_PTR_IS_ERR(pending_recv)) {
       self->say(fmt::format("receiving a request's {} bytes failed: {}", length,
                             status_text(UCS_PTR_STATUS(pending_recv))));
+      receive->end_admission();
       delete receive;
     } else {
       ++self->flight.count;
@@ -1675,6 +1732,7 @@ struct Node::Impl {
           other->abandoned = true;
           --flight.count;
           other->buffer->release_pages();
+          other->end_admission();
         }
       }
       if (server_eps.erase(ep) != 0)
@@ -2037,8 +2095,10 @@ Node::~Node() {
     ucp_cleanup(impl_->context);
   // Receives UCX never completed: with the worker gone nothing writes into
   // their buffers any more.
-  for (Impl::RequestReceive* receive : impl_->receiving)
+  for (Impl::RequestReceive* receive : impl_->receiving) {
+    receive->end_admission();
     delete receive;
+  }
 }
 
 std::string Node::address() const {

@@ -141,6 +141,20 @@ class ObjectTable {
 
   /// The largest value a peer may put (the memory limit, or unlimited).
   std::size_t max_put_size() const noexcept;
+  /// Counts `bytes` of a value still being received for a put against the
+  /// memory limit: a peer announcing puts it then sends slowly, or never,
+  /// must not make the node hold more than the limit. False (nothing
+  /// counted) when the stored values and the receives under way leave no
+  /// room. Without a limit every receive is admitted; with a spill
+  /// directory one receive at a time is admitted however large (it is
+  /// spilled once complete), others only within the limit.
+  bool admit_incoming(std::size_t bytes);
+  /// Ends what admit_incoming counted (the value arrived, or was given up).
+  void release_incoming(std::size_t bytes) noexcept;
+  /// Bytes admitted by admit_incoming and not released yet.
+  std::size_t incoming_bytes() const;
+  /// The memory limit (0: none).
+  std::size_t memory_limit() const noexcept;
   /// Bytes of memory the values occupy (Blob::footprint) / bytes on disk.
   std::size_t memory_bytes() const;
   std::size_t spilled_bytes() const;

@@ -86,6 +86,42 @@ constexpr std::uint32_t ok = 0;
 
 }  // namespace
 
+TEST_CASE("Node: puts still being received count against the memory limit", "[peer]") {
+  constexpr milliseconds receive_timeout{1000};
+  constexpr std::size_t limit = std::size_t{64} << 20U;
+  LogLines log;
+  auto table = std::make_shared<ucx::ObjectTable>(limit, std::string(), "limit test");
+  ucx::Node node(ucx::Node::Listen{"127.0.0.1", 0, receive_timeout}, table, log.sink());
+  auto good = std::make_shared<EndpointStore>(unique_name("peer-incoming-good"), "127.0.0.1",
+                                              node.port(), short_options());
+
+  // A peer announces 40 MiB and never sends them: admitted, and counted.
+  RawUcxPeer hostile;
+  const int connection = hostile.connect(node.port());
+  hostile.send(connection, RawUcxPeer::request_header(1, 1, {}));  // ping
+  REQUIRE(hostile.wait_replies(1, std::chrono::seconds(10)));
+  hostile.start_send(connection, RawUcxPeer::request_header(5, 2, "announced"),
+                     std::size_t{40} << 20U, milliseconds(3600000));
+  REQUIRE(eventually([&] { return table->incoming_bytes() >= (std::size_t{40} << 20U); },
+                     milliseconds(5000)));
+
+  // 30 MiB more would fit the limit alone, not beside the announced put.
+  const std::vector<char> object(std::size_t{30} << 20U, 'o');
+  const std::string refused =
+      message_of<proxystore::StoreOperationError>([&] { (void)good->set(object); });
+  CHECK_THAT(refused, Catch::Contains("memory limit of " + std::to_string(limit) + " bytes"));
+  CHECK_THAT(refused, Catch::Contains("puts being received"));
+  CHECK(table->memory_bytes() == 0);
+
+  // Given up at the receive timeout, the announced put no longer counts.
+  REQUIRE(eventually([&] { return !log.with("gave up").empty(); },
+                     receive_timeout + milliseconds(5000)));
+  CHECK(table->incoming_bytes() == 0);
+  const proxystore::Key key = good->set(object);
+  CHECK(good->get<std::vector<char>>(key) == object);
+  CHECK(table->incoming_bytes() == 0);
+}
+
 TEST_CASE("Node: a put whose value stalls or trickles is given up at the receive timeout",
           "[peer]") {
   // Progressed once an hour: the value never moves. Once per 200 ms: it
