@@ -156,6 +156,14 @@ struct BrokerCursor {
   std::string position;
   /// The broker has seen the topic's end-of-stream (for its own use).
   bool closed = false;
+  /// Group member: the newest message id delivered to this member by a
+  /// read or a claim ("" before the first; for the broker's own use).
+  std::string delivered;
+  /// Group member: a read failed, or was sent again after its connection
+  /// failed, and may have left messages pending for this member that never
+  /// reached it; the next read fetches them first (for the broker's own
+  /// use).
+  bool recover = false;
 };
 
 /// What one `receive` or `claim` returned.

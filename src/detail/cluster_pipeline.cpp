@@ -231,6 +231,8 @@ void run_cluster_commands(ClusterTopology& topology, std::vector<ClusterCommand>
       if (bucket.unreachable) {
         unreachable = bucket.unreachable;
         reload = wait = true;
+        if (bucket.sent != 0 && options.resent != nullptr)
+          *options.resent = true;
         next.insert(next.end(), bucket.indices.begin(), bucket.indices.end());
         continue;
       }

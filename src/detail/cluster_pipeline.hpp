@@ -44,6 +44,9 @@ struct ClusterRunOptions {
   int wait_replicas = 0;
   /// Writes only: WAIT's own timeout.
   std::chrono::milliseconds wait_timeout{1000};
+  /// Set (when not null) once a command written to a node whose connection
+  /// then failed is sent again: it may have run twice.
+  bool* resent = nullptr;
 };
 
 /// Sends every command to the primary owning its slot and collects the

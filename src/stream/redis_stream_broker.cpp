@@ -28,7 +28,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <functional>
+#include <iterator>
 #include <numeric>
 #include <thread>
 #include <utility>
@@ -61,6 +64,31 @@ constexpr std::chrono::milliseconds max_pause{250};
 
 /// The most a thread keeps of its XADD formatting buffer between calls.
 constexpr std::size_t kept_buffer_bytes = std::size_t{1} << 20U;
+
+/// Nothing to acknowledge.
+const std::vector<std::string> no_ids;
+
+/// Whether stream id `a` ("<ms>-<seq>") comes before `b`. The server's
+/// ids; one that does not parse compares as text.
+bool stream_id_before(std::string_view a, std::string_view b) {
+  const auto parse = [](std::string_view id, std::uint64_t& ms, std::uint64_t& seq) {
+    const std::size_t dash = id.find('-');
+    if (dash == std::string_view::npos)
+      return false;
+    const char* end = id.data() + id.size();
+    const auto first = std::from_chars(id.data(), id.data() + dash, ms);
+    const auto second = std::from_chars(id.data() + dash + 1, end, seq);
+    return first.ec == std::errc() && first.ptr == id.data() + dash && second.ec == std::errc() &&
+           second.ptr == end;
+  };
+  std::uint64_t a_ms = 0;
+  std::uint64_t a_seq = 0;
+  std::uint64_t b_ms = 0;
+  std::uint64_t b_seq = 0;
+  if (!parse(a, a_ms, a_seq) || !parse(b, b_ms, b_seq))
+    return a < b;
+  return a_ms < b_ms || (a_ms == b_ms && a_seq < b_seq);
+}
 
 constexpr std::string_view data_field = "d";
 constexpr std::string_view end_field = "end";
@@ -146,27 +174,32 @@ struct RedisStreamBroker::Impl {
   /// loading its data) and, on a cluster, redirections, TRYAGAIN,
   /// CLUSTERDOWN and unreachable nodes are retried — only the commands
   /// they refused — within retry_budget().
+  ///
+  /// `resent` (when not null) is set when a command may have run twice: sent
+  /// again after its connection failed.
   std::vector<Reply> exec(const std::string& stream, std::vector<RedisArgs>& commands,
-                          const RedisOperation& op, bool blocking) {
+                          const RedisOperation& op, bool blocking, bool* resent = nullptr) {
     if (topology)
-      return exec_cluster(stream, commands, op, blocking);
-    return exec_single(commands, op, blocking);
+      return exec_cluster(stream, commands, op, blocking, resent);
+    return exec_single(commands, op, blocking, resent);
   }
 
   std::vector<Reply> exec_single(std::vector<RedisArgs>& commands, const RedisOperation& op,
-                                 bool blocking) {
-    return exec_single_with(commands.size(), op, blocking,
-                            [&](RedisConnection& connection, const std::vector<std::size_t>& todo) {
-                              for (const std::size_t i : todo)
-                                connection.append(op, commands[i]);
-                            });
+                                 bool blocking, bool* resent) {
+    return exec_single_with(
+        commands.size(), op, blocking,
+        [&](RedisConnection& connection, const std::vector<std::size_t>& todo) {
+          for (const std::size_t i : todo)
+            connection.append(op, commands[i]);
+        },
+        resent);
   }
 
   /// exec_single of `count` commands that `append(connection, todo)`
   /// queues (those numbered in `todo`, in order).
   template <class Append>
   std::vector<Reply> exec_single_with(std::size_t count, const RedisOperation& op, bool blocking,
-                                      Append&& append) {
+                                      Append&& append, bool* resent = nullptr) {
     detail::RedisConnectionPool& from = blocking ? *blocking_pool : *pool;
     const auto deadline = Clock::now() + retry_budget();
     std::vector<Reply> out(count);
@@ -174,15 +207,18 @@ struct RedisStreamBroker::Impl {
     std::iota(todo.begin(), todo.end(), std::size_t{0});
     std::chrono::milliseconds pause = first_pause;
     for (;;) {
-      std::vector<RedisReplyPtr> got = run(from, [&](RedisConnection& connection) {
-        append(connection, todo);
-        std::vector<RedisReplyPtr> replies = connection.replies(op, todo.size());
-        for (const RedisReplyPtr& reply : replies) {
-          if (reply->type == REDIS_REPLY_ERROR && detail::is_auth_refusal(*reply))
-            connection.discard();  // reconnect (and AUTH again) next time
-        }
-        return replies;
-      });
+      std::vector<RedisReplyPtr> got = run(
+          from,
+          [&](RedisConnection& connection) {
+            append(connection, todo);
+            std::vector<RedisReplyPtr> replies = connection.replies(op, todo.size());
+            for (const RedisReplyPtr& reply : replies) {
+              if (reply->type == REDIS_REPLY_ERROR && detail::is_auth_refusal(*reply))
+                connection.discard();  // reconnect (and AUTH again) next time
+            }
+            return replies;
+          },
+          resent);
       std::vector<std::size_t> again;
       for (std::size_t k = 0; k < todo.size(); ++k) {
         if (got[k]->type == REDIS_REPLY_ERROR &&
@@ -199,7 +235,7 @@ struct RedisStreamBroker::Impl {
   }
 
   std::vector<Reply> exec_cluster(const std::string& stream, std::vector<RedisArgs>& commands,
-                                  const RedisOperation& op, bool blocking) {
+                                  const RedisOperation& op, bool blocking, bool* resent) {
     const int slot = detail::key_slot(stream);
     std::vector<ClusterCommand> routed;
     routed.reserve(commands.size());
@@ -207,6 +243,7 @@ struct RedisStreamBroker::Impl {
       routed.emplace_back(slot, std::move(args));
     detail::ClusterRunOptions run_options;
     run_options.retry_budget = retry_budget();
+    run_options.resent = resent;
     detail::run_cluster_commands(blocking ? *blocking_topology : *topology, routed, op, run_options,
                                  false);
     std::vector<Reply> out;
@@ -248,16 +285,21 @@ struct RedisStreamBroker::Impl {
 
   /// Runs `body` on a connection of `from`; once more on a fresh one when a
   /// connection that sat idle had been dropped by the server (a restart).
+  /// `resent` (when not null) is set when it does (the commands may have
+  /// reached the server before the connection dropped).
   template <class Body>
-  auto run(detail::RedisConnectionPool& from, Body&& body)
+  auto run(detail::RedisConnectionPool& from, Body&& body, bool* resent = nullptr)
       -> decltype(body(std::declval<RedisConnection&>())) {
     for (int attempt = 0;; ++attempt) {
       detail::RedisConnectionPool::Lease lease = from.borrow();
       try {
         return body(*lease);
       } catch (const ConnectionError&) {
-        if (attempt == 0 && lease.reused() && lease->failure() == RedisFailure::dropped)
+        if (attempt == 0 && lease.reused() && lease->failure() == RedisFailure::dropped) {
+          if (resent != nullptr)
+            *resent = true;
           continue;
+        }
         throw;
       }
     }
@@ -393,14 +435,78 @@ struct RedisStreamBroker::Impl {
   /// XREAD / XREADGROUP (group empty: XREAD) on a blocking connection;
   /// for a group, `acks` are acknowledged first in the same round trip
   /// (XACK pipelined before the read).
+  ///
+  /// A group member's XREADGROUP is not idempotent: the server records what
+  /// it delivers as pending for the member before the reply leaves. A read
+  /// that fails (or is sent again after its connection failed) can leave
+  /// messages pending for this member that never reached it; other members
+  /// would claim them only after claim_after. So the member reads them back
+  /// itself: its pending messages newer than the newest it received
+  /// (`cursor.delivered`) are exactly those — XREADGROUP with that id
+  /// instead of ">" — at once when the read was resent, on the next read
+  /// when it failed (`cursor.recover`).
   std::vector<BrokerMessage> read(BrokerCursor& cursor, const std::string& stream, std::size_t max,
                                   std::chrono::milliseconds wait,
                                   const std::vector<std::string>& acks, bool& end_seen) {
+    if (cursor.group.empty())
+      return read_once(cursor, stream, max, wait, acks, end_seen, nullptr);
+    try {
+      const std::vector<std::string>* pending_acks = &acks;
+      if (cursor.recover) {
+        std::vector<BrokerMessage> missed =
+            read_once(cursor, stream, max, wait, acks, end_seen, &cursor.delivered);
+        pending_acks = nullptr;  // sent with the recovery read
+        note_delivered(cursor, missed);
+        // Fewer than asked for: none are left behind.
+        cursor.recover = missed.size() >= std::max<std::size_t>(1, max);
+        if (!missed.empty() || end_seen)
+          return missed;
+      }
+      const std::string before = cursor.delivered;
+      bool resent = false;
+      std::vector<BrokerMessage> messages =
+          read_once(cursor, stream, max, wait, pending_acks != nullptr ? *pending_acks : no_ids,
+                    end_seen, nullptr, &resent);
+      if (resent) {
+        // The first send may have delivered messages whose reply was lost:
+        // pending for us, newer than `before`, and not among these.
+        std::vector<BrokerMessage> again =
+            read_once(cursor, stream, 2 * std::max<std::size_t>(1, max),
+                      std::chrono::milliseconds(0), no_ids, end_seen, &before);
+        std::vector<BrokerMessage> missed;
+        for (BrokerMessage& message : again) {
+          const bool have = std::any_of(messages.begin(), messages.end(),
+                                        [&](const BrokerMessage& m) { return m.id == message.id; });
+          if (!have)
+            missed.push_back(std::move(message));
+        }
+        missed.insert(missed.end(), std::make_move_iterator(messages.begin()),
+                      std::make_move_iterator(messages.end()));
+        messages = std::move(missed);
+      }
+      note_delivered(cursor, messages);
+      return messages;
+    } catch (...) {
+      cursor.recover = true;  // whatever the server delivered is read back next time
+      throw;
+    }
+  }
+
+  /// One XREAD / XREADGROUP round trip (see read()). A group member reads
+  /// new messages (">"), or with `pending_after` set, its own pending
+  /// messages newer than that id ("" for all of them; never blocks).
+  std::vector<BrokerMessage> read_once(BrokerCursor& cursor, const std::string& stream,
+                                       std::size_t max, std::chrono::milliseconds wait,
+                                       const std::vector<std::string>& acks, bool& end_seen,
+                                       const std::string* pending_after, bool* resent = nullptr) {
     const bool group = !cursor.group.empty();
     const RedisOperation op{group ? "XREADGROUP" : "XREAD", stream, max};
     const std::string count = std::to_string(std::max<std::size_t>(1, max));
     const std::string block = std::to_string(std::min(wait, stream_options.max_block).count());
     const bool acking = group && !acks.empty();
+    std::string_view from = group ? std::string_view(">") : std::string_view(cursor.position);
+    if (pending_after != nullptr)
+      from = pending_after->empty() ? std::string_view("0") : std::string_view(*pending_after);
     for (int attempt = 0;; ++attempt) {
       std::vector<RedisArgs> commands;
       if (acking && attempt == 0)
@@ -411,12 +517,11 @@ struct RedisStreamBroker::Impl {
       else
         args.add("XREAD");
       args.add("COUNT").add(count);
-      if (wait.count() > 0)
+      if (wait.count() > 0 && pending_after == nullptr)
         args.add("BLOCK").add(block);
-      args.add("STREAMS").add(stream).add(group ? std::string_view(">")
-                                                : std::string_view(cursor.position));
+      args.add("STREAMS").add(stream).add(from);
       commands.push_back(std::move(args));
-      std::vector<Reply> replies = exec(stream, commands, op, true);
+      std::vector<Reply> replies = exec(stream, commands, op, true, resent);
       if (commands.size() == 2) {
         const RedisOperation ack_op{"XACK", stream, acks.size()};
         checked(replies.front(), ack_op, REDIS_REPLY_INTEGER);
@@ -433,10 +538,24 @@ struct RedisStreamBroker::Impl {
         checked(reply, op, REDIS_REPLY_ARRAY);
       std::vector<std::string> end_ids;
       std::vector<BrokerMessage> messages = parse_read(cursor, reply, op, end_ids, end_seen);
-      if (group)
+      if (group) {
         xack(stream, cursor.group, end_ids);
+        for (const std::string& id : end_ids)
+          note_delivered(cursor, id);
+      }
       return messages;
     }
+  }
+
+  /// Moves `cursor.delivered` up to `id` (stream ids compare as two numbers).
+  static void note_delivered(BrokerCursor& cursor, const std::string& id) {
+    if (cursor.delivered.empty() || stream_id_before(cursor.delivered, id))
+      cursor.delivered = id;
+  }
+
+  static void note_delivered(BrokerCursor& cursor, const std::vector<BrokerMessage>& messages) {
+    for (const BrokerMessage& message : messages)
+      note_delivered(cursor, message.id);
   }
 
   /// Whether the newest entry of the stream is end-of-stream.
@@ -689,6 +808,11 @@ BrokerBatch RedisStreamBroker::claim(BrokerCursor& cursor, std::chrono::millisec
   bool end_seen = false;
   impl_->take(cursor, reply, op, r.element[1], true, batch.messages, end_ids, end_seen);
   impl_->xack(stream, cursor.group, end_ids);
+  // Claimed messages are this member's now: a recovery read must not
+  // deliver them again.
+  Impl::note_delivered(cursor, batch.messages);
+  for (const std::string& id : end_ids)
+    Impl::note_delivered(cursor, id);
   return batch;
 }
 

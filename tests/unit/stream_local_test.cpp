@@ -204,7 +204,10 @@ TEST_CASE("Stream group: each item goes to one member; a dead member's items are
   auto broker = std::make_shared<LocalBroker>();
   StreamProducer<int> producer(broker);
   // A member that takes two items and dies without acknowledging them.
-  BrokerCursor dead{"jobs", "pool", "dead-member", "", false};
+  BrokerCursor dead;
+  dead.topic = "jobs";
+  dead.group = "pool";
+  dead.consumer = "dead-member";
   broker->subscribe(dead);
   StreamConsumer<int> alive(broker, "jobs", quick("pool"));
   for (int i = 0; i < 6; ++i)
@@ -307,7 +310,8 @@ TEST_CASE("Stream forged events are refused with a clear error and skipped", "[s
   const std::string good = [] {
     auto source = std::make_shared<LocalBroker>();
     StreamProducer<int> producer(source);
-    BrokerCursor cursor{"x", "", "", "", false};
+    BrokerCursor cursor;
+    cursor.topic = "x";
     source->subscribe(cursor);
     producer.send("x", 7);
     return source->receive(cursor, 1, 0ms).messages.at(0).data;
