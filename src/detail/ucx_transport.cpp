@@ -28,6 +28,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <new>
 #include <set>
 #include <system_error>
@@ -369,12 +370,10 @@ std::size_t ObjectTable::max_put_size() const noexcept {
 bool ObjectTable::admit_incoming(std::size_t bytes) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   const std::size_t limit = impl_->limit;
-  // (Each sum stays below the limit: no overflow.)
-  const bool admitted =
-      limit == 0 ||
-      (impl_->spill_dir.empty()
-           ? bytes <= limit && impl_->used + impl_->incoming <= limit - bytes
-           : impl_->incoming == 0 || (bytes <= limit && impl_->incoming <= limit - bytes));
+  // Written so that no sum can overflow.
+  const bool fits = bytes <= limit && impl_->incoming <= limit - bytes &&
+                    impl_->used <= limit - bytes - impl_->incoming;
+  const bool admitted = limit == 0 || fits || (!impl_->spill_dir.empty() && impl_->incoming == 0);
   if (admitted)
     impl_->incoming += bytes;
   return admitted;
@@ -404,19 +403,24 @@ std::size_t ObjectTable::spilled_bytes() const {
   return impl_->spilled_total;
 }
 
-void ObjectTable::put(const std::string& key, BlobPtr value) {
+void ObjectTable::put(const std::string& key, BlobPtr value, std::size_t own_incoming) {
   std::vector<Waiter> woken;
   {
     std::unique_lock<std::mutex> lock(impl_->mutex);
     impl_->remove_locked(key);
     const std::size_t size = value->size;
     const std::size_t footprint = value->footprint();
-    if (impl_->limit != 0 && footprint > impl_->limit - std::min(impl_->limit, impl_->used)) {
+    // The values and the receives under way (but the caller's own).
+    const std::size_t receiving = impl_->incoming - std::min(own_incoming, impl_->incoming);
+    const std::size_t held = impl_->used > std::numeric_limits<std::size_t>::max() - receiving
+                                 ? std::numeric_limits<std::size_t>::max()
+                                 : impl_->used + receiving;
+    if (impl_->limit != 0 && footprint > impl_->limit - std::min(impl_->limit, held)) {
       if (impl_->spill_dir.empty()) {
         throw StoreOperationError(fmt::format(
             "{} key '{}': storing {} bytes (occupying {} in memory) would exceed the memory "
-            "limit of {} bytes ({} in use)",
-            impl_->label, printable(key), size, footprint, impl_->limit, impl_->used));
+            "limit of {} bytes ({} in use, {} being received)",
+            impl_->label, printable(key), size, footprint, impl_->limit, impl_->used, receiving));
       }
       const std::filesystem::path path = impl_->spill_path(key);
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -556,12 +560,14 @@ class ReceiveBuffer {
   /// its pages go back to the system (madvise: a late write lands in a
   /// fresh zero page). Only mapped blobs (make_blob: huge_page_from and more) can;
   /// a smaller one stays held until UCX lets go of it.
-  void release_pages() noexcept {
+  /// Returns whether the pages went back (a mapped blob).
+  bool release_pages() noexcept {
     const BlobFree& mapping = blob_->data.get_deleter();
     if (mapping.mapped == 0)
-      return;
+      return false;
     ::madvise(mapping.base, mapping.mapped, MADV_DONTNEED);
     uncount();
+    return true;
   }
 
  private:
@@ -863,7 +869,11 @@ struct Node::Impl {
   bool pump() {
     bool active = run_tasks();
     active = progress_worker() || active;
-    while (!deferred.empty()) {
+    // One batch of deferred work a round: requests that keep arriving (a
+    // flood of pings) must not keep the caller from the deadlines below; a
+    // round that leaves work behind reports activity, so the caller comes
+    // straight back.
+    if (!deferred.empty()) {
       active = true;
       std::vector<std::function<void()>> now;
       now.swap(deferred);
@@ -875,7 +885,7 @@ struct Node::Impl {
       expire_remote_waits();
     if (!receiving.empty())
       expire_receives();
-    return active;
+    return active || !deferred.empty();
   }
 
   /// A caller waiting for `done()` (which must lock what it reads) drives
@@ -1463,9 +1473,11 @@ struct Node::Impl {
     send_reply(ep, id, Status::error, make_blob(message, {}));
   }
 
-  /// Runs one request (progress thread). `value` is the request's data.
+  /// Runs one request (progress thread). `value` is the request's data;
+  /// `admitted`, what ObjectTable::admit_incoming counts of it (not
+  /// counted again against the values stored from it).
   void serve(ucp_ep_h ep, const RequestHeader& request, const std::string& key,
-             const BlobPtr& value) {
+             const BlobPtr& value, std::size_t admitted = 0) {
     try {
       switch (static_cast<Op>(request.op)) {
         case Op::ping:
@@ -1484,7 +1496,7 @@ struct Node::Impl {
           send_reply(ep, request.id, Status::ok, nullptr);
           return;
         case Op::put:
-          table->put(key, value);
+          table->put(key, value, admitted);
           send_reply(ep, request.id, Status::ok, nullptr);
           return;
         case Op::get_batch: {
@@ -1523,7 +1535,7 @@ struct Node::Impl {
               throw StoreOperationError(fmt::format("a batch key of {} bytes", length));
             std::string entry_key(entries.take(length));
             const std::uint64_t size = entries.u64();
-            table->put(entry_key, make_blob(entries.take(size), {}));
+            table->put(entry_key, make_blob(entries.take(size), {}), admitted);
           }
           send_reply(ep, request.id, Status::ok, nullptr);
           return;
@@ -1558,9 +1570,18 @@ struct Node::Impl {
     std::chrono::steady_clock::time_point deadline{};
     bool abandoned = false;  // given up: the value is dropped when UCX lets go of it
     std::unique_ptr<ReceiveBuffer> buffer{};  // `value`, while received by rendezvous
-    std::size_t admitted = 0;  // counted by ObjectTable::admit_incoming until it ends
+    /// Counted by ObjectTable::admit_incoming until the request has been
+    /// served (the value stored), the receive failed, or its pages went
+    /// back (given up).
+    std::size_t admitted = 0;
 
-    /// Ends the count of admit_incoming (once: it arrived, or was given up).
+    RequestReceive(const RequestReceive&) = delete;
+    RequestReceive& operator=(const RequestReceive&) = delete;
+    RequestReceive(RequestReceive&&) = delete;
+    RequestReceive& operator=(RequestReceive&&) = delete;
+    ~RequestReceive() { end_admission(); }
+
+    /// Ends the count of admit_incoming (once).
     void end_admission() noexcept {
       self->table->release_incoming(admitted);
       admitted = 0;
@@ -1572,7 +1593,6 @@ struct Node::Impl {
     auto* receive = static_cast<RequestReceive*>(user_data);
     Impl* self = receive->self;
     self->receiving.erase(receive);
-    receive->end_admission();  // stored now, or dropped
     if (!receive->abandoned)
       --self->flight.count;  // else when it was abandoned
     if (receive->abandoned) {
@@ -1581,7 +1601,7 @@ struct Node::Impl {
       delete receive;
     } else if (status == UCS_OK && length == receive->value->size) {
       self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
-        self->serve(receive->ep, receive->header, receive->key, receive->value);
+        self->serve(receive->ep, receive->header, receive->key, receive->value, receive->admitted);
       });
     } else {
       self->say(fmt::format("receiving a request's {} bytes failed: {}", receive->value->size,
@@ -1647,28 +1667,32 @@ struct Node::Impl {
       if (length != 0)
         std::memcpy(receive->value->data.get(), data, length);
       self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
-        self->serve(receive->ep, receive->header, receive->key, receive->value);
+        self->serve(receive->ep, receive->header, receive->key, receive->value, receive->admitted);
       });
       return UCS_OK;
     }
-    // Only what has not arrived yet is counted: a value sent in the
-    // message itself (above) is here already.
+    // Values to store count against the memory limit from here (only what
+    // has not arrived yet: a value sent in the message itself, above, is
+    // here already). A get_batch's key list is not stored.
+    const bool stores_value = request.op == static_cast<std::uint16_t>(Op::put) ||
+                              request.op == static_cast<std::uint16_t>(Op::put_batch);
     const std::size_t footprint = receive->value->footprint();
-    if (!self->table->admit_incoming(footprint)) {
-      self->deferred.emplace_back(
-          [self, ep, id = request.id, length, key = std::move(receive->key)] {
-            self->send_error(
-                ep, id,
-                fmt::format("a put of {} bytes for key '{}' was refused: the memory limit of {} "
-                            "bytes is taken by the stored values ({} bytes) and the puts being "
-                            "received ({} bytes); try again later",
-                            length, printable(key), self->table->memory_limit(),
-                            self->table->memory_bytes(), self->table->incoming_bytes()));
-          });
+    if (stores_value && !self->table->admit_incoming(footprint)) {
+      std::string refusal = fmt::format(
+          "a {} of {} bytes{} was refused: it does not fit the memory limit of {} bytes beside "
+          "the stored values ({} bytes) and the puts being received ({} bytes); try again later",
+          request.op == static_cast<std::uint16_t>(Op::put) ? "put" : "put_batch", length,
+          receive->key.empty() ? std::string()
+                               : fmt::format(" for key '{}'", printable(receive->key)),
+          self->table->memory_limit(), self->table->memory_bytes(), self->table->incoming_bytes());
+      self->deferred.emplace_back([self, ep, id = request.id, refusal = std::move(refusal)] {
+        self->send_error(ep, id, refusal);
+      });
       delete receive;
       return UCS_OK;
     }
-    receive->admitted = footprint;
+    if (stores_value)
+      receive->admitted = footprint;
     ucp_request_param_t recv{};
     recv.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
     recv.cb.recv_am = &Impl::on_request_data;
@@ -1676,14 +1700,12 @@ struct Node::Impl {
     ucs_status_ptr_t pending_recv =
         ucp_am_recv_data_nbx(self->worker, data, receive->value->data.get(), length, &recv);
     if (pending_recv == nullptr) {
-      receive->end_admission();  // arrived
       self->deferred.emplace_back([self, receive = std::shared_ptr<RequestReceive>(receive)] {
-        self->serve(receive->ep, receive->header, receive->key, receive->value);
+        self->serve(receive->ep, receive->header, receive->key, receive->value, receive->admitted);
       });
     } else if (UCS_PTR_IS_ERR(pending_recv)) {
       self->say(fmt::format("receiving a request's {} bytes failed: {}", length,
                             status_text(UCS_PTR_STATUS(pending_recv))));
-      receive->end_admission();
       delete receive;
     } else {
       ++self->flight.count;
@@ -1717,7 +1739,9 @@ struct Node::Impl {
       RequestReceive* receive = *expired;
       ucp_ep_h ep = receive->ep;
       const auto op = static_cast<Op>(receive->header.op);
-      say(fmt::format(
+      // Logged once the memory is released: a reader of the log (a test)
+      // sees the release done.
+      const std::string line = fmt::format(
           "gave up receiving a {} of {} bytes{} from {} on {}: not complete within the receive "
           "timeout of {} ms; closed the connection",
           op == Op::put ? "put" : (op == Op::put_batch ? "put_batch" : "get_batch"),
@@ -1726,15 +1750,18 @@ struct Node::Impl {
                                : fmt::format(" for key '{}'", printable(receive->key)),
           // An endpoint closed already (failed) must not be queried.
           server_eps.count(ep) != 0 ? remote_address(ep) : std::string("a closed connection"),
-          bound_address, receive_timeout.count()));
+          bound_address, receive_timeout.count());
       for (RequestReceive* other : receiving) {
         if (other->ep == ep && !other->abandoned) {  // this one, and others on its connection
           other->abandoned = true;
           --flight.count;
-          other->buffer->release_pages();
-          other->end_admission();
+          // A buffer whose pages cannot go back (not mapped: below
+          // huge_page_from) stays counted until UCX lets go of it.
+          if (other->buffer->release_pages())
+            other->end_admission();
         }
       }
+      say(line);
       if (server_eps.erase(ep) != 0)
         close_ep(ep);
     }
@@ -2095,10 +2122,8 @@ Node::~Node() {
     ucp_cleanup(impl_->context);
   // Receives UCX never completed: with the worker gone nothing writes into
   // their buffers any more.
-  for (Impl::RequestReceive* receive : impl_->receiving) {
-    receive->end_admission();
+  for (Impl::RequestReceive* receive : impl_->receiving)
     delete receive;
-  }
 }
 
 std::string Node::address() const {

@@ -121,9 +121,12 @@ class ObjectTable {
   ObjectTable& operator=(const ObjectTable&) = delete;
 
   /// Stores `value` under `key`, replacing any previous one, and wakes its
-  /// waiters. @throws StoreOperationError beyond the memory limit (no spill
+  /// waiters. The limit counts the stored values and the receives under
+  /// way (admit_incoming), less `own_incoming`: what the caller's own
+  /// receive, which `value` comes from, counts there.
+  /// @throws StoreOperationError beyond the memory limit (no spill
   /// directory) or when a spill write fails.
-  void put(const std::string& key, BlobPtr value);
+  void put(const std::string& key, BlobPtr value, std::size_t own_incoming = 0);
   /// The value under `key`, or null.
   BlobPtr get(const std::string& key) const;
   bool exists(const std::string& key) const;
@@ -147,7 +150,7 @@ class ObjectTable {
   /// counted) when the stored values and the receives under way leave no
   /// room. Without a limit every receive is admitted; with a spill
   /// directory one receive at a time is admitted however large (it is
-  /// spilled once complete), others only within the limit.
+  /// spilled once complete), others only within the limit, as without.
   bool admit_incoming(std::size_t bytes);
   /// Ends what admit_incoming counted (the value arrived, or was given up).
   void release_incoming(std::size_t bytes) noexcept;

@@ -87,13 +87,19 @@ constexpr std::uint32_t ok = 0;
 }  // namespace
 
 TEST_CASE("Node: puts still being received count against the memory limit", "[peer]") {
-  constexpr milliseconds receive_timeout{1000};
+  // Long enough for the refused put below to arrive (its first connection
+  // included) before the announced one is given up, on a loaded machine.
+  constexpr milliseconds receive_timeout{3000};
   constexpr std::size_t limit = std::size_t{64} << 20U;
   LogLines log;
   auto table = std::make_shared<ucx::ObjectTable>(limit, std::string(), "limit test");
   ucx::Node node(ucx::Node::Listen{"127.0.0.1", 0, receive_timeout}, table, log.sink());
+  PeerOptions options = short_options();
+  options.command_timeout = milliseconds(5000);
   auto good = std::make_shared<EndpointStore>(unique_name("peer-incoming-good"), "127.0.0.1",
-                                              node.port(), short_options());
+                                              node.port(), options);
+  REQUIRE_FALSE(good->exists(proxystore::Key{"not-there"}));  // connected
+  const std::vector<char> object(std::size_t{30} << 20U, 'o');
 
   // A peer announces 40 MiB and never sends them: admitted, and counted.
   RawUcxPeer hostile;
@@ -106,11 +112,11 @@ TEST_CASE("Node: puts still being received count against the memory limit", "[pe
                      milliseconds(5000)));
 
   // 30 MiB more would fit the limit alone, not beside the announced put.
-  const std::vector<char> object(std::size_t{30} << 20U, 'o');
   const std::string refused =
       message_of<proxystore::StoreOperationError>([&] { (void)good->set(object); });
   CHECK_THAT(refused, Catch::Contains("memory limit of " + std::to_string(limit) + " bytes"));
   CHECK_THAT(refused, Catch::Contains("puts being received"));
+  CHECK_THAT(refused, Catch::Contains("put of"));
   CHECK(table->memory_bytes() == 0);
 
   // Given up at the receive timeout, the announced put no longer counts.
@@ -120,6 +126,35 @@ TEST_CASE("Node: puts still being received count against the memory limit", "[pe
   const proxystore::Key key = good->set(object);
   CHECK(good->get<std::vector<char>>(key) == object);
   CHECK(table->incoming_bytes() == 0);
+}
+
+TEST_CASE("Node: a flood of requests does not delay the receive timeout", "[peer]") {
+  constexpr milliseconds receive_timeout{1000};
+  LogLines log;
+  auto table = std::make_shared<ucx::ObjectTable>(0, std::string(), "flood test");
+  ucx::Node node(ucx::Node::Listen{"127.0.0.1", 0, receive_timeout}, table, log.sink());
+
+  RawUcxPeer stalling;
+  const int stalled = stalling.connect(node.port());
+  stalling.send(stalled, RawUcxPeer::request_header(1, 1, {}));  // ping
+  REQUIRE(stalling.wait_replies(1, std::chrono::seconds(10)));
+  RawUcxPeer flooding;
+  const int flooded = flooding.connect(node.port());
+  flooding.send(flooded, RawUcxPeer::request_header(1, 1, {}));
+  REQUIRE(flooding.wait_replies(1, std::chrono::seconds(10)));
+
+  // Pings for 8 s, each answered, while a put stalls: the node must still
+  // give the put up at its timeout, not when the flood ends.
+  const auto started = steady_clock::now();
+  flooding.flood_requests(flooded, RawUcxPeer::request_header(1, 2, {}), milliseconds(8000));
+  stalling.start_send(stalled, RawUcxPeer::request_header(5, 2, "stalled-under-flood"),
+                      std::size_t{64} << 20U, milliseconds(3600000));
+  REQUIRE(eventually([&] { return !log.with("gave up").empty(); }, milliseconds(10000)));
+  const auto elapsed = steady_clock::now() - started;
+  INFO("gave up after " << std::chrono::duration_cast<milliseconds>(elapsed).count()
+                        << " ms; flood: " << flooding.flooded() << " requests");
+  CHECK(flooding.flooded() > 1000);  // the flood was on
+  CHECK(elapsed < receive_timeout + milliseconds(2500));
 }
 
 TEST_CASE("Node: a put whose value stalls or trickles is given up at the receive timeout",

@@ -35,6 +35,7 @@ struct RawUcxPeer::Impl {
     ucp_ep_h ep;
     const Answer* answer;  // in `kept`
     std::chrono::steady_clock::time_point until;
+    unsigned id;  // the active message: a reply (server) or a request (client)
   };
   std::vector<Flood> floods;
   std::atomic<std::size_t> flood_in_flight{0};
@@ -109,7 +110,7 @@ struct RawUcxPeer::Impl {
     send_once_locked(ep, id, *answer, nullptr);
     if (answer->flood_for.count() != 0)
       floods.push_back(
-          Flood{ep, answer.get(), std::chrono::steady_clock::now() + answer->flood_for});
+          Flood{ep, answer.get(), std::chrono::steady_clock::now() + answer->flood_for, id});
     if (answer->then_progress_every.count() != 0)
       progress_interval_us.store(
           std::chrono::duration_cast<std::chrono::microseconds>(answer->then_progress_every)
@@ -156,7 +157,7 @@ struct RawUcxPeer::Impl {
       for (int i = 0; i < 64 && flood_in_flight.load() < 256; ++i) {
         ++flood_in_flight;
         ++flood_sent;
-        send_once_locked(flood.ep, ucx::am_reply, *flood.answer, &Impl::on_flood_sent);
+        send_once_locked(flood.ep, flood.id, *flood.answer, &Impl::on_flood_sent);
       }
     }
     return !floods.empty();
@@ -340,6 +341,15 @@ void RawUcxPeer::start_send(int connection, const std::string& header, std::size
                             std::chrono::milliseconds then_progress_every) {
   Answer request{header, {}, fake_size};
   request.then_progress_every = then_progress_every;
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->send_locked(impl_->eps.at(static_cast<std::size_t>(connection)), ucx::am_request,
+                     std::make_unique<Answer>(std::move(request)));
+}
+
+void RawUcxPeer::flood_requests(int connection, const std::string& header,
+                                std::chrono::milliseconds duration) {
+  Answer request{header, {}, 0};
+  request.flood_for = duration;
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->send_locked(impl_->eps.at(static_cast<std::size_t>(connection)), ucx::am_request,
                      std::make_unique<Answer>(std::move(request)));

@@ -83,6 +83,11 @@ class RawUcxPeer {
   /// `then_progress_every` set, as Answer::then_progress_every.
   void start_send(int connection, const std::string& header, std::size_t fake_size,
                   std::chrono::milliseconds then_progress_every = {});
+  /// Client: sends the request `header` (no data) again and again on
+  /// connection `connection` for `duration` (at most 256 in flight), as
+  /// Answer::flood_for: a peer keeping the other side's worker busy.
+  void flood_requests(int connection, const std::string& header,
+                      std::chrono::milliseconds duration);
   /// The worker is progressed once per `interval` (0: continuously, the
   /// default): every transfer of this peer moves only then.
   void set_progress_interval(std::chrono::milliseconds interval);
