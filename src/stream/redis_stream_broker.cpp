@@ -450,6 +450,12 @@ struct RedisStreamBroker::Impl {
                                   const std::vector<std::string>& acks, bool& end_seen) {
     if (cursor.group.empty())
       return read_once(cursor, stream, max, wait, acks, end_seen, nullptr);
+    // A member that has received nothing yet cannot tell what a lost read
+    // left pending for it from what a predecessor of the same name left:
+    // those are claimed after claim_after, as before.
+    if (cursor.delivered.empty())
+      cursor.recover = false;
+    const std::string delivered_before = cursor.delivered;  // restored on failure
     try {
       const std::vector<std::string>* pending_acks = &acks;
       if (cursor.recover) {
@@ -467,7 +473,14 @@ struct RedisStreamBroker::Impl {
       std::vector<BrokerMessage> messages =
           read_once(cursor, stream, max, wait, pending_acks != nullptr ? *pending_acks : no_ids,
                     end_seen, nullptr, &resent);
-      if (resent) {
+      const bool reset = std::any_of(messages.begin(), messages.end(), [&](const BrokerMessage& m) {
+        return !before.empty() && stream_id_before(m.id, before);
+      });
+      if (reset) {
+        // Older than what we had: the group was made again (NOGROUP after
+        // a server restart) and delivers from the start.
+        cursor.delivered.clear();
+      } else if (resent && !before.empty()) {
         // The first send may have delivered messages whose reply was lost:
         // pending for us, newer than `before`, and not among these.
         std::vector<BrokerMessage> again =
@@ -487,7 +500,10 @@ struct RedisStreamBroker::Impl {
       note_delivered(cursor, messages);
       return messages;
     } catch (...) {
-      cursor.recover = true;  // whatever the server delivered is read back next time
+      // Whatever the server delivered is read back next time, from where
+      // this call began.
+      cursor.delivered = delivered_before;
+      cursor.recover = true;
       throw;
     }
   }
@@ -538,6 +554,18 @@ struct RedisStreamBroker::Impl {
         checked(reply, op, REDIS_REPLY_ARRAY);
       std::vector<std::string> end_ids;
       std::vector<BrokerMessage> messages = parse_read(cursor, reply, op, end_ids, end_seen);
+      if (pending_after != nullptr) {
+        // Entries deleted (trimmed) while pending come back without fields
+        // (no data): acknowledged and skipped, as a claim skips them.
+        for (auto it = messages.begin(); it != messages.end();) {
+          if (it->data.empty()) {
+            end_ids.push_back(std::move(it->id));
+            it = messages.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
       if (group) {
         xack(stream, cursor.group, end_ids);
         for (const std::string& id : end_ids)

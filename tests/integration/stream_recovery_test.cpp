@@ -73,7 +73,7 @@ std::vector<std::string> ids_of(const std::vector<BrokerMessage>& messages) {
 TEST_CASE("Redis stream group member: what a failed read delivered is read back on the next read",
           "[stream][redis]") {
   // Which reply breaks: the read's own, or the XACK pipelined before it
-  // (the read behind it still runs on the server).
+  // (refused; the read behind it still runs on the server).
   const std::string broken = GENERATE(std::string("XREADGROUP"), std::string("XACK"));
   INFO("the relay breaks the reply to " << broken);
   RedisServer server;
@@ -81,8 +81,12 @@ TEST_CASE("Redis stream group member: what a failed read delivered is read back 
   FakeRedisServer relay(FakeRedisServer::with_handshake(
       [&](const FakeRedisServer::Command& command) -> std::optional<std::string> {
         const RespReply reply = server.command(command);  // the server runs it
-        if (!command.empty() && command[0] == broken && break_next.exchange(false))
-          return std::string("?not a reply\r\n");  // the client drops the connection
+        if (!command.empty() && command[0] == broken && break_next.exchange(false)) {
+          // A read's reply lost: the client drops the connection. An XACK
+          // refused: the client still reads the read's reply, then fails.
+          return broken == "XACK" ? FakeRedisServer::error("ERR injected")
+                                  : std::string("?not a reply\r\n");
+        }
         return encode(reply);
       }));
   RedisOptions options;
