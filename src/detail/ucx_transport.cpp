@@ -1562,6 +1562,9 @@ struct Node::Impl {
   }
 
   struct RequestReceive {
+    RequestReceive(Impl* owner, ucp_ep_h from, const RequestHeader& request, std::string name)
+        : self(owner), ep(from), header(request), key(std::move(name)) {}
+
     Impl* self;
     ucp_ep_h ep;
     RequestHeader header;
@@ -1653,7 +1656,7 @@ struct Node::Impl {
       });
       return UCS_OK;
     }
-    auto* receive = new RequestReceive{self, ep, request, std::move(key), nullptr};
+    auto* receive = new RequestReceive(self, ep, request, std::move(key));
     try {
       receive->value = make_blob(length);
     } catch (const std::bad_alloc&) {
