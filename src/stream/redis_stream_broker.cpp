@@ -33,6 +33,7 @@
 #include <functional>
 #include <iterator>
 #include <numeric>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -68,26 +69,28 @@ constexpr std::size_t kept_buffer_bytes = std::size_t{1} << 20U;
 /// Nothing to acknowledge.
 const std::vector<std::string> no_ids;
 
-/// Whether stream id `a` ("<ms>-<seq>") comes before `b`. The server's
-/// ids; one that does not parse compares as text.
+/// A stream id "<ms>-<seq>" as its two numbers; nothing for anything else
+/// (a server's reply is not trusted to hold well-formed ids).
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_stream_id(std::string_view id) {
+  const std::size_t dash = id.find('-');
+  if (dash == std::string_view::npos)
+    return std::nullopt;
+  std::uint64_t ms = 0;
+  std::uint64_t seq = 0;
+  const char* end = id.data() + id.size();
+  const auto first = std::from_chars(id.data(), id.data() + dash, ms);
+  const auto second = std::from_chars(id.data() + dash + 1, end, seq);
+  if (first.ec != std::errc() || first.ptr != id.data() + dash || second.ec != std::errc() ||
+      second.ptr != end)
+    return std::nullopt;
+  return std::make_pair(ms, seq);
+}
+
+/// Whether `a` is a well-formed stream id before the well-formed id `b`.
 bool stream_id_before(std::string_view a, std::string_view b) {
-  const auto parse = [](std::string_view id, std::uint64_t& ms, std::uint64_t& seq) {
-    const std::size_t dash = id.find('-');
-    if (dash == std::string_view::npos)
-      return false;
-    const char* end = id.data() + id.size();
-    const auto first = std::from_chars(id.data(), id.data() + dash, ms);
-    const auto second = std::from_chars(id.data() + dash + 1, end, seq);
-    return first.ec == std::errc() && first.ptr == id.data() + dash && second.ec == std::errc() &&
-           second.ptr == end;
-  };
-  std::uint64_t a_ms = 0;
-  std::uint64_t a_seq = 0;
-  std::uint64_t b_ms = 0;
-  std::uint64_t b_seq = 0;
-  if (!parse(a, a_ms, a_seq) || !parse(b, b_ms, b_seq))
-    return a < b;
-  return a_ms < b_ms || (a_ms == b_ms && a_seq < b_seq);
+  const auto first = parse_stream_id(a);
+  const auto second = parse_stream_id(b);
+  return first && second && *first < *second;
 }
 
 constexpr std::string_view data_field = "d";
@@ -346,12 +349,18 @@ struct RedisStreamBroker::Impl {
   /// skipped where `nil_ok` (Redis 6.2's XAUTOCLAIM: entries deleted while
   /// pending), malformed otherwise. The cursor changes only once the whole
   /// list has been read: a malformed reply moves nothing.
+  ///
+  /// With `deleted` set, entries deleted while pending (an id without
+  /// fields, as a read of one's own pending entries returns them) go there
+  /// instead of becoming messages.
   void take(BrokerCursor& cursor, const Reply& reply, const RedisOperation& op,
             const redisReply* list, bool nil_ok, std::vector<BrokerMessage>& messages,
-            std::vector<std::string>& end_ids, bool& end_seen) const {
+            std::vector<std::string>& end_ids, bool& end_seen,
+            std::vector<std::string>* deleted = nullptr) const {
     const bool group = !cursor.group.empty();
     const std::size_t first = messages.size();
     const std::size_t first_end = end_ids.size();
+    const std::size_t first_deleted = deleted != nullptr ? deleted->size() : 0;
     bool end = false;
     messages.reserve(first + list->elements);
     for (std::size_t i = 0; i < list->elements && !(end && !group); ++i) {
@@ -360,11 +369,19 @@ struct RedisStreamBroker::Impl {
         continue;
       BrokerMessage& message = messages.emplace_back();
       try {
-        if (!parse_entry(reply, op, entry, message))
+        if (!parse_entry(reply, op, entry, message)) {
+          const redisReply* fields = entry->element[1];
+          if (deleted != nullptr && (fields == nullptr || fields->type != REDIS_REPLY_ARRAY)) {
+            deleted->push_back(std::move(message.id));
+            messages.pop_back();
+          }
           continue;
+        }
       } catch (...) {
         messages.resize(first);
         end_ids.resize(first_end);
+        if (deleted != nullptr)
+          deleted->resize(first_deleted);
         throw;
       }
       end = true;
@@ -384,7 +401,8 @@ struct RedisStreamBroker::Impl {
   /// none); see take().
   std::vector<BrokerMessage> parse_read(BrokerCursor& cursor, const Reply& reply,
                                         const RedisOperation& op, std::vector<std::string>& end_ids,
-                                        bool& end_seen) const {
+                                        bool& end_seen,
+                                        std::vector<std::string>* deleted = nullptr) const {
     std::vector<BrokerMessage> messages;
     const redisReply& r = *reply.reply;
     if (r.type == REDIS_REPLY_NIL)
@@ -397,7 +415,7 @@ struct RedisStreamBroker::Impl {
           stream->element[1] == nullptr || stream->element[1]->type != REDIS_REPLY_ARRAY) {
         malformed(reply, op, "a stream is not [key, entries]");
       }
-      take(cursor, reply, op, stream->element[1], false, messages, end_ids, end_seen);
+      take(cursor, reply, op, stream->element[1], false, messages, end_ids, end_seen, deleted);
       if (end_seen && cursor.group.empty())
         break;
     }
@@ -459,8 +477,9 @@ struct RedisStreamBroker::Impl {
     try {
       const std::vector<std::string>* pending_acks = &acks;
       if (cursor.recover) {
+        const std::string after = cursor.delivered;  // read_once moves the cursor's
         std::vector<BrokerMessage> missed =
-            read_once(cursor, stream, max, wait, acks, end_seen, &cursor.delivered);
+            read_once(cursor, stream, max, wait, acks, end_seen, &after);
         pending_acks = nullptr;  // sent with the recovery read
         note_delivered(cursor, missed);
         // Fewer than asked for: none are left behind.
@@ -553,19 +572,11 @@ struct RedisStreamBroker::Impl {
       if (reply.reply->type == REDIS_REPLY_ERROR)
         checked(reply, op, REDIS_REPLY_ARRAY);
       std::vector<std::string> end_ids;
-      std::vector<BrokerMessage> messages = parse_read(cursor, reply, op, end_ids, end_seen);
-      if (pending_after != nullptr) {
-        // Entries deleted (trimmed) while pending come back without fields
-        // (no data): acknowledged and skipped, as a claim skips them.
-        for (auto it = messages.begin(); it != messages.end();) {
-          if (it->data.empty()) {
-            end_ids.push_back(std::move(it->id));
-            it = messages.erase(it);
-          } else {
-            ++it;
-          }
-        }
-      }
+      // Reading its own pending entries, a member gets those deleted
+      // (trimmed) meanwhile as ids without fields: acknowledged with the
+      // end-of-stream ids and skipped, as a claim skips them.
+      std::vector<BrokerMessage> messages = parse_read(
+          cursor, reply, op, end_ids, end_seen, pending_after != nullptr ? &end_ids : nullptr);
       if (group) {
         xack(stream, cursor.group, end_ids);
         for (const std::string& id : end_ids)
@@ -575,9 +586,10 @@ struct RedisStreamBroker::Impl {
     }
   }
 
-  /// Moves `cursor.delivered` up to `id` (stream ids compare as two numbers).
+  /// Moves `cursor.delivered` up to `id` (stream ids compare as two
+  /// numbers; a malformed one is never used as a read's start).
   static void note_delivered(BrokerCursor& cursor, const std::string& id) {
-    if (cursor.delivered.empty() || stream_id_before(cursor.delivered, id))
+    if (parse_stream_id(id) && (cursor.delivered.empty() || stream_id_before(cursor.delivered, id)))
       cursor.delivered = id;
   }
 

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// ucx::ObjectTable::admit_incoming: puts still being received count against
+// a node's memory limit beside the stored values, so peers announcing puts
+// they send slowly, or never, cannot make it hold more than the limit.
+#include <proxystore/proxystore.hpp>
+
+#if PROXYSTORE_HAS_UCX
+
+#include "../../src/detail/ucx_transport.hpp"
+#include "support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <limits>
+#include <string>
+
+namespace ucx = proxystore::detail::ucx;
+using proxystore::StoreOperationError;
+using proxystore::test::TempDir;
+
+namespace {
+
+/// A stored value of `size` bytes (below huge_page_from: its footprint is
+/// its size).
+ucx::BlobPtr value_of(std::size_t size) {
+  return ucx::make_blob(std::string(size, 'v'), {});
+}
+
+}  // namespace
+
+TEST_CASE("object table: receives and stored values share the memory limit", "[peer][unit]") {
+  ucx::ObjectTable table(1000, std::string(), "admission test");
+  CHECK(table.admit_incoming(600));
+  CHECK_FALSE(table.admit_incoming(500));  // 600 + 500 > 1000: nothing counted
+  CHECK(table.incoming_bytes() == 600);
+  // A local put counts the receives under way too.
+  CHECK_THROWS_AS(table.put("local", value_of(500)), StoreOperationError);
+  table.put("small", value_of(300));
+  CHECK_FALSE(table.admit_incoming(200));  // 300 stored + 600 + 200 > 1000
+  CHECK(table.admit_incoming(100));
+  // A received value stored under its own admission is not counted twice.
+  table.put("received", value_of(90), 100);
+  table.release_incoming(100);
+  table.release_incoming(600);
+  CHECK(table.incoming_bytes() == 0);
+  CHECK(table.memory_bytes() == 390);
+  CHECK(table.admit_incoming(610));
+  // Never negative, however often released; no overflow at the edges.
+  table.release_incoming(std::numeric_limits<std::size_t>::max());
+  CHECK(table.incoming_bytes() == 0);
+  CHECK_FALSE(table.admit_incoming(std::numeric_limits<std::size_t>::max()));
+  CHECK(table.incoming_bytes() == 0);
+}
+
+TEST_CASE("object table: without a limit every receive is admitted", "[peer][unit]") {
+  ucx::ObjectTable table(0, std::string(), "unlimited");
+  CHECK(table.admit_incoming(std::size_t{1} << 40U));
+  CHECK(table.admit_incoming(std::size_t{1} << 40U));
+  CHECK(table.incoming_bytes() == std::size_t{2} << 40U);
+}
+
+TEST_CASE("object table: with a spill directory one receive at a time may exceed the limit",
+          "[peer][unit]") {
+  TempDir dir;
+  ucx::ObjectTable table(1000, dir.path().string(), "spilling");
+  CHECK(table.admit_incoming(5000));      // alone: spilled once complete
+  CHECK_FALSE(table.admit_incoming(10));  // beside it: within the limit only
+  table.release_incoming(5000);
+  table.put("kept", value_of(800));
+  CHECK(table.admit_incoming(150));  // 800 + 150 fit
+  CHECK_FALSE(table.admit_incoming(100));
+}
+
+#endif  // PROXYSTORE_HAS_UCX
