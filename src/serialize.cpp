@@ -151,7 +151,16 @@ bool read_raw_body(std::string_view head, std::size_t total, ValueReader& reader
   if (reader.single_transfer()) {
     // One transfer of the whole rest into the object's final memory
     // (backed by huge pages when large: far fewer page faults).
-    raw.reserve(value, elements_for(data_bytes));
+    // From prefault_from up, with a huge page of room past the end: the
+    // object's last huge page then lies inside its own allocation and can
+    // be advised too. Without it the last up to 2 MiB are small pages,
+    // which the value-initialisation and the transfer each fault in one
+    // at a time: a 100 MiB get took 4 ms longer on the development VM. The
+    // price is capacity() 2 MiB above size(), and up to 2 MiB - 1 byte
+    // more resident memory.
+    const std::size_t room =
+        data_bytes >= prefault_from && data_bytes <= SIZE_MAX - huge_page_size ? huge_page_size : 0;
+    raw.reserve(value, elements_for(data_bytes + room));
     advise_huge_pages(raw.data(value), raw.capacity(value) * raw.element_size);
     prefault_pages(raw.data(value), elements_for(data_bytes) * raw.element_size);
     raw.resize(value, elements_for(data_bytes));

@@ -3,12 +3,16 @@
 // writes them from their own memory, read_object reads a streamed value
 // straight into the object's memory — and both agree byte for byte, error
 // for error, with serialize()/deserialize().
+#include <proxystore/detail/huge_pages.hpp>
 #include <proxystore/proxystore.hpp>
+
+#include "../../src/detail/prefault.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -144,3 +148,90 @@ TEST_CASE("streamed reads grow with the bytes received, by a bounded factor", "[
   // No overflow from a huge received count.
   CHECK(grown_capacity(1, std::numeric_limits<std::size_t>::max() / 2, claim) == claim);
 }
+
+#if defined(__linux__)
+
+namespace {
+
+/// Hands out the head in one read() and then the whole rest in one more,
+/// as a UCX rendezvous does (ValueReader::single_transfer).
+class SingleTransferReader final : public ValueReader {
+ public:
+  explicit SingleTransferReader(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::size_t size() const noexcept override { return bytes_.size(); }
+  bool single_transfer() const noexcept override { return true; }
+  void read(char* into, std::size_t n) override {
+    REQUIRE(n <= bytes_.size() - position_);
+    std::memcpy(into, bytes_.data() + position_, n);
+    position_ += n;
+    ++reads_;
+  }
+  int reads() const noexcept { return reads_; }
+
+ private:
+  std::string bytes_;
+  std::size_t position_ = 0;
+  int reads_ = 0;
+};
+
+/// The "THPeligible" line of the mapping in /proc/self/smaps that holds
+/// `address` (-1: not found).
+int thp_eligible(const void* address) {
+  std::FILE* smaps = std::fopen("/proc/self/smaps", "r");
+  if (smaps == nullptr)
+    return -1;
+  const auto at = reinterpret_cast<std::uintptr_t>(address);
+  char line[512];
+  bool inside = false;
+  int eligible = -1;
+  while (std::fgets(line, sizeof line, smaps) != nullptr) {
+    unsigned long begin = 0;
+    unsigned long end = 0;
+    char dash = 0;
+    if (std::sscanf(line, "%lx%c%lx", &begin, &dash, &end) == 3 && dash == '-') {
+      inside = begin <= at && at < end;
+    } else if (inside && std::sscanf(line, "THPeligible: %d", &eligible) == 1) {
+      break;
+    }
+  }
+  std::fclose(smaps);
+  return eligible;
+}
+
+bool thp_on_advice_only() {
+  std::FILE* mode = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (mode == nullptr)
+    return false;
+  char text[128] = {};
+  const bool read = std::fgets(text, sizeof text, mode) != nullptr;
+  std::fclose(mode);
+  return read && std::strstr(text, "[madvise]") != nullptr;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE(
+    "read_object: a large single-transfer value lands in one read, its last huge "
+    "page inside its own allocation",
+    "[serialize]", std::vector<char>, std::vector<double>) {
+  // Large enough to be prefaulted; not a whole number of huge pages.
+  const std::size_t count = (proxystore::detail::prefault_from + (std::size_t{3} << 20U) + 123) /
+                            sizeof(typename TestType::value_type);
+  const TestType value = pattern<TestType>(count);
+  SingleTransferReader reader(proxystore::serialize(value));
+  const TestType read =
+      proxystore::detail::read_object<TestType>(reader, proxystore::unlimited_object_size);
+  CHECK(read == value);
+  CHECK(reader.reads() == 2);  // the head, then the rest in one transfer
+  // A huge page of room past the end, so the last huge page can be one.
+  const std::size_t bytes = read.size() * sizeof(typename TestType::value_type);
+  CHECK(read.capacity() * sizeof(typename TestType::value_type) >=
+        bytes + proxystore::detail::huge_page_size);
+  if (thp_on_advice_only()) {
+    CHECK(thp_eligible(read.data() + read.size() - 1) == 1);
+  } else {
+    WARN("transparent huge pages are not on advice only here: their advice is not checked");
+  }
+}
+
+#endif  // __linux__
