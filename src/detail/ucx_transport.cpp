@@ -319,8 +319,14 @@ struct ObjectTable::Impl {
     return std::filesystem::path(spill_dir) / (hex(key) + ".obj");
   }
 
-  /// Removes `key` from memory and disk (lock held).
-  void remove_locked(const std::string& key) {
+  /// The memory the value under `key` occupies (0: none, or spilled).
+  std::size_t memory_footprint_locked(const std::string& key) const {
+    const auto it = memory.find(key);
+    return it == memory.end() ? 0 : it->second->footprint();
+  }
+
+  /// Drops `key` from the counts, leaving any spill file (lock held).
+  void forget_locked(const std::string& key) {
     if (auto it = memory.find(key); it != memory.end()) {
       used -= it->second->footprint();
       memory.erase(it);
@@ -328,6 +334,14 @@ struct ObjectTable::Impl {
     if (auto it = spilled.find(key); it != spilled.end()) {
       spilled_total -= it->second;
       spilled.erase(it);
+    }
+  }
+
+  /// Removes `key` from memory and disk (lock held).
+  void remove_locked(const std::string& key) {
+    const bool was_spilled = spilled.count(key) != 0;
+    forget_locked(key);
+    if (was_spilled) {
       std::error_code ignored;
       std::filesystem::remove(spill_path(key), ignored);
     }
@@ -370,12 +384,14 @@ std::size_t ObjectTable::max_put_size() const noexcept {
   return impl_->limit;
 }
 
-bool ObjectTable::admit_incoming(std::size_t bytes) {
+bool ObjectTable::admit_incoming(std::size_t bytes, const std::string& replacing) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   const std::size_t limit = impl_->limit;
+  // The value the put would replace is not counted (put() frees it).
+  const std::size_t used = impl_->used - impl_->memory_footprint_locked(replacing);
   // Written so that no sum can overflow.
-  const bool fits = bytes <= limit && impl_->incoming <= limit - bytes &&
-                    impl_->used <= limit - bytes - impl_->incoming;
+  const bool fits =
+      bytes <= limit && impl_->incoming <= limit - bytes && used <= limit - bytes - impl_->incoming;
   const bool admitted = limit == 0 || fits || (!impl_->spill_dir.empty() && impl_->incoming == 0);
   if (admitted)
     impl_->incoming += bytes;
@@ -410,14 +426,17 @@ void ObjectTable::put(const std::string& key, BlobPtr value, std::size_t own_inc
   std::vector<Waiter> woken;
   {
     std::unique_lock<std::mutex> lock(impl_->mutex);
-    impl_->remove_locked(key);
     const std::size_t size = value->size;
     const std::size_t footprint = value->footprint();
-    // The values and the receives under way (but the caller's own).
+    // The values (but the one this replaces) and the receives under way
+    // (but the caller's own). The replaced value stays until the new one is
+    // stored: a refused put changes nothing.
+    const std::size_t replaced = impl_->memory_footprint_locked(key);
     const std::size_t receiving = impl_->incoming - std::min(own_incoming, impl_->incoming);
-    const std::size_t held = impl_->used > std::numeric_limits<std::size_t>::max() - receiving
+    const std::size_t others = impl_->used - replaced;
+    const std::size_t held = others > std::numeric_limits<std::size_t>::max() - receiving
                                  ? std::numeric_limits<std::size_t>::max()
-                                 : impl_->used + receiving;
+                                 : others + receiving;
     if (impl_->limit != 0 && footprint > impl_->limit - std::min(impl_->limit, held)) {
       if (impl_->spill_dir.empty()) {
         throw StoreOperationError(fmt::format(
@@ -425,19 +444,27 @@ void ObjectTable::put(const std::string& key, BlobPtr value, std::size_t own_inc
             "limit of {} bytes ({} in use, {} being received)",
             impl_->label, printable(key), size, footprint, impl_->limit, impl_->used, receiving));
       }
+      // Written beside, then renamed over any previous spill of the key.
       const std::filesystem::path path = impl_->spill_path(key);
-      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      std::filesystem::path part = path;
+      part += ".part";
+      std::ofstream out(part, std::ios::binary | std::ios::trunc);
       out.write(value->data.get(), static_cast<std::streamsize>(size));
       out.close();
-      if (!out) {
+      std::error_code renamed;
+      if (out)
+        std::filesystem::rename(part, path, renamed);
+      if (!out || renamed) {
         std::error_code ignored;
-        std::filesystem::remove(path, ignored);
+        std::filesystem::remove(part, ignored);
         throw StoreOperationError(fmt::format("{} key '{}': cannot spill {} bytes to {}",
                                               impl_->label, printable(key), size, path.string()));
       }
+      impl_->forget_locked(key);  // its file is the new one now
       impl_->spilled.emplace(key, size);
       impl_->spilled_total += size;
     } else {
+      impl_->remove_locked(key);
       impl_->used += footprint;
       impl_->memory.insert_or_assign(key, value);
     }
@@ -1680,14 +1707,16 @@ struct Node::Impl {
     // Values to store count against the memory limit from here (only what
     // has not arrived yet: a value sent in the message itself, above, is
     // here already). A get_batch's key list is not stored.
-    const bool stores_value = request.op == static_cast<std::uint16_t>(Op::put) ||
-                              request.op == static_cast<std::uint16_t>(Op::put_batch);
+    const bool put = request.op == static_cast<std::uint16_t>(Op::put);
+    const bool stores_value = put || request.op == static_cast<std::uint16_t>(Op::put_batch);
     const std::size_t footprint = receive->value->footprint();
-    if (stores_value && !self->table->admit_incoming(footprint)) {
+    // (A put replaces the value under its key: that memory counts as free.)
+    if (stores_value &&
+        !self->table->admit_incoming(footprint, put ? receive->key : std::string())) {
       std::string refusal = fmt::format(
           "a {} of {} bytes{} was refused: it does not fit the memory limit of {} bytes beside "
           "the stored values ({} bytes) and the puts being received ({} bytes); try again later",
-          request.op == static_cast<std::uint16_t>(Op::put) ? "put" : "put_batch", length,
+          put ? "put" : "put_batch", length,
           receive->key.empty() ? std::string()
                                : fmt::format(" for key '{}'", printable(receive->key)),
           self->table->memory_limit(), self->table->memory_bytes(), self->table->incoming_bytes());

@@ -121,11 +121,12 @@ class ObjectTable {
   ObjectTable& operator=(const ObjectTable&) = delete;
 
   /// Stores `value` under `key`, replacing any previous one, and wakes its
-  /// waiters. The limit counts the stored values and the receives under
-  /// way (admit_incoming), less `own_incoming`: what the caller's own
+  /// waiters. The limit counts the other stored values and the receives
+  /// under way (admit_incoming), less `own_incoming`: what the caller's own
   /// receive, which `value` comes from, counts there.
   /// @throws StoreOperationError beyond the memory limit (no spill
-  /// directory) or when a spill write fails.
+  /// directory) or when a spill write fails; the previous value is then
+  /// still stored.
   void put(const std::string& key, BlobPtr value, std::size_t own_incoming = 0);
   /// The value under `key`, or null.
   BlobPtr get(const std::string& key) const;
@@ -151,7 +152,10 @@ class ObjectTable {
   /// room. Without a limit every receive is admitted; with a spill
   /// directory one receive at a time is admitted however large (it is
   /// spilled once complete), others only within the limit, as without.
-  bool admit_incoming(std::size_t bytes);
+  /// A put that replaces the value under `replacing` ("" for none, or a
+  /// batch) is admitted as if that value's memory were free (put() frees
+  /// it).
+  bool admit_incoming(std::size_t bytes, const std::string& replacing = {});
   /// Ends what admit_incoming counted (the value arrived, or was given up).
   void release_incoming(std::size_t bytes) noexcept;
   /// Bytes admitted by admit_incoming and not released yet.

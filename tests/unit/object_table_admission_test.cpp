@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstddef>
+#include <filesystem>
 #include <limits>
 #include <string>
 
@@ -70,6 +71,48 @@ TEST_CASE("object table: with a spill directory one receive at a time may exceed
   table.put("kept", value_of(800));
   CHECK(table.admit_incoming(150));  // 800 + 150 fit
   CHECK_FALSE(table.admit_incoming(100));
+}
+
+TEST_CASE("object table: a refused put keeps the value it would have replaced", "[peer][unit]") {
+  ucx::ObjectTable table(1000, std::string(), "replacing");
+  table.put("kept", value_of(400));
+  table.put("other", value_of(500));
+  CHECK_THROWS_AS(table.put("kept", value_of(600)), StoreOperationError);  // 500 + 600 > 1000
+  const ucx::BlobPtr still = table.get("kept");
+  REQUIRE(still != nullptr);
+  CHECK(still->size == 400);
+  CHECK(table.memory_bytes() == 900);
+  // The replaced value's memory counts as free: the same key may grow to
+  // what the limit leaves beside the others, locally and when received.
+  table.put("kept", value_of(500));
+  CHECK(table.memory_bytes() == 1000);
+  CHECK_FALSE(table.admit_incoming(500));    // a new key: no room
+  CHECK(table.admit_incoming(500, "kept"));  // replacing "kept": room
+  table.put("kept", value_of(450), 500);
+  table.release_incoming(500);
+  CHECK(table.memory_bytes() == 950);
+  CHECK(table.get("kept")->size == 450);
+}
+
+TEST_CASE("object table: a spilled value is replaced whole, in memory or on disk", "[peer][unit]") {
+  TempDir dir;
+  ucx::ObjectTable table(1000, dir.path().string(), "replacing spills");
+  table.put("big", value_of(3000));  // spilled
+  CHECK(table.spilled_bytes() == 3000);
+  table.put("big", value_of(2000));  // spilled again, over the first file
+  CHECK(table.spilled_bytes() == 2000);
+  CHECK(table.get("big")->size == 2000);
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    CHECK(entry.path().extension() == ".obj");  // no ".part" left behind
+    ++files;
+  }
+  CHECK(files == 1);
+  table.put("big", value_of(100));  // back in memory: the file goes
+  CHECK(table.spilled_bytes() == 0);
+  CHECK(table.memory_bytes() == 100);
+  CHECK(std::filesystem::is_empty(dir.path()));
+  CHECK(table.get("big")->size == 100);
 }
 
 #endif  // PROXYSTORE_HAS_UCX
