@@ -384,14 +384,14 @@ std::size_t ObjectTable::max_put_size() const noexcept {
   return impl_->limit;
 }
 
-bool ObjectTable::admit_incoming(std::size_t bytes, const std::string& replacing) {
+bool ObjectTable::admit_incoming(std::size_t bytes) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   const std::size_t limit = impl_->limit;
-  // The value the put would replace is not counted (put() frees it).
-  const std::size_t used = impl_->used - impl_->memory_footprint_locked(replacing);
+  // A value the put would replace counts too: it stays until the new one
+  // has arrived (the put may still fail), so the node holds both meanwhile.
   // Written so that no sum can overflow.
-  const bool fits =
-      bytes <= limit && impl_->incoming <= limit - bytes && used <= limit - bytes - impl_->incoming;
+  const bool fits = bytes <= limit && impl_->incoming <= limit - bytes &&
+                    impl_->used <= limit - bytes - impl_->incoming;
   const bool admitted = limit == 0 || fits || (!impl_->spill_dir.empty() && impl_->incoming == 0);
   if (admitted)
     impl_->incoming += bytes;
@@ -1710,9 +1710,7 @@ struct Node::Impl {
     const bool put = request.op == static_cast<std::uint16_t>(Op::put);
     const bool stores_value = put || request.op == static_cast<std::uint16_t>(Op::put_batch);
     const std::size_t footprint = receive->value->footprint();
-    // (A put replaces the value under its key: that memory counts as free.)
-    if (stores_value &&
-        !self->table->admit_incoming(footprint, put ? receive->key : std::string())) {
+    if (stores_value && !self->table->admit_incoming(footprint)) {
       std::string refusal = fmt::format(
           "a {} of {} bytes{} was refused: it does not fit the memory limit of {} bytes beside "
           "the stored values ({} bytes) and the puts being received ({} bytes); try again later",

@@ -152,10 +152,9 @@ class ObjectTable {
   /// room. Without a limit every receive is admitted; with a spill
   /// directory one receive at a time is admitted however large (it is
   /// spilled once complete), others only within the limit, as without.
-  /// A put that replaces the value under `replacing` ("" for none, or a
-  /// batch) is admitted as if that value's memory were free (put() frees
-  /// it).
-  bool admit_incoming(std::size_t bytes, const std::string& replacing = {});
+  /// A value the put would replace counts: it is kept until the new one
+  /// is stored.
+  bool admit_incoming(std::size_t bytes);
   /// Ends what admit_incoming counted (the value arrived, or was given up).
   void release_incoming(std::size_t bytes) noexcept;
   /// Bytes admitted by admit_incoming and not released yet.
