@@ -3,6 +3,7 @@
 
 #include "detail/current_pid.hpp"
 #include "detail/machine_memory.hpp"
+#include "detail/sha256.hpp"
 
 #include <proxystore/detail/printable.hpp>
 #include <proxystore/errors.hpp>
@@ -33,6 +34,7 @@
 #include <set>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -316,7 +318,11 @@ struct ObjectTable::Impl {
   std::unordered_map<std::uint64_t, std::string> waiter_keys;
 
   std::filesystem::path spill_path(const std::string& key) const {
-    return std::filesystem::path(spill_dir) / (hex(key) + ".obj");
+    // Named by the key's SHA-256: a file name fits any key up to
+    // max_key_length (a key's hex of 126 bytes and more would not).
+    const Sha256Digest digest = sha256(key);
+    const std::string_view bytes(reinterpret_cast<const char*>(digest.data()), digest.size());
+    return std::filesystem::path(spill_dir) / (hex(bytes) + ".obj");
   }
 
   /// The memory the value under `key` occupies (0: none, or spilled).
@@ -325,8 +331,8 @@ struct ObjectTable::Impl {
     return it == memory.end() ? 0 : it->second->footprint();
   }
 
-  /// Drops `key` from the counts, leaving any spill file (lock held).
-  void forget_locked(const std::string& key) {
+  /// Removes `key` from memory and disk (lock held).
+  void remove_locked(const std::string& key) {
     if (auto it = memory.find(key); it != memory.end()) {
       used -= it->second->footprint();
       memory.erase(it);
@@ -334,14 +340,6 @@ struct ObjectTable::Impl {
     if (auto it = spilled.find(key); it != spilled.end()) {
       spilled_total -= it->second;
       spilled.erase(it);
-    }
-  }
-
-  /// Removes `key` from memory and disk (lock held).
-  void remove_locked(const std::string& key) {
-    const bool was_spilled = spilled.count(key) != 0;
-    forget_locked(key);
-    if (was_spilled) {
       std::error_code ignored;
       std::filesystem::remove(spill_path(key), ignored);
     }
@@ -441,28 +439,46 @@ void ObjectTable::put(const std::string& key, BlobPtr value, std::size_t own_inc
       if (impl_->spill_dir.empty()) {
         throw StoreOperationError(fmt::format(
             "{} key '{}': storing {} bytes (occupying {} in memory) would exceed the memory "
-            "limit of {} bytes ({} in use, {} being received)",
-            impl_->label, printable(key), size, footprint, impl_->limit, impl_->used, receiving));
+            "limit of {} bytes ({} in use by other values, {} being received)",
+            impl_->label, printable(key), size, footprint, impl_->limit, others, receiving));
       }
-      // Written beside, then renamed over any previous spill of the key.
+      // Written beside, then renamed over any previous spill of the key;
+      // the entry is made first, so nothing can fail once the file is in
+      // place.
       const std::filesystem::path path = impl_->spill_path(key);
       std::filesystem::path part = path;
       part += ".part";
+      const auto fail = [&] {
+        std::error_code ignored;
+        std::filesystem::remove(part, ignored);
+        return StoreOperationError(fmt::format("{} key '{}': cannot spill {} bytes to {}",
+                                               impl_->label, printable(key), size, path.string()));
+      };
       std::ofstream out(part, std::ios::binary | std::ios::trunc);
       out.write(value->data.get(), static_cast<std::streamsize>(size));
       out.close();
-      std::error_code renamed;
-      if (out)
-        std::filesystem::rename(part, path, renamed);
-      if (!out || renamed) {
-        std::error_code ignored;
-        std::filesystem::remove(part, ignored);
-        throw StoreOperationError(fmt::format("{} key '{}': cannot spill {} bytes to {}",
-                                              impl_->label, printable(key), size, path.string()));
+      if (!out)
+        throw fail();
+      std::unordered_map<std::string, std::size_t>::iterator entry;
+      bool fresh = false;
+      try {
+        std::tie(entry, fresh) = impl_->spilled.try_emplace(key, 0);
+      } catch (const std::bad_alloc&) {
+        throw fail();
       }
-      impl_->forget_locked(key);  // its file is the new one now
-      impl_->spilled.emplace(key, size);
-      impl_->spilled_total += size;
+      std::error_code renamed;
+      std::filesystem::rename(part, path, renamed);
+      if (renamed) {
+        if (fresh)
+          impl_->spilled.erase(entry);
+        throw fail();
+      }
+      if (auto in_memory = impl_->memory.find(key); in_memory != impl_->memory.end()) {
+        impl_->used -= in_memory->second->footprint();
+        impl_->memory.erase(in_memory);
+      }
+      impl_->spilled_total = impl_->spilled_total - entry->second + size;  // the new file's
+      entry->second = size;
     } else {
       impl_->remove_locked(key);
       impl_->used += footprint;

@@ -119,4 +119,51 @@ TEST_CASE("object table: a spilled value is replaced whole, in memory or on disk
   CHECK(table.get("big")->size == 100);
 }
 
+TEST_CASE("object table: a value in memory replaced by one that spills", "[peer][unit]") {
+  TempDir dir;
+  ucx::ObjectTable table(1000, dir.path().string(), "memory to disk");
+  table.put("k", value_of(600));
+  table.put("k", value_of(1500));  // beyond the limit: spilled
+  CHECK(table.memory_bytes() == 0);
+  CHECK(table.spilled_bytes() == 1500);
+  CHECK(table.get("k")->size == 1500);
+}
+
+TEST_CASE("object table: a failed spill keeps the value it would have replaced", "[peer][unit]") {
+  TempDir dir;
+  ucx::ObjectTable table(1000, dir.path().string(), "failing spill");
+  table.put("k", value_of(2000));  // spilled
+  std::filesystem::path spilled;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    spilled = entry.path();
+  REQUIRE(spilled.extension() == ".obj");
+  // The next spill's file cannot be written: its ".part" is a directory.
+  std::filesystem::path part = spilled;
+  part += ".part";
+  std::filesystem::create_directory(part);
+  CHECK_THROWS_WITH(table.put("k", value_of(3000)), Catch::Contains("cannot spill 3000 bytes"));
+  CHECK(table.get("k")->size == 2000);
+  CHECK(table.spilled_bytes() == 2000);
+  CHECK(std::filesystem::file_size(spilled) == 2000);
+  std::filesystem::remove(part);
+  table.put("k", value_of(3000));
+  CHECK(table.get("k")->size == 3000);
+  CHECK(table.spilled_bytes() == 3000);
+}
+
+TEST_CASE("object table: a key of the longest length spills and reads back", "[peer][unit]") {
+  TempDir dir;
+  ucx::ObjectTable table(100, dir.path().string(), "long keys");
+  const std::string key(ucx::max_key_length, 'k');
+  const std::string other(ucx::max_key_length - 1, 'k');
+  table.put(key, value_of(500));
+  table.put(other, value_of(400));
+  CHECK(table.spilled_bytes() == 900);
+  CHECK(table.get(key)->size == 500);
+  CHECK(table.get(other)->size == 400);
+  table.evict(key);
+  CHECK(table.get(key) == nullptr);
+  CHECK(table.get(other)->size == 400);
+}
+
 #endif  // PROXYSTORE_HAS_UCX
